@@ -1,0 +1,58 @@
+#!/bin/sh
+# Installs the Debian 12 packages swapd needs and that are missing, so that
+# `make`, `make demo` and `make test` work as the first command on a fresh
+# machine. Usage: tools/deps.sh GROUP...   (build, test, fuzz)
+#
+# It says what it installs, uses apt-get as root and sudo otherwise, and does
+# nothing at all when every package is already there.
+set -eu
+
+build="make gcc libc6-dev pkg-config
+ libjson-c-dev libsqlite3-dev libssl-dev libmodbus-dev libserialport-dev
+ libgpiod-dev libmosquitto-dev libqrencode-dev libpng-dev libcmocka-dev
+ gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi"
+# test: the end-to-end tests drive real peers nobody here wrote.
+test="python3 python3-pytest sqlite3 mosquitto mosquitto-clients mbpoll
+ qemu-system-arm zbar-tools systemd"
+fuzz="clang libclang-rt-14-dev"
+
+want=""
+for g in "$@"; do
+	case "$g" in
+	build) want="$want $build" ;;
+	test) want="$want $test" ;;
+	fuzz) want="$want $fuzz" ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, fuzz)" >&2; exit 2 ;;
+	esac
+done
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: not a Debian system; make sure these are installed:$want" >&2
+	exit 0
+fi
+
+missing=""
+for p in $want; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$st" in
+	ii*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+	sudo=""
+	echo "swapd: installing missing Debian packages with apt-get:$missing" >&2
+elif command -v sudo >/dev/null 2>&1; then
+	sudo="sudo"
+	echo "swapd: installing missing Debian packages with sudo apt-get:$missing" >&2
+else
+	echo "swapd: missing Debian packages:$missing" >&2
+	echo "swapd: run as root, or install sudo, or: apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >&2
+# shellcheck disable=SC2086
+$sudo apt-get install -y -q --no-install-recommends $missing >&2
