@@ -37,7 +37,9 @@ O       ?= $(if $(filter 1,$(SAN)),build/san,build)
 
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
-SANFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 PKGS    := json-c sqlite3 libcrypto libmodbus libserialport libgpiod libmosquitto libqrencode libpng cmocka
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DSWAPD_VERSION='"$(VERSION)"' -I. $(WARN) \
 	$(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS)

@@ -1,0 +1,407 @@
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/evp.h>
+
+#include "daemon/log.h"
+
+/* Largest config file accepted; a station config is a few KiB. */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+
+enum ftype {
+	F_STR,  /* copied into a char buffer of `size`, then `conv` may check it */
+	F_CONV, /* a string that `conv` turns into the destination */
+	F_INT,  /* JSON integer within [min, max] */
+	F_OBJ,  /* a section, described by `sub` */
+};
+
+/* conv returns NULL when s is good (having stored it), else the reason,
+ * written after the quoted value: "is not an absolute path". */
+typedef const char *(*conv_fn)(const char *s, void *dst);
+
+struct field {
+	const char *key;
+	enum ftype type;
+	size_t off;
+	size_t size;
+	long long min, max;
+	bool required;
+	conv_fn conv;
+	const struct field *sub;
+};
+
+static void add_error(struct config_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void add_error(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errs->n < CONFIG_MAX_ERRORS) {
+		va_start(ap, fmt);
+		vsnprintf(errs->msg[errs->n], CONFIG_ERROR_LEN, fmt, ap);
+		va_end(ap);
+	}
+	errs->n++;
+}
+
+static const char *conv_station_id(const char *s, void *dst)
+{
+	size_t n = strlen(s);
+
+	(void)dst;
+	if (n < 1 || n > 24 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+		return "is not a station id (1 to 24 of A-Z, 0-9 and -, as in the token contract)";
+	return NULL;
+}
+
+static const char *conv_abs_path(const char *s, void *dst)
+{
+	(void)dst;
+	if (s[0] != '/')
+		return "is not an absolute path";
+	return NULL;
+}
+
+static const char *conv_level(const char *s, void *dst)
+{
+	int lvl = log_level_parse(s);
+
+	if (lvl < LOG_ERR)
+		return "is not one of err, warning, notice, info, debug";
+	*(int *)dst = lvl;
+	return NULL;
+}
+
+static const char *conv_mode(const char *s, void *dst)
+{
+	char *end;
+	unsigned long m;
+
+	if (s[0] != '0' || strlen(s) != 4 || strspn(s, "01234567") != 4)
+		return "is not an octal file mode like \"0660\"";
+	m = strtoul(s, &end, 8);
+	if (m & 0007)
+		return "gives others access; the control socket must not";
+	*(unsigned *)dst = (unsigned)m;
+	return NULL;
+}
+
+static const char *conv_group(const char *s, void *dst)
+{
+	size_t n = strlen(s);
+
+	(void)dst;
+	if (n > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
+		return "is not a group name";
+	return NULL;
+}
+
+#define STR(st, m, req, cv) \
+	{ .key = #m, .type = F_STR, .off = offsetof(st, m), \
+	  .size = sizeof(((st *)0)->m), .required = req, .conv = cv }
+#define CONV(st, m, cv) \
+	{ .key = #m, .type = F_CONV, .off = offsetof(st, m), .conv = cv }
+#define INT(st, m, lo, hi) \
+	{ .key = #m, .type = F_INT, .off = offsetof(st, m), .min = lo, .max = hi }
+#define OBJ(m, table) \
+	{ .key = #m, .type = F_OBJ, .off = offsetof(struct config, m), .sub = table }
+
+static const struct field station_fields[] = {
+	STR(struct config_station, id, true, conv_station_id),
+	STR(struct config_station, name, false, NULL),
+	{ 0 },
+};
+
+static const struct field log_fields[] = {
+	CONV(struct config_log, level, conv_level),
+	{ 0 },
+};
+
+static const struct field control_fields[] = {
+	STR(struct config_control, socket, false, conv_abs_path),
+	CONV(struct config_control, mode, conv_mode),
+	STR(struct config_control, admin_group, false, conv_group),
+	INT(struct config_control, max_clients, 1, 256),
+	INT(struct config_control, io_timeout_ms, 10, 60000),
+	{ 0 },
+};
+
+static const struct field store_fields[] = {
+	STR(struct config_store, path, false, conv_abs_path),
+	INT(struct config_store, busy_timeout_ms, 0, 10000),
+	INT(struct config_store, alive_interval_ms, 10, 3600000),
+	{ 0 },
+};
+
+static const struct field top_fields[] = {
+	OBJ(station, station_fields),
+	OBJ(log, log_fields),
+	OBJ(control, control_fields),
+	OBJ(store, store_fields),
+	{ 0 },
+};
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->log.level = LOG_INFO;
+	snprintf(cfg->control.socket, sizeof cfg->control.socket, "/run/swapd/control.sock");
+	cfg->control.mode = 0660;
+	snprintf(cfg->control.admin_group, sizeof cfg->control.admin_group, "swapd-admin");
+	cfg->control.max_clients = 16;
+	cfg->control.io_timeout_ms = 2000;
+	snprintf(cfg->store.path, sizeof cfg->store.path, "/var/lib/swapd/swapd.db");
+	cfg->store.busy_timeout_ms = 1000;
+	cfg->store.alive_interval_ms = 60000;
+}
+
+/* The value as JSON, shortened, for an error message. */
+static const char *show(json_object *v, char *buf, size_t len)
+{
+	const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (strlen(s) < len) {
+		snprintf(buf, len, "%s", s);
+	} else {
+		snprintf(buf, len, "%.*s...", (int)len - 4, s);
+	}
+	return buf;
+}
+
+static void parse_section(json_object *obj, const struct field *fields, void *base,
+			  const char *prefix, struct config_errors *errs);
+
+static void parse_field(json_object *v, const struct field *f, void *base, const char *path,
+			struct config_errors *errs)
+{
+	char shown[72];
+	void *dst = (char *)base + f->off;
+
+	switch (f->type) {
+	case F_OBJ:
+		if (!json_object_is_type(v, json_type_object)) {
+			add_error(errs, "%s: %s is not an object", path, show(v, shown, sizeof shown));
+			return;
+		}
+		parse_section(v, f->sub, dst, path, errs);
+		return;
+	case F_INT: {
+		if (!json_object_is_type(v, json_type_int)) {
+			add_error(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
+			return;
+		}
+		errno = 0;
+		long long n = (long long)json_object_get_int64(v);
+		if (n < f->min || n > f->max || errno) {
+			add_error(errs, "%s: %s is out of range %lld..%lld", path,
+				  show(v, shown, sizeof shown), f->min, f->max);
+			return;
+		}
+		*(int *)dst = (int)n;
+		return;
+	}
+	case F_STR:
+	case F_CONV: {
+		if (!json_object_is_type(v, json_type_string)) {
+			add_error(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
+			return;
+		}
+		const char *s = json_object_get_string(v);
+		size_t n = (size_t)json_object_get_string_len(v);
+		if (strlen(s) != n) {
+			add_error(errs, "%s: %s contains a NUL character", path,
+				  show(v, shown, sizeof shown));
+			return;
+		}
+		if (f->type == F_STR && n >= f->size) {
+			add_error(errs, "%s: %s is longer than %zu characters", path,
+				  show(v, shown, sizeof shown), f->size - 1);
+			return;
+		}
+		const char *why = f->conv ? f->conv(s, dst) : NULL;
+		if (why) {
+			add_error(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+			return;
+		}
+		if (f->type == F_STR)
+			memcpy(dst, s, n + 1);
+		return;
+	}
+	}
+}
+
+static void parse_section(json_object *obj, const struct field *fields, void *base,
+			  const char *prefix, struct config_errors *errs)
+{
+	char path[128];
+
+	json_object_object_foreach(obj, key, v) {
+		const struct field *f = fields;
+		while (f->key && strcmp(f->key, key) != 0)
+			f++;
+		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+		if (!f->key) {
+			add_error(errs, "%s: unknown key", path);
+			continue;
+		}
+		parse_field(v, f, base, path, errs);
+	}
+	for (const struct field *f = fields; f->key; f++) {
+		bool need = f->required;
+		/* A section is required when something in it is. */
+		for (const struct field *s = f->type == F_OBJ ? f->sub : NULL; s && s->key; s++)
+			need = need || s->required;
+		if (need && !json_object_object_get_ex(obj, f->key, NULL)) {
+			snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+			add_error(errs, "%s: missing (required)", path);
+		}
+	}
+}
+
+/* 1-based line of byte offset `off` in text, for syntax errors. */
+static int line_of(const char *text, size_t off)
+{
+	int line = 1;
+
+	for (size_t i = 0; i < off; i++)
+		if (text[i] == '\n')
+			line++;
+	return line;
+}
+
+static void digest_hex(const char *text, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (!EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL))
+		mdlen = 0;
+	for (unsigned int i = 0; i < mdlen && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[2 * (mdlen < 32 ? mdlen : 32)] = '\0';
+}
+
+int config_parse(const char *text, size_t len, const char *name, struct config *cfg,
+		 struct config_errors *errs)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *root;
+
+	errs->n = 0;
+	config_defaults(cfg);
+	if (!tok) {
+		add_error(errs, "%s: out of memory", name);
+		return -1;
+	}
+	if (memchr(text, '\0', len)) {
+		add_error(errs, "%s: contains a NUL byte; not a JSON text file", name);
+		json_tokener_free(tok);
+		return -1;
+	}
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (!root || jerr != json_tokener_success) {
+		if (jerr == json_tokener_continue)
+			add_error(errs, "%s:%d: JSON syntax error: unexpected end of file", name,
+				  line_of(text, len));
+		else
+			add_error(errs, "%s:%d: JSON syntax error: %s", name, line_of(text, end),
+				  json_tokener_error_desc(jerr));
+		json_object_put(root);
+		json_tokener_free(tok);
+		return -1;
+	}
+	json_tokener_free(tok);
+	if (strspn(text + end, " \t\r\n") != len - end) {
+		add_error(errs, "%s:%d: JSON syntax error: text after the end of the object", name,
+			  line_of(text, end));
+		json_object_put(root);
+		return -1;
+	}
+	if (!json_object_is_type(root, json_type_object)) {
+		add_error(errs, "%s: the top level is not a JSON object", name);
+		json_object_put(root);
+		return -1;
+	}
+	parse_section(root, top_fields, cfg, "", errs);
+	json_object_put(root);
+	digest_hex(text, len, cfg->digest);
+	return errs->n ? -1 : 0;
+}
+
+int config_load(const char *path, struct config *cfg, struct config_errors *errs)
+{
+	struct stat st;
+	char *text;
+	int fd, rc;
+	size_t got = 0;
+
+	errs->n = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		add_error(errs, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		add_error(errs, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if (st.st_size > CONFIG_MAX_BYTES) {
+		add_error(errs, "%s: %lld bytes is larger than the %d accepted", path,
+			  (long long)st.st_size, CONFIG_MAX_BYTES);
+		close(fd);
+		return -1;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		add_error(errs, "%s: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			add_error(errs, "%s: read error: %s", path, n ? strerror(errno) : "short read");
+			free(text);
+			close(fd);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	text[got] = '\0';
+	rc = config_parse(text, got, path, cfg, errs);
+	free(text);
+	snprintf(cfg->path, sizeof cfg->path, "%s", path);
+	return rc;
+}
+
+int config_check_reload(const struct config *running, const struct config *next,
+			struct config_errors *errs)
+{
+	errs->n = 0;
+	if (strcmp(running->station.id, next->station.id) != 0)
+		add_error(errs, "station.id: \"%s\" differs from the running \"%s\"; changing it needs a restart",
+			  next->station.id, running->station.id);
+	if (strcmp(running->store.path, next->store.path) != 0)
+		add_error(errs, "store.path: \"%s\" differs from the running one; changing it needs a restart",
+			  next->store.path);
+	if (strcmp(running->control.socket, next->control.socket) != 0 ||
+	    running->control.mode != next->control.mode)
+		add_error(errs, "control.socket: changing the socket path or mode needs a restart");
+	return errs->n ? -1 : 0;
+}

@@ -1,0 +1,68 @@
+/* swapd's configuration: one JSON file, parsed with json-c into a typed
+ * struct and validated completely at load. Unknown keys, wrong types,
+ * out-of-range values and missing required keys are errors, each reported as
+ * "key.path: value problem". The reference of every key is config/CONFIG.md. */
+#ifndef SWAPD_CONFIG_H
+#define SWAPD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_MAX_ERRORS 32
+#define CONFIG_ERROR_LEN 256
+
+struct config_errors {
+	size_t n;       /* errors found (may exceed what msg holds) */
+	char msg[CONFIG_MAX_ERRORS][CONFIG_ERROR_LEN];
+};
+
+struct config {
+	char path[PATH_MAX];
+	char digest[65]; /* hex SHA-256 of the file as read */
+
+	struct config_station {
+		char id[25];       /* token contract: [A-Z0-9-]{1,24} */
+		char name[65];
+	} station;
+
+	struct config_log {
+		int level;         /* syslog priority */
+	} log;
+
+	struct config_control {
+		char socket[108];  /* sun_path */
+		unsigned mode;     /* socket file mode */
+		char admin_group[33];
+		int max_clients;
+		int io_timeout_ms;
+	} control;
+
+	struct config_store {
+		char path[PATH_MAX];
+		int busy_timeout_ms;
+		int alive_interval_ms;
+	} store;
+};
+
+/* Fills cfg with every default (what an empty "{}" would give, less the
+ * required keys). */
+void config_defaults(struct config *cfg);
+
+/* Reads and validates the file at path into *cfg. Returns 0 when valid;
+ * otherwise -1 with every problem found in errs (cfg then holds garbage and
+ * must not be used). */
+int config_load(const char *path, struct config *cfg, struct config_errors *errs);
+
+/* The same for JSON text already in memory; `name` is used in syntax errors
+ * in place of a file name. The digest is that of the text. */
+int config_parse(const char *text, size_t len, const char *name, struct config *cfg,
+		 struct config_errors *errs);
+
+/* If the keys that only take effect at a restart differ between the running
+ * and the new config, writes one error per key into errs and returns -1;
+ * a reload must then keep the running config. */
+int config_check_reload(const struct config *running, const struct config *next,
+			struct config_errors *errs);
+
+#endif

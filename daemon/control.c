@@ -1,0 +1,456 @@
+#include "daemon/control.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+#include "daemon/loop.h"
+
+/* A client that does not read its replies is dropped past this. */
+#define CONTROL_OUT_MAX (1024 * 1024)
+#define CONTROL_MAX_COMMANDS 64
+
+struct command {
+	char name[32];
+	bool admin;
+	control_fn fn;
+	void *arg;
+};
+
+struct client {
+	int fd;
+	struct ucred cred;
+	bool admin;
+	char *in;
+	size_t inlen;
+	char *out;
+	size_t outlen, outcap;
+	struct loop_timer timeout; /* a partial line or unsent reply too long */
+	struct client *next;
+};
+
+static int listen_fd = -1;
+static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static struct config_control settings;
+static struct command commands[CONTROL_MAX_COMMANDS];
+static size_t ncommands;
+static struct client *clients;
+static int nclients;
+static struct log_cond accept_cond;
+
+void control_register(const char *cmd, bool admin, control_fn fn, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < ncommands; i++)
+		if (strcmp(commands[i].name, cmd) == 0)
+			break;
+	if (i == CONTROL_MAX_COMMANDS) {
+		log_msg(LOG_CRIT, "control: too many commands; %s not registered", cmd);
+		return;
+	}
+	if (i == ncommands)
+		ncommands++;
+	snprintf(commands[i].name, sizeof commands[i].name, "%s", cmd);
+	commands[i].admin = admin;
+	commands[i].fn = fn;
+	commands[i].arg = arg;
+}
+
+json_object *control_ok(json_object *result)
+{
+	json_object *r = json_object_new_object();
+
+	json_object_object_add(r, "ok", json_object_new_boolean(1));
+	json_object_object_add(r, "result", result ? result : json_object_new_object());
+	return r;
+}
+
+json_object *control_error(const char *code, const char *fmt, ...)
+{
+	json_object *r = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	json_object_object_add(r, "ok", json_object_new_boolean(0));
+	json_object_object_add(r, "error", json_object_new_string(code));
+	json_object_object_add(r, "message", json_object_new_string(msg));
+	return r;
+}
+
+static void client_free(struct client *c)
+{
+	struct client **pp = &clients;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	loop_timer_cancel(&c->timeout);
+	loop_del_fd(c->fd);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c);
+	nclients--;
+}
+
+/* Arms the stall timer while the client owes us the rest of a line or has
+ * not taken its replies; an idle, fully served client may stay. */
+static void client_update_timer(struct client *c)
+{
+	if (c->inlen > 0 || c->outlen > 0) {
+		if (!loop_timer_armed(&c->timeout))
+			loop_timer_arm(&c->timeout, settings.io_timeout_ms);
+	} else {
+		loop_timer_cancel(&c->timeout);
+	}
+}
+
+/* Sends what it can without blocking; false when the client is gone. */
+static bool client_flush(struct client *c)
+{
+	while (c->outlen > 0) {
+		ssize_t n = send(c->fd, c->out, c->outlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0)
+			return false;
+		memmove(c->out, c->out + n, c->outlen - (size_t)n);
+		c->outlen -= (size_t)n;
+	}
+	loop_set_events(c->fd, (short)(POLLIN | (c->outlen ? POLLOUT : 0)));
+	return true;
+}
+
+/* Queues one reply line (taking reply); false when the client must go. */
+static bool client_send(struct client *c, json_object *reply)
+{
+	const char *s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t n = strlen(s);
+	bool ok = true;
+
+	if (c->outlen + n + 1 > CONTROL_OUT_MAX) {
+		ok = false;
+	} else {
+		if (c->outlen + n + 1 > c->outcap) {
+			size_t cap = (c->outlen + n + 1) * 2;
+			char *p = realloc(c->out, cap);
+			if (!p) {
+				json_object_put(reply);
+				return false;
+			}
+			c->out = p;
+			c->outcap = cap;
+		}
+		memcpy(c->out + c->outlen, s, n);
+		c->out[c->outlen + n] = '\n';
+		c->outlen += n + 1;
+	}
+	json_object_put(reply);
+	return ok && client_flush(c);
+}
+
+static json_object *dispatch(struct client *c, const char *line, size_t len, json_object **id)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *req, *cmdv, *args = NULL;
+	json_object *reply;
+
+	*id = NULL;
+	if (!tok)
+		return control_error("internal", "out of memory");
+	req = json_tokener_parse_ex(tok, line, (int)len);
+	bool parsed = req && json_tokener_get_error(tok) == json_tokener_success &&
+		      json_tokener_get_parse_end(tok) == len;
+	json_tokener_free(tok);
+	if (!parsed || !json_object_is_type(req, json_type_object)) {
+		json_object_put(req);
+		return control_error("bad_request", "a request is one JSON object per line");
+	}
+	if (json_object_object_get_ex(req, "id", id))
+		json_object_get(*id);
+	if (!json_object_object_get_ex(req, "cmd", &cmdv) ||
+	    !json_object_is_type(cmdv, json_type_string)) {
+		reply = control_error("bad_request", "\"cmd\" (a string) is missing");
+		goto out;
+	}
+	if (json_object_object_get_ex(req, "args", &args) &&
+	    !json_object_is_type(args, json_type_object)) {
+		reply = control_error("bad_request", "\"args\" must be an object");
+		goto out;
+	}
+	const char *name = json_object_get_string(cmdv);
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < ncommands; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			cmd = &commands[i];
+	if (!cmd) {
+		reply = control_error("unknown_command", "no command \"%.40s\"", name);
+		goto out;
+	}
+	if (cmd->admin && !c->admin) {
+		reply = control_error("forbidden", "\"%s\" needs admin rights (group %s)",
+				      cmd->name, settings.admin_group);
+		goto out;
+	}
+	struct control_req r = {
+		.args = args ? args : json_object_new_object(),
+		.uid = c->cred.uid,
+		.pid = c->cred.pid,
+		.admin = c->admin,
+	};
+	snprintf(r.who, sizeof r.who, "uid %u pid %d", (unsigned)c->cred.uid, (int)c->cred.pid);
+	reply = cmd->fn(&r, cmd->arg);
+	if (!args)
+		json_object_put(r.args);
+out:
+	json_object_put(req);
+	return reply;
+}
+
+/* Handles each complete line in the input buffer; false: drop client. */
+static bool client_lines(struct client *c)
+{
+	char *nl;
+
+	while ((nl = memchr(c->in, '\n', c->inlen)) != NULL) {
+		size_t len = (size_t)(nl - c->in);
+		json_object *id;
+		if (len > 0 && c->in[len - 1] == '\r')
+			len--;
+		json_object *reply = dispatch(c, c->in, len, &id);
+		if (id)
+			json_object_object_add(reply, "id", id);
+		size_t used = (size_t)(nl - c->in) + 1;
+		memmove(c->in, c->in + used, c->inlen - used);
+		c->inlen -= used;
+		if (!client_send(c, reply))
+			return false;
+	}
+	return true;
+}
+
+static void client_io(int fd, short revents, void *arg)
+{
+	struct client *c = arg;
+
+	(void)fd;
+	if (revents & POLLOUT) {
+		if (!client_flush(c)) {
+			client_free(c);
+			return;
+		}
+	}
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		char buf[4096];
+		ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			client_free(c);
+			return;
+		}
+		if (c->inlen + (size_t)n > CONTROL_LINE_MAX) {
+			client_send(c, control_error("line_too_long",
+						     "a request line is at most %d bytes",
+						     CONTROL_LINE_MAX));
+			client_free(c);
+			return;
+		}
+		memcpy(c->in + c->inlen, buf, (size_t)n);
+		c->inlen += (size_t)n;
+		if (!client_lines(c)) {
+			client_free(c);
+			return;
+		}
+	}
+	client_update_timer(c);
+}
+
+static void client_timeout(void *arg)
+{
+	struct client *c = arg;
+
+	log_msg(LOG_INFO, "control: dropping client uid %u pid %d: stalled for %d ms",
+		(unsigned)c->cred.uid, (int)c->cred.pid, settings.io_timeout_ms);
+	client_free(c);
+}
+
+/* Admin: root, our own user, or the admin group among the peer's groups.
+ * The groups come from /proc/PID/status, which needs no NSS lookup and so
+ * cannot block the loop on a slow directory service. */
+static bool peer_is_admin(const struct ucred *cred, gid_t admin_gid, bool have_gid)
+{
+	char path[64], line[512];
+	FILE *f;
+	bool found = false;
+
+	if (cred->uid == 0 || cred->uid == geteuid())
+		return true;
+	if (!have_gid)
+		return false;
+	if (cred->gid == admin_gid)
+		return true;
+	snprintf(path, sizeof path, "/proc/%d/status", (int)cred->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof line, f)) {
+		if (strncmp(line, "Groups:", 7) != 0)
+			continue;
+		char *p = line + 7, *end;
+		for (;;) {
+			unsigned long g = strtoul(p, &end, 10);
+			if (end == p)
+				break;
+			if (g == admin_gid)
+				found = true;
+			p = end;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static gid_t admin_gid;
+static bool admin_gid_known;
+
+static void resolve_admin_group(void)
+{
+	struct group *g = settings.admin_group[0] ? getgrnam(settings.admin_group) : NULL;
+
+	admin_gid_known = g != NULL;
+	admin_gid = g ? g->gr_gid : 0;
+	if (settings.admin_group[0] && !g)
+		log_msg(LOG_NOTICE, "control: group %s does not exist; only root and swapd's user are admins",
+			settings.admin_group);
+}
+
+static void accept_client(int fd, short revents, void *arg)
+{
+	(void)revents;
+	(void)arg;
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			log_cond(&accept_cond, errno, LOG_WARNING, "control: accept: %s",
+				 strerror(errno));
+		return;
+	}
+	log_cond(&accept_cond, 0, LOG_INFO, "control: accepting again");
+	if (nclients >= settings.max_clients) {
+		static const char busy[] = "{\"ok\":false,\"error\":\"busy\",\"message\":\"too many control clients\"}\n";
+		if (send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_msg(LOG_DEBUG, "control: could not tell a client it was refused");
+		close(cfd);
+		return;
+	}
+	struct client *c = calloc(1, sizeof *c);
+	socklen_t len = sizeof c->cred;
+	if (!c || !(c->in = malloc(CONTROL_LINE_MAX)) ||
+	    getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 ||
+	    loop_add_fd(cfd, POLLIN, client_io, c) < 0) {
+		log_msg(LOG_WARNING, "control: cannot take a client: %s", strerror(errno));
+		if (c)
+			free(c->in);
+		free(c);
+		close(cfd);
+		return;
+	}
+	c->fd = cfd;
+	c->admin = peer_is_admin(&c->cred, admin_gid, admin_gid_known);
+	loop_timer_init(&c->timeout, client_timeout, c);
+	c->next = clients;
+	clients = c;
+	nclients++;
+}
+
+/* Whether something answers on the socket at path (another swapd). */
+static bool socket_alive(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return false;
+	alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+	close(fd);
+	return alive;
+}
+
+enum sw_err control_open(const struct config_control *cfg, char *why, size_t whylen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	settings = *cfg;
+	resolve_admin_group();
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg->socket);
+	if (lstat(cfg->socket, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(why, whylen, "%s exists and is not a socket", cfg->socket);
+			return SW_EEXIST;
+		}
+		if (socket_alive(&sa)) {
+			snprintf(why, whylen, "%s: another swapd is already serving it", cfg->socket);
+			return SW_EBUSY;
+		}
+		unlink(cfg->socket); /* stale, from a run that did not stop cleanly */
+	}
+	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0 ||
+	    bind(listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    chmod(cfg->socket, cfg->mode) < 0 ||
+	    listen(listen_fd, 16) < 0 ||
+	    loop_add_fd(listen_fd, POLLIN, accept_client, NULL) < 0) {
+		int e = errno;
+		snprintf(why, whylen, "%s: %s", cfg->socket, strerror(e));
+		if (listen_fd >= 0)
+			close(listen_fd);
+		listen_fd = -1;
+		return e == EACCES || e == EPERM || e == EROFS ? SW_EPERM : SW_EIO;
+	}
+	snprintf(sock_path, sizeof sock_path, "%s", cfg->socket);
+	return SW_OK;
+}
+
+void control_reconfigure(const struct config_control *cfg)
+{
+	settings.max_clients = cfg->max_clients;
+	settings.io_timeout_ms = cfg->io_timeout_ms;
+	snprintf(settings.admin_group, sizeof settings.admin_group, "%s", cfg->admin_group);
+	resolve_admin_group();
+}
+
+int control_clients(void)
+{
+	return nclients;
+}
+
+void control_close(void)
+{
+	while (clients)
+		client_free(clients);
+	if (listen_fd >= 0) {
+		loop_del_fd(listen_fd);
+		close(listen_fd);
+		unlink(sock_path);
+		listen_fd = -1;
+	}
+	ncommands = 0;
+}

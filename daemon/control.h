@@ -1,0 +1,61 @@
+/* The control socket: a UNIX stream socket speaking one JSON object per line
+ * in each direction. A request is {"cmd": NAME, "args": {...}, "id": ANY};
+ * the reply is {"ok": true, "result": {...}} or {"ok": false, "error": CODE,
+ * "message": TEXT}, with the request's id echoed when it had one. Modules
+ * register their commands; control.c owns the sockets, framing, limits and
+ * permissions, so a client that sends garbage, stalls or vanishes mid-line
+ * only ever affects itself. */
+#ifndef SWAPD_CONTROL_H
+#define SWAPD_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+
+#include "daemon/config.h"
+#include "daemon/err.h"
+
+/* Longest request line accepted. */
+#define CONTROL_LINE_MAX 65536
+
+struct control_req {
+	json_object *args; /* the request's "args" (an object, maybe empty) */
+	uid_t uid;         /* peer credentials (SO_PEERCRED) */
+	pid_t pid;
+	bool admin;        /* root, swapd's own user, or in control.admin_group */
+	char who[48];      /* "uid 1000 pid 4242", for the audit trail */
+};
+
+/* A handler returns the reply, built with control_ok() or control_error();
+ * the reply is sent and freed by control.c. */
+typedef json_object *(*control_fn)(const struct control_req *req, void *arg);
+
+/* Makes command `cmd` call fn; with admin set, only admin peers may use it
+ * (others get error "forbidden"). Registering a name twice replaces it. */
+void control_register(const char *cmd, bool admin, control_fn fn, void *arg);
+
+/* A success reply carrying result (taken; NULL gives {}). */
+json_object *control_ok(json_object *result);
+
+/* An error reply with a stable code ("bad_request", "unknown_command",
+ * "forbidden", ...) and a human message. */
+json_object *control_error(const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Creates the socket at cfg->socket with cfg->mode and starts serving it in
+ * the loop. Fails with a reason in why when the path is unusable or another
+ * swapd already answers on it (a live socket is never stolen). */
+enum sw_err control_open(const struct config_control *cfg, char *why, size_t whylen);
+
+/* Applies the reloadable settings (admin group, client limit, timeout). */
+void control_reconfigure(const struct config_control *cfg);
+
+/* Number of connected clients. */
+int control_clients(void);
+
+/* Disconnects every client, removes the socket file, forgets commands. */
+void control_close(void);
+
+#endif

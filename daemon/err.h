@@ -1,0 +1,23 @@
+/* swapd error codes: every module returns these, the caller that decides
+ * what to do logs them once (with sw_strerror and its own context). */
+#ifndef SWAPD_ERR_H
+#define SWAPD_ERR_H
+
+enum sw_err {
+	SW_OK = 0,
+	SW_EINVAL,    /* bad input: config, request, frame, token */
+	SW_ENOMEM,    /* allocation failed */
+	SW_EIO,       /* I/O error on a device, socket or file */
+	SW_ENOSPC,    /* disk (or database) full */
+	SW_ECORRUPT,  /* stored data failed its integrity check */
+	SW_EPERM,     /* permission denied, or read-only */
+	SW_ENOENT,    /* no such file, device or item */
+	SW_EBUSY,     /* resource held by someone else */
+	SW_ETIMEDOUT, /* peer did not answer in time */
+	SW_EEXIST,    /* already exists */
+};
+
+/* A short, stable, lower-case description of e ("disk full"); never NULL. */
+const char *sw_strerror(enum sw_err e);
+
+#endif

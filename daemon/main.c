@@ -1,0 +1,307 @@
+/* swapd: the station edge controller. This file starts the modules in order,
+ * runs the loop, and takes them down again; it owns the signals, the config
+ * reload and the daemon-wide control commands (status). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "daemon/config.h"
+#include "daemon/control.h"
+#include "daemon/health.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "daemon/notify.h"
+#include "daemon/store.h"
+
+#define DEFAULT_CONFIG "/etc/swapd/swapd.json"
+
+static struct config *cfg;
+static struct store *store;
+static char boot_id[33];
+static int64_t started_at;
+static int verbose;
+static struct loop_timer alive_timer;
+static struct log_cond store_cond;
+static char last_status[256];
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: swapd [-c FILE] [-t] [-v] [-V]\n"
+		   "  -c FILE  configuration (default %s)\n"
+		   "  -t       check the configuration and exit (0 valid, 78 not)\n"
+		   "  -v       log debug messages whatever log.level says\n"
+		   "  -V       print the version and exit\n",
+		   DEFAULT_CONFIG);
+}
+
+/* Tells systemd the one-line health, when it changed. */
+static void update_status(void)
+{
+	char line[200];
+
+	health_summary(line, sizeof line);
+	if (strcmp(line, last_status) == 0)
+		return;
+	snprintf(last_status, sizeof last_status, "%s", line);
+	notify_send("STATUS=%s", line);
+}
+
+/* Every store write at run time reports here: a failure raises the store's
+ * health to failed and is logged once, not at every retry. */
+static void store_result(enum sw_err e, const char *what)
+{
+	if (e == SW_OK) {
+		if (log_cond(&store_cond, 0, LOG_NOTICE, "store: writing again"))
+			health_set("store", HEALTH_OK, "%s", cfg->store.path);
+	} else {
+		log_cond(&store_cond, (int)e, LOG_ERR, "store: %s failed: %s (%s)", what,
+			 sw_strerror(e), store_errmsg(store));
+		health_set("store", HEALTH_FAILED, "%s: %s", what, sw_strerror(e));
+	}
+	update_status();
+}
+
+static void alive_tick(void *arg)
+{
+	(void)arg;
+	store_result(store_run_alive(store, boot_id), "recording liveness");
+	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
+}
+
+static void apply_log_level(void)
+{
+	log_set_level(verbose ? LOG_DEBUG : cfg->log.level);
+}
+
+/* SIGHUP: parse into a fresh struct, swap it in only when it is valid and
+ * changes nothing that needs a restart; otherwise keep running as before. */
+static void reload(void)
+{
+	struct config *next = malloc(sizeof *next);
+	struct config_errors *errs = malloc(sizeof *errs);
+
+	if (!next || !errs) {
+		log_msg(LOG_ERR, "reload: out of memory; keeping the running config");
+		goto out;
+	}
+	if (config_load(cfg->path, next, errs) < 0 || config_check_reload(cfg, next, errs) < 0) {
+		for (size_t i = 0; i < errs->n && i < CONFIG_MAX_ERRORS; i++)
+			log_msg(LOG_ERR, "config: %s", errs->msg[i]);
+		if (errs->n > CONFIG_MAX_ERRORS)
+			log_msg(LOG_ERR, "config: ... and %zu more", errs->n - CONFIG_MAX_ERRORS);
+		log_msg(LOG_ERR, "reload rejected; still running config %.12s", cfg->digest);
+		goto out;
+	}
+	struct config *old = cfg;
+	cfg = next;
+	next = old;
+	apply_log_level();
+	control_reconfigure(&cfg->control);
+	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
+	store_result(store_audit(store, "signal", "config.reload", cfg->digest), "auditing a reload");
+	log_msg(LOG_NOTICE, "config reloaded: %.12s", cfg->digest);
+out:
+	free(next);
+	free(errs);
+}
+
+static void on_signal(int fd, short revents, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	(void)arg;
+	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload();
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_msg(LOG_NOTICE, "signal %d: stopping", (int)si.ssi_signo);
+			loop_stop();
+			break;
+		}
+	}
+}
+
+static json_object *cmd_status(const struct control_req *req, void *arg)
+{
+	json_object *r = json_object_new_object();
+	struct store_stats ss;
+
+	(void)req;
+	(void)arg;
+	if (store_stats(store, &ss) == SW_OK)
+		health_set("store", health_get("store"), "%s, %lld events waiting, %lld KiB",
+			   cfg->store.path, (long long)ss.events, (long long)ss.db_bytes / 1024);
+	health_set("control", HEALTH_OK, "%d client%s", control_clients(),
+		   control_clients() == 1 ? "" : "s");
+	json_object_object_add(r, "version", json_object_new_string(SWAPD_VERSION));
+	json_object_object_add(r, "station", json_object_new_string(cfg->station.id));
+	json_object_object_add(r, "boot", json_object_new_string(boot_id));
+	json_object_object_add(r, "uptime_s", json_object_new_int64((loop_now() - started_at) / 1000));
+	json_object_object_add(r, "config_path", json_object_new_string(cfg->path));
+	json_object_object_add(r, "config_digest", json_object_new_string(cfg->digest));
+	json_object_object_add(r, "health",
+			       json_object_new_string(health_state_name(health_overall())));
+	json_object_object_add(r, "subsystems", health_json());
+	return control_ok(r);
+}
+
+static int check_only(const char *path)
+{
+	struct config c;
+	struct config_errors errs;
+
+	if (config_load(path, &c, &errs) < 0) {
+		for (size_t i = 0; i < errs.n && i < CONFIG_MAX_ERRORS; i++)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		if (errs.n > CONFIG_MAX_ERRORS)
+			fprintf(stderr, "... and %zu more\n", errs.n - CONFIG_MAX_ERRORS);
+		return EX_CONFIG;
+	}
+	printf("%s: ok: station %s, store %s, control %s, digest %.12s\n", path, c.station.id,
+	       c.store.path, c.control.socket, c.digest);
+	return 0;
+}
+
+static int make_boot_id(void)
+{
+	unsigned char b[16];
+
+	if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+		return -1;
+	for (size_t i = 0; i < sizeof b; i++)
+		snprintf(boot_id + 2 * i, 3, "%02x", b[i]);
+	return 0;
+}
+
+static int signals_open(void)
+{
+	sigset_t set;
+	int fd;
+
+	/* Blocked and read through a signalfd: no handler runs at all, the
+	 * loop sees a signal like any other input. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0 || loop_add_fd(fd, POLLIN, on_signal, NULL) < 0)
+		return -1;
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	bool test_only = false;
+	char why[512], reason[32];
+	struct config_errors errs;
+	int opt, sigfd, rc = 0;
+
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	while ((opt = getopt_long(argc, argv, "c:tvVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c': path = optarg; break;
+		case 't': test_only = true; break;
+		case 'v': verbose = 1; break;
+		case 'V': printf("swapd %s\n", SWAPD_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (test_only)
+		return check_only(path);
+
+	log_init(verbose ? LOG_DEBUG : LOG_INFO);
+	started_at = loop_now();
+	cfg = malloc(sizeof *cfg);
+	if (!cfg || config_load(path, cfg, &errs) < 0) {
+		for (size_t i = 0; cfg && i < errs.n && i < CONFIG_MAX_ERRORS; i++)
+			log_msg(LOG_ERR, "config: %s", errs.msg[i]);
+		log_msg(LOG_CRIT, "cannot start: configuration %s is not valid", path);
+		free(cfg);
+		return EX_CONFIG;
+	}
+	apply_log_level();
+	if (make_boot_id() < 0 || (sigfd = signals_open()) < 0) {
+		log_msg(LOG_CRIT, "cannot start: %s", strerror(errno));
+		free(cfg);
+		return EX_OSERR;
+	}
+
+	enum sw_err e = store_open(cfg->store.path, cfg->store.busy_timeout_ms, &store, why, sizeof why);
+	if (e == SW_OK)
+		e = store_run_begin(store, boot_id, SWAPD_VERSION, reason, sizeof reason);
+	if (e != SW_OK) {
+		if (store)
+			snprintf(why, sizeof why, "%.300s: %.200s", cfg->store.path, store_errmsg(store));
+		log_msg(LOG_CRIT, "cannot start: store: %s (%s)", why, sw_strerror(e));
+		rc = EX_IOERR;
+		goto out_store;
+	}
+	health_set("store", HEALTH_OK, "%s", cfg->store.path);
+
+	control_register("status", false, cmd_status, NULL);
+	e = control_open(&cfg->control, why, sizeof why);
+	if (e != SW_OK) {
+		log_msg(LOG_CRIT, "cannot start: control socket %s (%s)", why, sw_strerror(e));
+		rc = EX_UNAVAILABLE;
+		goto out_control;
+	}
+	health_set("control", HEALTH_OK, "0 clients");
+
+	if (notify_init())
+		health_set("systemd", HEALTH_OK, "watchdog %lld ms",
+			   (long long)notify_watchdog_ms());
+	loop_timer_init(&alive_timer, alive_tick, NULL);
+	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
+
+	log_msg(LOG_NOTICE, "swapd %s started: station %s, boot %s, %s, config %.12s",
+		SWAPD_VERSION, cfg->station.id, boot_id, reason, cfg->digest);
+	health_summary(last_status, sizeof last_status);
+	notify_send("READY=1\nSTATUS=%s\nMAINPID=%d", last_status, (int)getpid());
+
+	if (loop_run() < 0)
+		rc = EX_SOFTWARE;
+
+	notify_send("STOPPING=1\nSTATUS=stopping");
+	store_result(store_run_end(store, boot_id), "recording the stop");
+	loop_timer_cancel(&alive_timer);
+	notify_close();
+out_control:
+	control_close();
+out_store:
+	store_close(store);
+	loop_del_fd(sigfd);
+	close(sigfd);
+	loop_free();
+	health_reset();
+	free(cfg);
+	log_msg(LOG_NOTICE, "stopped");
+	return rc;
+}

@@ -1,0 +1,20 @@
+# daemon/: swapd itself. Its modules are also linked into the unit tests, so
+# they are listed once here.
+SWAPD_CORE := err log loop health config store control notify
+SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o)
+SWAPD_LIBS = $(LIB_JSON) $(LIB_SQLITE) $(LIB_CRYPTO)
+
+BINS += $(O)/bin/swapd
+SBIN_PROGS += swapd
+
+$(O)/bin/swapd: $(O)/obj/daemon/main.o $(SWAPD_CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS)
+
+# swapctl is the daemon's client and speaks only JSON over the socket.
+BINS += $(O)/bin/swapctl
+BIN_PROGS += swapctl
+
+$(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON)

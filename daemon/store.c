@@ -1,0 +1,358 @@
+#include "daemon/store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+struct store {
+	sqlite3 *db;
+	char path[4096];
+	char errmsg[256];
+};
+
+/* Forward migrations: entry i takes the schema from version i to i + 1.
+ * Never edit a released entry; add a new one. */
+static const char *const migrations[] = {
+	/* 0 -> 1: runs, the fleet outbox, the local audit trail. Times are
+	 * Unix milliseconds (UTC). seq is AUTOINCREMENT so that a seq is never
+	 * reused once its event has been acknowledged and deleted (mqtt.md). */
+	"CREATE TABLE runs ("
+	"  boot TEXT PRIMARY KEY,"
+	"  version TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  alive_at INTEGER NOT NULL,"
+	"  stopped_at INTEGER);"
+	"CREATE TABLE outbox ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  type TEXT NOT NULL,"
+	"  ts INTEGER NOT NULL,"
+	"  boot TEXT NOT NULL,"
+	"  payload TEXT NOT NULL);"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  who TEXT NOT NULL,"
+	"  what TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+	       "one migration per schema version");
+
+static enum sw_err map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return SW_OK;
+	case SQLITE_FULL:
+		return SW_ENOSPC;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return SW_ECORRUPT;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_CANTOPEN:
+		return SW_EPERM;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return SW_EBUSY;
+	case SQLITE_NOMEM:
+		return SW_ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return SW_EEXIST;
+	default:
+		return SW_EIO;
+	}
+}
+
+static enum sw_err fail(struct store *st, int rc, const char *what)
+{
+	snprintf(st->errmsg, sizeof st->errmsg, "%s: %s", what,
+		 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+	return map_rc(rc);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs one statement with arguments bound by `types`: 'i' int64_t,
+ * 't' const char *, 'n' NULL. Rows, if any, are discarded. */
+static int run(struct store *st, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list ap;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	va_start(ap, types);
+	for (int i = 0; types[i]; i++) {
+		if (types[i] == 'i')
+			sqlite3_bind_int64(stmt, i + 1, va_arg(ap, int64_t));
+		else if (types[i] == 't')
+			sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(stmt, i + 1);
+	}
+	va_end(ap);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		;
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The first column of the first row of sql, as an integer (def if none). */
+static int query_int(struct store *st, const char *sql, const char *text_arg, int64_t def,
+		     int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+
+	if (rc != SQLITE_OK)
+		return rc;
+	if (text_arg)
+		sqlite3_bind_text(stmt, 1, text_arg, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(stmt);
+	*out = def;
+	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+		*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int begin(struct store *st)
+{
+	/* IMMEDIATE takes the write lock now, so a busy database fails here
+	 * (bounded by busy_timeout) rather than halfway through. */
+	return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+}
+
+static enum sw_err finish(struct store *st, int rc, const char *what)
+{
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return SW_OK;
+	enum sw_err e = fail(st, rc, what);
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return e;
+}
+
+/* Appends one fleet event inside the caller's transaction; takes fields. */
+static int append_event(struct store *st, const char *type, const char *boot,
+			json_object *fields)
+{
+	const char *payload = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN);
+	int rc = run(st, "INSERT INTO outbox (type, ts, boot, payload) VALUES (?, ?, ?, ?)",
+		     "titt", type, now_ms(), boot, payload);
+
+	json_object_put(fields);
+	return rc;
+}
+
+static enum sw_err migrate(struct store *st, char *why, size_t whylen)
+{
+	int64_t version;
+	int rc = query_int(st, "PRAGMA user_version", NULL, 0, &version);
+
+	if (rc != SQLITE_OK) {
+		enum sw_err e = fail(st, rc, "reading the schema version");
+		snprintf(why, whylen, "%s: %s", st->path, st->errmsg);
+		return e;
+	}
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(why, whylen, "%s: schema version %lld is newer than this swapd's %d; refusing to downgrade it",
+			 st->path, (long long)version, STORE_SCHEMA_VERSION);
+		return SW_EINVAL;
+	}
+	for (int64_t v = version; v < STORE_SCHEMA_VERSION; v++) {
+		char pragma[48];
+		rc = begin(st);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, migrations[v], NULL, NULL, NULL);
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %lld", (long long)v + 1);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL);
+		enum sw_err e = finish(st, rc, "migrating the schema");
+		if (e != SW_OK) {
+			snprintf(why, whylen, "%s: migration to schema %lld failed: %s", st->path,
+				 (long long)v + 1, st->errmsg);
+			return e;
+		}
+	}
+	return SW_OK;
+}
+
+enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out,
+		       char *why, size_t whylen)
+{
+	struct store *st = calloc(1, sizeof *st);
+	int64_t ok;
+	int rc;
+	enum sw_err e;
+
+	*out = NULL;
+	if (!st) {
+		snprintf(why, whylen, "%s: out of memory", path);
+		return SW_ENOMEM;
+	}
+	snprintf(st->path, sizeof st->path, "%s", path);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		e = fail(st, rc, "open");
+		snprintf(why, whylen, "%s: cannot open the database: %s (does its directory exist and may swapd write to it?)",
+			 path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto out_fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, busy_timeout_ms);
+	/* quick_check reads every page: a corrupt file or a non-database is
+	 * found here, at start, not in the middle of a swap. */
+	sqlite3_stmt *stmt;
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			const char *res = (const char *)sqlite3_column_text(stmt, 0);
+			if (!res || strcmp(res, "ok") != 0) {
+				snprintf(why, whylen, "%s: the database failed its integrity check: %s",
+					 path, res ? res : "?");
+				sqlite3_finalize(stmt);
+				e = SW_ECORRUPT;
+				goto out_fail;
+			}
+			rc = SQLITE_OK;
+		}
+		sqlite3_finalize(stmt);
+	}
+	if (rc != SQLITE_OK) {
+		e = fail(st, rc, "integrity check");
+		snprintf(why, whylen, "%s: cannot read the database: %s", path, st->errmsg);
+		goto out_fail;
+	}
+	/* WAL: readers (swapctl, an engineer's sqlite3) never block the
+	 * writer. synchronous=FULL: a commit has reached the disk when it
+	 * returns, which the door-opening decisions rely on. */
+	rc = query_int(st, "PRAGMA journal_mode=WAL", NULL, 0, &ok);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		e = fail(st, rc, "setting WAL mode");
+		snprintf(why, whylen, "%s: %s", path, st->errmsg);
+		goto out_fail;
+	}
+	e = migrate(st, why, whylen);
+	if (e != SW_OK)
+		goto out_fail;
+	*out = st;
+	return SW_OK;
+
+out_fail:
+	store_close(st);
+	return e;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+const char *store_errmsg(const struct store *st)
+{
+	return st->errmsg;
+}
+
+enum sw_err store_run_begin(struct store *st, const char *boot, const char *version,
+			    char *reason, size_t reasonlen)
+{
+	int64_t unclean = 0;
+	int rc = begin(st);
+
+	if (rc == SQLITE_OK)
+		rc = query_int(st, "SELECT stopped_at IS NULL FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1",
+			       NULL, 0, &unclean);
+	snprintf(reason, reasonlen, "%s", unclean ? "unclean_shutdown" : "start");
+	if (rc == SQLITE_OK) {
+		int64_t t = now_ms();
+		rc = run(st, "INSERT INTO runs (boot, version, reason, started_at, alive_at) VALUES (?, ?, ?, ?, ?)",
+			 "tttii", boot, version, reason, t, t);
+	}
+	if (rc == SQLITE_OK) {
+		json_object *f = json_object_new_object();
+		json_object_object_add(f, "version", json_object_new_string(version));
+		json_object_object_add(f, "reason", json_object_new_string(reason));
+		rc = append_event(st, "station.started", boot, f);
+	}
+	return finish(st, rc, "recording the start");
+}
+
+enum sw_err store_run_alive(struct store *st, const char *boot)
+{
+	int rc = begin(st);
+
+	if (rc == SQLITE_OK)
+		rc = run(st, "UPDATE runs SET alive_at = ? WHERE boot = ?", "it", now_ms(), boot);
+	return finish(st, rc, "recording liveness");
+}
+
+enum sw_err store_run_end(struct store *st, const char *boot)
+{
+	int rc = begin(st);
+
+	if (rc == SQLITE_OK) {
+		int64_t t = now_ms();
+		rc = run(st, "UPDATE runs SET alive_at = ?, stopped_at = ? WHERE boot = ?", "iit",
+			 t, t, boot);
+	}
+	if (rc == SQLITE_OK)
+		rc = append_event(st, "station.stopping", boot, json_object_new_object());
+	return finish(st, rc, "recording the stop");
+}
+
+enum sw_err store_audit(struct store *st, const char *who, const char *what, const char *detail)
+{
+	int rc = begin(st);
+
+	if (rc == SQLITE_OK)
+		rc = run(st, "INSERT INTO audit (ts, who, what, detail) VALUES (?, ?, ?, ?)", "ittt",
+			 now_ms(), who, what, detail);
+	return finish(st, rc, "writing the audit trail");
+}
+
+enum sw_err store_stats(struct store *st, struct store_stats *out)
+{
+	int64_t v = 0;
+	struct stat sb;
+	int rc = query_int(st, "SELECT count(*) FROM outbox", NULL, 0, &out->events);
+
+	if (rc == SQLITE_OK)
+		rc = query_int(st, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", NULL, 0,
+			       &out->seq_next);
+	out->seq_next += 1;
+	if (rc == SQLITE_OK)
+		rc = query_int(st, "PRAGMA user_version", NULL, 0, &v);
+	out->schema = (int)v;
+	out->db_bytes = stat(st->path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+	return rc == SQLITE_OK ? SW_OK : fail(st, rc, "reading statistics");
+}

@@ -1,0 +1,62 @@
+/* The durable store: one SQLite database in WAL mode with synchronous=FULL,
+ * its schema versioned by PRAGMA user_version and migrated forward at open.
+ * Every store_* call that changes state is one transaction, and writes the
+ * fleet event the change causes in that same transaction (mqtt.md, "Events",
+ * rule 1), so no other module ever writes SQL. */
+#ifndef SWAPD_STORE_H
+#define SWAPD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/err.h"
+
+struct store;
+
+/* The schema version this build writes and reads. */
+#define STORE_SCHEMA_VERSION 1
+
+struct store_stats {
+	int64_t events;       /* events waiting in the outbox */
+	int64_t seq_next;     /* seq the next event will carry */
+	int64_t db_bytes;     /* size of the database file */
+	int schema;           /* PRAGMA user_version */
+};
+
+/* Opens (creating if needed) the database at path, checks its integrity,
+ * migrates it to STORE_SCHEMA_VERSION and sets busy_timeout_ms as the bound
+ * on waiting for a lock. On failure returns the error with a human reason in
+ * why (naming the path) and *out is NULL: a corrupt, newer-schema,
+ * unreadable or unwritable database is never used. */
+enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out,
+		       char *why, size_t whylen);
+
+/* Closes the database; NULL is fine. */
+void store_close(struct store *st);
+
+/* The SQLite detail of the last error, for the caller's log line. */
+const char *store_errmsg(const struct store *st);
+
+/* Records the start of daemon run `boot` and its station.started event.
+ * The reason is "start" after a clean stop (or on a new database) and
+ * "unclean_shutdown" when the previous run never recorded its end (crash,
+ * SIGKILL, power cut); it is copied to reason (at least 24 bytes). */
+enum sw_err store_run_begin(struct store *st, const char *boot, const char *version,
+			    char *reason, size_t reasonlen);
+
+/* Records that run `boot` is still alive now (so the downtime after a power
+ * cut is known). */
+enum sw_err store_run_alive(struct store *st, const char *boot);
+
+/* Records the clean end of run `boot` and its station.stopping event. */
+enum sw_err store_run_end(struct store *st, const char *boot);
+
+/* Appends an entry to the local audit trail: who did what (a control
+ * command, a config reload), with a free-form detail. Never a secret. */
+enum sw_err store_audit(struct store *st, const char *who, const char *what,
+			const char *detail);
+
+/* Counts for status displays. */
+enum sw_err store_stats(struct store *st, struct store_stats *out);
+
+#endif
