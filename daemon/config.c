@@ -247,6 +247,10 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 
 	json_object_object_foreach(obj, key, v) {
 		const struct field *f = fields;
+		/* JSON has no comments; "_comment" style keys are the
+		 * documented way to annotate a config (config/CONFIG.md). */
+		if (key[0] == '_')
+			continue;
 		while (f->key && strcmp(f->key, key) != 0)
 			f++;
 		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
@@ -257,12 +261,16 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 		parse_field(v, f, base, path, errs);
 	}
 	for (const struct field *f = fields; f->key; f++) {
-		bool need = f->required;
-		/* A section is required when something in it is. */
-		for (const struct field *s = f->type == F_OBJ ? f->sub : NULL; s && s->key; s++)
-			need = need || s->required;
-		if (need && !json_object_object_get_ex(obj, f->key, NULL)) {
-			snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+		if (json_object_object_get_ex(obj, f->key, NULL))
+			continue;
+		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+		if (f->type == F_OBJ) {
+			/* An absent section: report its own required keys,
+			 * so the message names the leaf (station.id). */
+			json_object *empty = json_object_new_object();
+			parse_section(empty, f->sub, (char *)base + f->off, path, errs);
+			json_object_put(empty);
+		} else if (f->required) {
 			add_error(errs, "%s: missing (required)", path);
 		}
 	}
@@ -308,6 +316,9 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 		json_tokener_free(tok);
 		return -1;
 	}
+	/* Strict: a trailing comma or a single-quoted string is a mistake an
+	 * operator should hear about, not something to guess the meaning of. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
@@ -323,12 +334,6 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 		return -1;
 	}
 	json_tokener_free(tok);
-	if (strspn(text + end, " \t\r\n") != len - end) {
-		add_error(errs, "%s:%d: JSON syntax error: text after the end of the object", name,
-			  line_of(text, end));
-		json_object_put(root);
-		return -1;
-	}
 	if (!json_object_is_type(root, json_type_object)) {
 		add_error(errs, "%s: the top level is not a JSON object", name);
 		json_object_put(root);

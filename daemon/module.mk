@@ -18,3 +18,15 @@ BIN_PROGS += swapctl
 $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON)
+
+UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store
+
+$(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)
+$(O)/tests/test_loop: $(O)/obj/tests/unit/test_loop.o $(SWAPD_CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)
+$(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)

@@ -1,0 +1,150 @@
+/* Config validation: a table of bad inputs and the exact message each must
+ * produce (key path and value named), plus the defaults and a reload check. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "daemon/config.h"
+
+#define MIN "\"station\":{\"id\":\"ST-1\"}"
+
+struct bad {
+	const char *json;
+	const char *message;
+};
+
+static const struct bad bad_inputs[] = {
+	{ "{}", "station.id: missing (required)" },
+	{ "{\"station\":{}}", "station.id: missing (required)" },
+	{ "{\"station\":{\"id\":\"st 1\"}}",
+	  "station.id: \"st 1\" is not a station id (1 to 24 of A-Z, 0-9 and -, as in the token contract)" },
+	{ "{\"station\":{\"id\":\"ABCDEFGHIJKLMNOPQRSTUVWXY\"}}",
+	  "station.id: \"ABCDEFGHIJKLMNOPQRSTUVWXY\" is longer than 24 characters" },
+	{ "{\"station\":{\"id\":7}}", "station.id: 7 is not a string" },
+	{ "{" MIN ",\"colour\":\"red\"}", "colour: unknown key" },
+	{ "{" MIN ",\"log\":{\"level\":\"loud\"}}",
+	  "log.level: \"loud\" is not one of err, warning, notice, info, debug" },
+	{ "{" MIN ",\"log\":{\"lvl\":\"info\"}}", "log.lvl: unknown key" },
+	{ "{" MIN ",\"log\":\"info\"}", "log: \"info\" is not an object" },
+	{ "{" MIN ",\"control\":{\"max_clients\":0}}", "control.max_clients: 0 is out of range 1..256" },
+	{ "{" MIN ",\"control\":{\"max_clients\":\"8\"}}", "control.max_clients: \"8\" is not an integer" },
+	{ "{" MIN ",\"control\":{\"max_clients\":2.5}}", "control.max_clients: 2.5 is not an integer" },
+	{ "{" MIN ",\"control\":{\"io_timeout_ms\":99999999999}}",
+	  "control.io_timeout_ms: 99999999999 is out of range 10..60000" },
+	{ "{" MIN ",\"control\":{\"mode\":\"660\"}}",
+	  "control.mode: \"660\" is not an octal file mode like \"0660\"" },
+	{ "{" MIN ",\"control\":{\"mode\":\"0666\"}}",
+	  "control.mode: \"0666\" gives others access; the control socket must not" },
+	{ "{" MIN ",\"control\":{\"socket\":\"run/x.sock\"}}",
+	  "control.socket: \"run/x.sock\" is not an absolute path" },
+	{ "{" MIN ",\"control\":{\"admin_group\":\"Admins!\"}}",
+	  "control.admin_group: \"Admins!\" is not a group name" },
+	{ "{" MIN ",\"store\":{\"path\":null}}", "store.path: null is not a string" },
+	{ "{" MIN ",\"store\":{\"alive_interval_ms\":5}}",
+	  "store.alive_interval_ms: 5 is out of range 10..3600000" },
+	{ "[1,2]", "t.json: the top level is not a JSON object" },
+	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
+	  "t.json:2: JSON syntax error: unexpected character" },
+	{ "{\"station\":{\"id\":\"ST-1\"}", "t.json:1: JSON syntax error: unexpected end of file" },
+	{ "{\"station\":{\"id\":\"ST-1\"}} {}", "t.json:1: JSON syntax error: unexpected character" },
+};
+
+static void test_bad_inputs(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof bad_inputs / sizeof bad_inputs[0]; i++) {
+		struct config cfg;
+		struct config_errors errs;
+		const struct bad *b = &bad_inputs[i];
+		int rc = config_parse(b->json, strlen(b->json), "t.json", &cfg, &errs);
+		if (rc != -1 || errs.n < 1 || strcmp(errs.msg[0], b->message) != 0)
+			fail_msg("input %zu: %s\n  want: %s\n  got:  %s (rc %d, %zu errors)", i, b->json,
+				 b->message, errs.n ? errs.msg[0] : "(none)", rc, errs.n);
+	}
+}
+
+static void test_every_error_reported(void **state)
+{
+	const char *json = "{\"station\":{\"id\":\"x\"},\"log\":{\"level\":1},\"bogus\":0}";
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	assert_int_equal(config_parse(json, strlen(json), "t", &cfg, &errs), -1);
+	assert_int_equal(errs.n, 3);
+}
+
+static void test_defaults(void **state)
+{
+	const char *json = "{" MIN ",\"_comment\":{\"any\":1}}";
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	assert_int_equal(config_parse(json, strlen(json), "t", &cfg, &errs), 0);
+	assert_string_equal(cfg.station.id, "ST-1");
+	assert_string_equal(cfg.control.socket, "/run/swapd/control.sock");
+	assert_int_equal(cfg.control.mode, 0660);
+	assert_string_equal(cfg.store.path, "/var/lib/swapd/swapd.db");
+	assert_int_equal(cfg.log.level, 6);
+	assert_int_equal(strlen(cfg.digest), 64);
+}
+
+static void test_example_file_is_valid(void **state)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	int rc = config_load("config/swapd.example.json", &cfg, &errs);
+	if (rc != 0)
+		fail_msg("config/swapd.example.json: %s", errs.n ? errs.msg[0] : "?");
+	assert_string_equal(cfg.path, "config/swapd.example.json");
+}
+
+static void test_missing_file(void **state)
+{
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	assert_int_equal(config_load("/nonexistent/swapd.json", &cfg, &errs), -1);
+	assert_string_equal(errs.msg[0], "/nonexistent/swapd.json: cannot open: No such file or directory");
+}
+
+static void test_reload_restart_keys(void **state)
+{
+	const char *a = "{" MIN "}";
+	const char *b = "{\"station\":{\"id\":\"ST-2\"},\"log\":{\"level\":\"debug\"}}";
+	const char *c = "{" MIN ",\"log\":{\"level\":\"debug\"}}";
+	struct config ca, cb, cc;
+	struct config_errors errs;
+
+	(void)state;
+	assert_int_equal(config_parse(a, strlen(a), "a", &ca, &errs), 0);
+	assert_int_equal(config_parse(b, strlen(b), "b", &cb, &errs), 0);
+	assert_int_equal(config_parse(c, strlen(c), "c", &cc, &errs), 0);
+	assert_int_equal(config_check_reload(&ca, &cb, &errs), -1);
+	assert_string_equal(errs.msg[0],
+			    "station.id: \"ST-2\" differs from the running \"ST-1\"; changing it needs a restart");
+	assert_int_equal(config_check_reload(&ca, &cc, &errs), 0);
+	assert_string_not_equal(ca.digest, cc.digest);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_every_error_reported),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_example_file_is_valid),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_reload_restart_keys),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

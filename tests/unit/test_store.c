@@ -1,0 +1,180 @@
+/* The store: migrations, run bookkeeping and its events, refusal of corrupt
+ * or newer databases, and a full disk reported as an error with nothing lost. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "daemon/store.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof dir, "/tmp/swapd-test-store-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof path, "%s/s.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[160];
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static int64_t sql_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void test_fresh_runs_and_events(void **state)
+{
+	struct store *st;
+	char why[256], reason[32];
+	struct store_stats ss;
+
+	(void)state;
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_run_begin(st, "b1", "1.0", reason, sizeof reason), SW_OK);
+	assert_string_equal(reason, "start");
+	assert_int_equal(store_run_alive(st, "b1"), SW_OK);
+	assert_int_equal(store_stats(st, &ss), SW_OK);
+	assert_int_equal(ss.schema, STORE_SCHEMA_VERSION);
+	assert_int_equal(ss.events, 1);
+	assert_int_equal(ss.seq_next, 2);
+	store_close(st);
+
+	/* b1 never ended: the next run knows the last one died */
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_run_begin(st, "b2", "1.0", reason, sizeof reason), SW_OK);
+	assert_string_equal(reason, "unclean_shutdown");
+	assert_int_equal(store_run_end(st, "b2"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "config.reload", "abc"), SW_OK);
+	store_close(st);
+
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_run_begin(st, "b3", "1.0", reason, sizeof reason), SW_OK);
+	assert_string_equal(reason, "start");
+	store_close(st);
+
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox"), 4);
+	assert_int_equal(sql_int("SELECT max(seq) - min(seq) + 1 FROM outbox"), 4);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type = 'station.stopping'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'"), 1);
+}
+
+static void test_refuses_newer_schema(void **state)
+{
+	struct store *st;
+	char why[256];
+
+	(void)state;
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	store_close(st);
+	sql_int("PRAGMA user_version = 99");
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_EINVAL);
+	assert_null(st);
+	assert_non_null(strstr(why, "schema version 99 is newer"));
+	sql_int("PRAGMA user_version = 1");
+}
+
+static void test_refuses_garbage_file(void **state)
+{
+	char garbage[128];
+	struct store *st;
+	char why[256];
+	int fd;
+
+	(void)state;
+	snprintf(garbage, sizeof garbage, "%s/garbage.db", dir);
+	fd = open(garbage, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(write(fd, "this is not a database, it is text.\n", 36), 36);
+	close(fd);
+	assert_int_equal(store_open(garbage, 100, &st, why, sizeof why), SW_ECORRUPT);
+	assert_null(st);
+	assert_non_null(strstr(why, garbage));
+}
+
+static void test_missing_directory(void **state)
+{
+	struct store *st;
+	char why[256];
+
+	(void)state;
+	assert_int_equal(store_open("/nonexistent-dir/s.db", 100, &st, why, sizeof why), SW_EPERM);
+	assert_non_null(strstr(why, "/nonexistent-dir/s.db: cannot open the database"));
+}
+
+/* A file size limit makes every write past it fail, as a full disk does:
+ * the write is refused with an error, earlier data stays, and writing works
+ * again once there is room. */
+static void test_full_disk(void **state)
+{
+	struct store *st;
+	char why[256], reason[32];
+	struct rlimit old, small = { .rlim_cur = 4096, .rlim_max = RLIM_INFINITY };
+	int before;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_run_begin(st, "full", "1.0", reason, sizeof reason), SW_OK);
+	before = (int)sql_int("SELECT count(*) FROM audit");
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	enum sw_err e = SW_OK;
+	char big[3000];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	for (int i = 0; i < 50 && e == SW_OK; i++)
+		e = store_audit(st, "test", "fill", big);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_true(e == SW_ENOSPC || e == SW_EIO);
+	assert_true(strlen(store_errmsg(st)) > 0);
+	int during = (int)sql_int("SELECT count(*) FROM audit");
+	assert_true(during >= before);
+	assert_int_equal(store_audit(st, "test", "after", "room again"), SW_OK);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit WHERE what = 'after'"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE boot = 'full'"), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fresh_runs_and_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_garbage_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
