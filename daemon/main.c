@@ -197,7 +197,10 @@ static int signals_open(void)
 	sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
+	/* A closed peer or a file size limit must give an error return at the
+	 * write that hit it, not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0 || loop_add_fd(fd, POLLIN, on_signal, NULL) < 0)
 		return -1;

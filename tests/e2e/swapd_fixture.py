@@ -1,0 +1,157 @@
+"""Starting the real swapd for a test, and talking to it.
+
+A Daemon owns a temporary directory with its config, database, control
+socket and a notify socket bound by the test (playing systemd), so that
+READY=1, STATUS= and WATCHDOG=1 are read exactly as systemd would get them.
+"""
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+
+from conftest import bin_path, read_line, wait_line
+
+
+def wait_until(pred, timeout, what):
+    """Waits for a condition the test cannot be told about directly (a row in
+    a database another process writes), checking it every few ms."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Daemon:
+    def __init__(self, tmp, config=None, watchdog_usec=None, extra_env=None):
+        self.dir = str(tmp)
+        self.sock = os.path.join(self.dir, "control.sock")
+        self.db = os.path.join(self.dir, "swapd.db")
+        self.config_path = os.path.join(self.dir, "swapd.json")
+        self.config = config or self.default_config()
+        self.write_config(self.config)
+        self.notify_path = os.path.join(self.dir, "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(self.notify_path)
+        self.watchdog_usec = watchdog_usec
+        self.extra_env = extra_env or {}
+        self.proc = None
+        self.stderr_lines = []
+
+    def default_config(self):
+        return {
+            "station": {"id": "ST-TEST-1", "name": "test"},
+            "log": {"level": "info"},
+            "control": {"socket": self.sock, "io_timeout_ms": 500},
+            "store": {"path": self.db},
+        }
+
+    def write_config(self, cfg):
+        text = cfg if isinstance(cfg, str) else json.dumps(cfg, indent=1)
+        with open(self.config_path + ".new", "w") as f:
+            f.write(text)
+        os.replace(self.config_path + ".new", self.config_path)
+
+    def start(self, wait_ready=True):
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify_path, **self.extra_env)
+        env.pop("JOURNAL_STREAM", None)
+        if self.watchdog_usec:
+            env["WATCHDOG_USEC"] = str(self.watchdog_usec)
+        self.proc = subprocess.Popen([bin_path("swapd"), "-c", self.config_path],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, env=env)
+        if wait_ready:
+            msg = self.wait_notify(lambda m: "READY=1" in m, 10)
+            assert msg is not None, "no READY=1 from swapd: " + self.drain_stderr()
+        return self
+
+    def wait_notify(self, pred, timeout):
+        """The first notify datagram matching pred, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.notify.settimeout(left)
+            try:
+                msg = self.notify.recv(4096).decode()
+            except socket.timeout:
+                return None
+            if pred(msg):
+                return msg
+
+    def wait_log(self, pred, timeout=5):
+        """Reads swapd's stderr until a line matches; returns it or None."""
+        return wait_line(self.proc.stderr, pred, timeout, self.stderr_lines)
+
+    def drain_stderr(self):
+        while True:
+            line = read_line(self.proc.stderr, 0.2)
+            if line is None:
+                break
+            self.stderr_lines.append(line)
+        return "\n".join(self.stderr_lines)
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(self.sock)
+        return s
+
+    def request(self, cmd, conn=None, **args):
+        """Sends one request and returns the parsed reply."""
+        own = conn is None
+        s = conn or self.connect()
+        try:
+            s.sendall((json.dumps({"cmd": cmd, "args": args}) + "\n").encode())
+            return read_reply(s)
+        finally:
+            if own:
+                s.close()
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=2):
+        """SIGTERM; returns (exit code, seconds it took)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return (self.proc.returncode if self.proc else None, 0)
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return (None, timeout)
+        return (self.proc.returncode, time.monotonic() - t0)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.notify.close()
+
+    def sql(self, query):
+        with sqlite3.connect(self.db, timeout=5) as db:
+            return db.execute(query).fetchall()
+
+
+def read_reply(s, timeout=5):
+    """One reply line from a control connection, parsed."""
+    s.settimeout(timeout)
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed after {buf!r}")
+        buf += chunk
+    return json.loads(buf)
