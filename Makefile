@@ -101,8 +101,10 @@ install: $(BINS)
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' systemd/swapd.service.in \
 		> $(DESTDIR)$(PREFIX)/lib/systemd/system/swapd.service
 	install -m 0644 systemd/swapd.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/swapd.conf
+	install -d $(DESTDIR)$(PREFIX)/lib/udev/rules.d
+	install -m 0644 systemd/60-swapd-gpio.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/
 	install -d $(DESTDIR)$(PREFIX)/share/swapd
-	cp -R config models $(DESTDIR)$(PREFIX)/share/swapd/
+	cp -R config $(wildcard models) $(DESTDIR)$(PREFIX)/share/swapd/
 
 clean:
 	rm -rf build
