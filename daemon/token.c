@@ -1,0 +1,705 @@
+#include "daemon/token.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+/* token.md: the mac is the first 16 bytes of the HMAC-SHA256. */
+#define MAC_BYTES 16
+/* A key file holds a few keys; anything bigger is not one. */
+#define KEYS_MAX_BYTES (64 * 1024)
+
+static const char *const reason_codes[] = {
+	[TOKEN_OK] = "ok",
+	[TOKEN_MALFORMED] = "malformed",
+	[TOKEN_UNKNOWN_KEY] = "unknown_key",
+	[TOKEN_BAD_MAC] = "bad_mac",
+	[TOKEN_WRONG_STATION] = "wrong_station",
+	[TOKEN_EXPIRED] = "expired",
+	[TOKEN_TOO_LONG] = "too_long",
+	[TOKEN_REVOKED] = "revoked",
+	[TOKEN_REPLAYED] = "replayed",
+};
+
+const char *token_reason_str(enum token_reason r)
+{
+	if ((unsigned)r >= sizeof reason_codes / sizeof reason_codes[0])
+		return reason_codes[TOKEN_MALFORMED];
+	return reason_codes[r];
+}
+
+void token_policy_defaults(struct token_policy *p)
+{
+	memset(p, 0, sizeof *p);
+	p->skew = TOKEN_DEFAULT_SKEW;
+	p->max_life_s = TOKEN_DEFAULT_LIFE_S;
+	p->max_life_t = TOKEN_DEFAULT_LIFE_T;
+	p->max_life_b = TOKEN_DEFAULT_LIFE_B;
+}
+
+/* Character classes of the grammar, ASCII only (no locale may widen them). */
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_alnum(char c)
+{
+	return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static bool is_station_char(char c)
+{
+	return is_digit(c) || (c >= 'A' && c <= 'Z') || c == '-';
+}
+
+static bool is_b64url_char(char c)
+{
+	return is_alnum(c) || c == '-' || c == '_';
+}
+
+static bool all_of(const char *s, size_t n, size_t min, size_t max, bool (*cls)(char))
+{
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!cls(s[i]))
+			return false;
+	return true;
+}
+
+/* 0..99 written without a leading zero (read like exp, see TOKENS.md). */
+static bool parse_count(const char *s, size_t n, int *out)
+{
+	if (!all_of(s, n, 1, 2, is_digit) || (n == 2 && s[0] == '0'))
+		return false;
+	*out = n == 1 ? s[0] - '0' : (s[0] - '0') * 10 + (s[1] - '0');
+	return true;
+}
+
+/* The arg field for kind (token.md table). Fills role / pickup / dropoff. */
+static bool parse_arg(const char *s, size_t n, struct token *t)
+{
+	const char *d;
+
+	t->role = TOKEN_ROLE_NONE;
+	t->pickup = t->dropoff = 0;
+	switch (t->kind) {
+	case TOKEN_SWAP:
+		return n == 1 && s[0] == '-';
+	case TOKEN_BADGE:
+		if (n == 5 && memcmp(s, "staff", 5) == 0)
+			t->role = TOKEN_ROLE_STAFF;
+		else if (n == 5 && memcmp(s, "admin", 5) == 0)
+			t->role = TOKEN_ROLE_ADMIN;
+		return t->role != TOKEN_ROLE_NONE;
+	case TOKEN_TRANSPORT:
+		if (n < 4 || s[0] != 'p' || !(d = memchr(s, 'd', n)))
+			return false;
+		return parse_count(s + 1, (size_t)(d - s - 1), &t->pickup) &&
+		       parse_count(d + 1, n - (size_t)(d - s) - 1, &t->dropoff);
+	}
+	return false;
+}
+
+/* Decimal Unix seconds, no sign, no leading zero, at most INT64_MAX. */
+static bool parse_exp(const char *s, size_t n, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (!all_of(s, n, 1, TOKEN_EXP_MAX, is_digit) || (n > 1 && s[0] == '0'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
+			return false;
+	*out = v;
+	return true;
+}
+
+/* base64url without padding of 16 bytes is 22 characters whose last one
+ * carries 4 unused bits. Only the canonical form (those bits zero: A, Q, g
+ * or w) is accepted, so no two texts carry the same mac and a flipped last
+ * character never verifies. */
+static bool decode_mac(const char *s, size_t n, unsigned char mac[MAC_BYTES])
+{
+	unsigned char std[25], raw[19];
+
+	if (!all_of(s, n, TOKEN_MAC_CHARS, TOKEN_MAC_CHARS, is_b64url_char) ||
+	    !memchr("AQgw", s[n - 1], 4))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		std[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : (unsigned char)s[i];
+	memcpy(std + n, "==", 3);
+	if (EVP_DecodeBlock(raw, std, 24) != 18)
+		return false;
+	memcpy(mac, raw, MAC_BYTES);
+	return true;
+}
+
+/* base64url without padding of in[0..n) into out (4 * ceil(n / 3) + 1
+ * bytes); returns the length written. */
+static size_t encode_b64url(const unsigned char *in, size_t n, char *out)
+{
+	int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+
+	while (len > 0 && out[len - 1] == '=')
+		len--;
+	out[len] = '\0';
+	for (int i = 0; i < len; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	return (size_t)len;
+}
+
+static void copy_field(char *dst, const char *s, size_t n)
+{
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/* Step 1: the grammar of token.md, "Text form". Also hands back the mac and
+ * the length of the signed part (everything before the last '.'). */
+static bool parse(const char *text, size_t len, struct token *t, unsigned char mac[MAC_BYTES],
+		  size_t *signed_len)
+{
+	const char *f[9];
+	size_t fl[9], nf = 0, start = 0;
+
+	if (len > TOKEN_TEXT_MAX)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && text[i] != '.')
+			continue;
+		if (nf == 9)
+			return false;
+		f[nf] = text + start;
+		fl[nf++] = i - start;
+		start = i + 1;
+	}
+	if (nf != 9)
+		return false;
+	if (fl[0] != 3 || memcmp(f[0], "SW1", 3) != 0)
+		return false;
+	if (fl[1] != 1 || !memchr("SBT", f[1][0], 3))
+		return false;
+	t->kind = (enum token_kind)f[1][0];
+	if (!(t->kind == TOKEN_BADGE && fl[2] == 1 && f[2][0] == '*') &&
+	    !all_of(f[2], fl[2], 1, TOKEN_STATION_MAX, is_station_char))
+		return false;
+	if (!all_of(f[3], fl[3], 1, TOKEN_SUBJECT_MAX, is_b64url_char))
+		return false;
+	if (!parse_arg(f[4], fl[4], t))
+		return false;
+	if (!all_of(f[5], fl[5], TOKEN_NONCE_MIN, TOKEN_NONCE_MAX, is_b64url_char))
+		return false;
+	if (!parse_exp(f[6], fl[6], &t->exp))
+		return false;
+	if (!all_of(f[7], fl[7], 1, TOKEN_KID_MAX, is_alnum))
+		return false;
+	if (!decode_mac(f[8], fl[8], mac))
+		return false;
+	copy_field(t->station, f[2], fl[2]);
+	copy_field(t->subject, f[3], fl[3]);
+	copy_field(t->arg, f[4], fl[4]);
+	copy_field(t->nonce, f[5], fl[5]);
+	copy_field(t->kid, f[7], fl[7]);
+	*signed_len = (size_t)(f[8] - text) - 1;
+	return true;
+}
+
+bool token_parse(const char *text, size_t len, struct token *out)
+{
+	unsigned char mac[MAC_BYTES];
+	size_t signed_len;
+
+	return parse(text, len, out, mac, &signed_len);
+}
+
+size_t token_trim_scan(const char *text, size_t len)
+{
+	while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n'))
+		len--;
+	return len;
+}
+
+const struct token_key *token_key_find(const struct token_keyring *ring, const char *kid,
+				       int64_t now)
+{
+	if (!ring)
+		return NULL;
+	for (size_t i = 0; i < ring->n; i++) {
+		const struct token_key *k = &ring->keys[i];
+		if (strcmp(k->kid, kid) == 0)
+			return now >= k->not_before && now < k->not_after ? k : NULL;
+	}
+	return NULL;
+}
+
+/* The first 16 bytes of HMAC-SHA256(key, msg); false only if OpenSSL fails
+ * (out of memory), which the callers treat as a rejection. */
+static bool compute_mac(const struct token_key *key, const char *msg, size_t len,
+			unsigned char mac[MAC_BYTES])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	bool ok = HMAC(EVP_sha256(), key->secret, TOKEN_SECRET_LEN, (const unsigned char *)msg,
+		       len, md, &mdlen) != NULL && mdlen >= MAC_BYTES;
+
+	if (ok)
+		memcpy(mac, md, MAC_BYTES);
+	OPENSSL_cleanse(md, sizeof md);
+	return ok;
+}
+
+static int64_t max_life(const struct token_policy *p, enum token_kind kind)
+{
+	switch (kind) {
+	case TOKEN_SWAP:
+		return p->max_life_s;
+	case TOKEN_TRANSPORT:
+		return p->max_life_t;
+	case TOKEN_BADGE:
+		return p->max_life_b;
+	}
+	return 0;
+}
+
+enum token_reason token_verify(const char *text, size_t len, const struct token_policy *p,
+			       struct token *out)
+{
+	unsigned char mac[MAC_BYTES], want[MAC_BYTES];
+	const struct token_key *key;
+	size_t signed_len;
+	int64_t limit, left;
+	bool same;
+
+	/* 1 */
+	if (!parse(text, len, out, mac, &signed_len))
+		return TOKEN_MALFORMED;
+	/* 2 */
+	key = token_key_find(p->keys, out->kid, p->now);
+	if (!key)
+		return TOKEN_UNKNOWN_KEY;
+	/* 3: compared in constant time, so timing tells a forger nothing. */
+	same = compute_mac(key, text, signed_len, want) && CRYPTO_memcmp(mac, want, MAC_BYTES) == 0;
+	OPENSSL_cleanse(want, sizeof want);
+	if (!same)
+		return TOKEN_BAD_MAC;
+	/* 4: "*" is a badge valid at every station. */
+	if (!(out->kind == TOKEN_BADGE && strcmp(out->station, "*") == 0) &&
+	    (!p->station || strcmp(out->station, p->station) != 0))
+		return TOKEN_WRONG_STATION;
+	/* 5: now <= exp + skew, saturating rather than wrapping. */
+	if (__builtin_add_overflow(out->exp, p->skew, &limit))
+		limit = p->skew > 0 ? INT64_MAX : INT64_MIN;
+	if (p->now > limit)
+		return TOKEN_EXPIRED;
+	/* 6: exp - now <= the kind's lifetime; an overflow is beyond any. */
+	if (__builtin_sub_overflow(out->exp, p->now, &left) || left > max_life(p, out->kind))
+		return TOKEN_TOO_LONG;
+	/* 7 */
+	if (p->is_revoked && p->is_revoked(out->nonce, p->ctx))
+		return TOKEN_REVOKED;
+	/* 8: badges are reusable until revoked or expired. */
+	if (out->kind != TOKEN_BADGE && p->is_used && p->is_used(out->nonce, p->ctx))
+		return TOKEN_REPLAYED;
+	return TOKEN_OK;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int token_issue(const struct token *in, const struct token_keyring *ring, int64_t now,
+		char *out, size_t outlen, char *err, size_t errlen)
+{
+	struct token t = { .kind = in->kind };
+	const struct token_key *key = NULL;
+	unsigned char mac[MAC_BYTES];
+	char mactext[25];
+	int n;
+
+	if (in->kind != TOKEN_SWAP && in->kind != TOKEN_BADGE && in->kind != TOKEN_TRANSPORT) {
+		set_err(err, errlen, "kind is not S, B or T");
+		return -1;
+	}
+	if (!(in->kind == TOKEN_BADGE && strcmp(in->station, "*") == 0) &&
+	    !all_of(in->station, strlen(in->station), 1, TOKEN_STATION_MAX, is_station_char)) {
+		set_err(err, errlen, "station \"%s\" is not 1 to 24 of A-Z 0-9 - (or * for kind B)",
+			in->station);
+		return -1;
+	}
+	if (!all_of(in->subject, strlen(in->subject), 1, TOKEN_SUBJECT_MAX, is_b64url_char)) {
+		set_err(err, errlen, "subject \"%s\" is not 1 to 32 of A-Z a-z 0-9 _ -", in->subject);
+		return -1;
+	}
+	if (!parse_arg(in->arg, strlen(in->arg), &t)) {
+		set_err(err, errlen, "arg \"%s\" is not %s", in->arg,
+			in->kind == TOKEN_SWAP    ? "- (the only arg of kind S)"
+			: in->kind == TOKEN_BADGE ? "staff or admin (the roles of kind B)"
+						  : "p<N>d<M> with N and M in 0..99 (kind T)");
+		return -1;
+	}
+	if (!all_of(in->nonce, strlen(in->nonce), TOKEN_NONCE_MIN, TOKEN_NONCE_MAX, is_b64url_char)) {
+		set_err(err, errlen, "nonce \"%s\" is not 6 to 22 of A-Z a-z 0-9 _ -", in->nonce);
+		return -1;
+	}
+	if (in->exp < 0) {
+		set_err(err, errlen, "exp %" PRId64 " is negative", in->exp);
+		return -1;
+	}
+	if (!all_of(in->kid, strlen(in->kid), 1, TOKEN_KID_MAX, is_alnum)) {
+		set_err(err, errlen, "kid \"%s\" is not 1 to 8 of A-Z a-z 0-9", in->kid);
+		return -1;
+	}
+	for (size_t i = 0; ring && i < ring->n && !key; i++)
+		if (strcmp(ring->keys[i].kid, in->kid) == 0)
+			key = &ring->keys[i];
+	if (!key) {
+		set_err(err, errlen, "kid \"%s\" is not in the key file", in->kid);
+		return -1;
+	}
+	if (token_key_find(ring, in->kid, now) != key) {
+		set_err(err, errlen, "key \"%s\" is outside its validity window at %" PRId64,
+			in->kid, now);
+		return -1;
+	}
+	n = snprintf(out, outlen, "SW1.%c.%s.%s.%s.%s.%" PRId64 ".%s.", (char)in->kind,
+		     in->station, in->subject, in->arg, in->nonce, in->exp, in->kid);
+	if (n < 0 || (size_t)n + TOKEN_MAC_CHARS >= outlen) {
+		set_err(err, errlen, "output buffer of %zu bytes is too small", outlen);
+		return -1;
+	}
+	if (!compute_mac(key, out, (size_t)n - 1, mac)) {
+		set_err(err, errlen, "HMAC-SHA256 failed (out of memory?)");
+		return -1;
+	}
+	encode_b64url(mac, MAC_BYTES, mactext);
+	memcpy(out + n, mactext, TOKEN_MAC_CHARS + 1);
+	return 0;
+}
+
+int token_nonce_random(char out[TOKEN_NONCE_MAX + 1])
+{
+	unsigned char raw[12];
+
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		return -1;
+	encode_b64url(raw, sizeof raw, out);
+	return 0;
+}
+
+void token_keyring_clear(struct token_keyring *ring)
+{
+	OPENSSL_cleanse(ring, sizeof *ring);
+}
+
+/* Standard base64 (with padding, as `openssl rand -base64 32` writes it) of
+ * exactly 32 bytes, in canonical form. */
+static bool decode_secret(const char *s, size_t n, unsigned char secret[TOKEN_SECRET_LEN])
+{
+	unsigned char raw[33], again[45];
+	bool ok;
+
+	if (n != 44 || s[43] != '=')
+		return false;
+	for (size_t i = 0; i < 43; i++)
+		if (!is_alnum(s[i]) && s[i] != '+' && s[i] != '/')
+			return false;
+	ok = EVP_DecodeBlock(raw, (const unsigned char *)s, 44) == 33 &&
+	     EVP_EncodeBlock(again, raw, TOKEN_SECRET_LEN) == 44 && memcmp(again, s, 44) == 0;
+	if (ok)
+		memcpy(secret, raw, TOKEN_SECRET_LEN);
+	OPENSSL_cleanse(raw, sizeof raw);
+	OPENSSL_cleanse(again, sizeof again);
+	return ok;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ", RFC 3339 in UTC with no fraction or offset. */
+static bool parse_utc(const char *s, int64_t *out)
+{
+	static const char pattern[] = "dddd-dd-ddTdd:dd:ddZ";
+	struct tm tm = { 0 }, back;
+	time_t t;
+
+	if (strlen(s) != sizeof pattern - 1)
+		return false;
+	for (size_t i = 0; pattern[i]; i++)
+		if (pattern[i] == 'd' ? !is_digit(s[i]) : s[i] != pattern[i])
+			return false;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	back = tm;
+	t = timegm(&tm);
+	/* timegm normalises 2026-02-30 into March: a changed field means the
+	 * date did not exist. */
+	if (tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
+	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min ||
+	    tm.tm_sec != back.tm_sec)
+		return false;
+	*out = (int64_t)t;
+	return true;
+}
+
+/* The JSON string s, wiped: json-c keeps its own copy of every value. */
+static void wipe_json_string(json_object *s)
+{
+	OPENSSL_cleanse((char *)json_object_get_string(s), (size_t)json_object_get_string_len(s));
+}
+
+/* One entry of "keys"; `where` names it in messages ("keys.json: keys[1]"). */
+static int parse_key(json_object *obj, const char *where, struct token_key *k, char *err,
+		     size_t errlen)
+{
+	json_object *kid = NULL, *secret = NULL, *nb = NULL, *na = NULL;
+	char who[128];
+
+	if (!json_object_is_type(obj, json_type_object)) {
+		set_err(err, errlen, "%s: is not an object", where);
+		return -1;
+	}
+	json_object_object_foreach(obj, name, v) {
+		if (name[0] == '_')
+			continue;
+		if (strcmp(name, "kid") == 0)
+			kid = v;
+		else if (strcmp(name, "secret") == 0)
+			secret = v;
+		else if (strcmp(name, "not_before") == 0)
+			nb = v;
+		else if (strcmp(name, "not_after") == 0)
+			na = v;
+		else {
+			set_err(err, errlen, "%s: unknown key \"%.32s\"", where, name);
+			return -1;
+		}
+	}
+	if (!kid) {
+		set_err(err, errlen, "%s: kid: missing (required)", where);
+		return -1;
+	}
+	if (!json_object_is_type(kid, json_type_string) ||
+	    strlen(json_object_get_string(kid)) != (size_t)json_object_get_string_len(kid) ||
+	    !all_of(json_object_get_string(kid), strlen(json_object_get_string(kid)), 1,
+		    TOKEN_KID_MAX, is_alnum)) {
+		set_err(err, errlen, "%s: kid: is not a string of 1 to 8 of A-Z a-z 0-9", where);
+		return -1;
+	}
+	copy_field(k->kid, json_object_get_string(kid), strlen(json_object_get_string(kid)));
+	snprintf(who, sizeof who, "%s (kid \"%s\")", where, k->kid);
+	if (!secret) {
+		set_err(err, errlen, "%s: secret: missing (required)", who);
+		return -1;
+	}
+	/* The message never shows the value, whatever it is. */
+	if (!json_object_is_type(secret, json_type_string) ||
+	    !decode_secret(json_object_get_string(secret),
+			   (size_t)json_object_get_string_len(secret), k->secret)) {
+		set_err(err, errlen, "%s: secret: is not standard base64 of 32 bytes", who);
+		return -1;
+	}
+	k->not_before = INT64_MIN;
+	k->not_after = INT64_MAX;
+	if (nb && (!json_object_is_type(nb, json_type_string) ||
+		   !parse_utc(json_object_get_string(nb), &k->not_before))) {
+		set_err(err, errlen,
+			"%s: not_before: is not an RFC 3339 UTC time like \"2026-01-01T00:00:00Z\"",
+			who);
+		return -1;
+	}
+	if (na && (!json_object_is_type(na, json_type_string) ||
+		   !parse_utc(json_object_get_string(na), &k->not_after))) {
+		set_err(err, errlen,
+			"%s: not_after: is not an RFC 3339 UTC time like \"2026-01-01T00:00:00Z\"",
+			who);
+		return -1;
+	}
+	if (k->not_before >= k->not_after) {
+		set_err(err, errlen, "%s: not_before is not earlier than not_after", who);
+		return -1;
+	}
+	return 0;
+}
+
+/* Walks the parsed file into ring; wipes every secret string json-c holds,
+ * also after an error. */
+static int parse_keys(json_object *root, const char *name, struct token_keyring *ring, char *err,
+		      size_t errlen)
+{
+	json_object *keys = NULL;
+	char where[96];
+	size_t n;
+	int rc = 0;
+
+	if (!json_object_is_type(root, json_type_object)) {
+		set_err(err, errlen, "%s: the top level is not a JSON object", name);
+		return -1;
+	}
+	json_object_object_foreach(root, key, v) {
+		if (key[0] == '_')
+			continue;
+		if (strcmp(key, "keys") != 0) {
+			set_err(err, errlen, "%s: %.32s: unknown key", name, key);
+			return -1;
+		}
+		keys = v;
+	}
+	if (!keys || !json_object_is_type(keys, json_type_array)) {
+		set_err(err, errlen, "%s: keys: %s", name,
+			keys ? "is not an array" : "missing (required)");
+		return -1;
+	}
+	n = json_object_array_length(keys);
+	for (size_t i = 0; i < n; i++) {
+		json_object *entry = json_object_array_get_idx(keys, i), *secret;
+		if (rc == 0 && i >= TOKEN_MAX_KEYS) {
+			set_err(err, errlen, "%s: keys: %zu entries, more than the %d a station holds",
+				name, n, TOKEN_MAX_KEYS);
+			rc = -1;
+		}
+		if (rc == 0) {
+			snprintf(where, sizeof where, "%s: keys[%zu]", name, i);
+			rc = parse_key(entry, where, &ring->keys[i], err, errlen);
+		}
+		for (size_t j = 0; rc == 0 && j < i; j++)
+			if (strcmp(ring->keys[j].kid, ring->keys[i].kid) == 0) {
+				set_err(err, errlen, "%s (kid \"%s\"): kid: also used by keys[%zu]",
+					where, ring->keys[i].kid, j);
+				rc = -1;
+			}
+		if (rc == 0)
+			ring->n = i + 1;
+		if (json_object_object_get_ex(entry, "secret", &secret) &&
+		    json_object_is_type(secret, json_type_string))
+			wipe_json_string(secret);
+	}
+	if (rc == 0 && n == 0) {
+		set_err(err, errlen, "%s: keys: is empty; a station needs at least one key", name);
+		rc = -1;
+	}
+	return rc;
+}
+
+int token_keys_parse(const char *text, size_t len, const char *name, struct token_keyring *ring,
+		     char *err, size_t errlen)
+{
+	json_tokener *tok;
+	json_object *root;
+	enum json_tokener_error jerr;
+	int rc;
+
+	token_keyring_clear(ring);
+	if (memchr(text, '\0', len) || len > INT32_MAX) {
+		set_err(err, errlen, "%s: not a JSON text file", name);
+		return -1;
+	}
+	tok = json_tokener_new();
+	if (!tok) {
+		set_err(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	jerr = json_tokener_get_error(tok);
+	/* No position or excerpt in the message: it could quote a secret. */
+	if (!root || jerr != json_tokener_success) {
+		set_err(err, errlen, "%s: JSON syntax error: %s", name,
+			jerr == json_tokener_continue ? "unexpected end of file"
+						      : json_tokener_error_desc(jerr));
+		json_object_put(root);
+		json_tokener_free(tok);
+		return -1;
+	}
+	json_tokener_free(tok);
+	rc = parse_keys(root, name, ring, err, errlen);
+	json_object_put(root);
+	if (rc != 0)
+		token_keyring_clear(ring);
+	return rc;
+}
+
+int token_keys_load(const char *path, struct token_keyring *ring, char *err, size_t errlen)
+{
+	struct stat st;
+	char *text;
+	size_t got = 0;
+	int fd, rc;
+
+	token_keyring_clear(ring);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		set_err(err, errlen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	/* Checked on the open file, so a chmod race cannot slip past. Write
+	 * access is as bad as read: it would let someone plant a key. */
+	if (st.st_mode & 0077) {
+		set_err(err, errlen,
+			"%s: mode %04o lets group or others access the keys; "
+			"refusing it (chmod 0600 and owned by the daemon's user)",
+			path, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return -1;
+	}
+	if (st.st_size > KEYS_MAX_BYTES) {
+		set_err(err, errlen, "%s: %lld bytes is larger than the %d accepted", path,
+			(long long)st.st_size, KEYS_MAX_BYTES);
+		close(fd);
+		return -1;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		set_err(err, errlen, "%s: out of memory", path);
+		close(fd);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			set_err(err, errlen, "%s: read error: %s", path,
+				n ? strerror(errno) : "short read");
+			OPENSSL_cleanse(text, got);
+			free(text);
+			close(fd);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	rc = token_keys_parse(text, got, path, ring, err, errlen);
+	OPENSSL_cleanse(text, got);
+	free(text);
+	return rc;
+}
