@@ -11,3 +11,10 @@ UNIT_TESTS += $(O)/tests/test_token
 $(O)/tests/test_token: $(O)/obj/tests/unit/test_token.o $(TOKEN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TOKEN_LIBS) $(LIB_CMOCKA)
+
+BINS += $(O)/bin/swaptoken
+BIN_PROGS += swaptoken
+
+$(O)/bin/swaptoken: $(O)/obj/tools/swaptoken.o $(TOKEN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TOKEN_LIBS) $(LIB_QR) $(LIB_PNG)
