@@ -14,3 +14,13 @@ $(O)/tests/test_fw_modbus: $(O)/obj/tests/unit/test_fw_modbus.o $(O)/obj/firmwar
 $(O)/tests/test_fw_slot: $(O)/obj/tests/unit/test_fw_slot.o $(FW_CORE:%=$(O)/obj/firmware/%.o)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
+
+# tools/rack-sim: the host build of the firmware, N controllers on one pty.
+RACKSIM := main rack battery profile scenario ctl
+RACKSIM_OBJS := $(RACKSIM:%=$(O)/obj/tools/rack-sim/%.o) $(FW_HOST_OBJS)
+BINS += $(O)/bin/rack-sim
+BIN_PROGS += rack-sim
+
+$(O)/bin/rack-sim: $(RACKSIM_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) -lm
