@@ -18,10 +18,13 @@
 #define CONFIG_MAX_BYTES (1024 * 1024)
 
 enum ftype {
-	F_STR,  /* copied into a char buffer of `size`, then `conv` may check it */
-	F_CONV, /* a string that `conv` turns into the destination */
-	F_INT,  /* JSON integer within [min, max] */
-	F_OBJ,  /* a section, described by `sub` */
+	F_STR,   /* copied into a char buffer of `size`, then `conv` may check it */
+	F_CONV,  /* a string that `conv` turns into the destination */
+	F_INT,   /* JSON integer within [min, max], then `check` may refuse it */
+	F_BOOL,  /* JSON true or false */
+	F_OBJ,   /* a section, described by `sub` */
+	F_ARRAY, /* up to `max` objects described by `sub`, each `size` bytes,
+		  * their number stored as an int at `count_off` */
 };
 
 /* conv returns NULL when s is good (having stored it), else the reason,
@@ -36,7 +39,11 @@ struct field {
 	long long min, max;
 	bool required;
 	conv_fn conv;
+	const char *(*check)(long long v);
 	const struct field *sub;
+	size_t count_off;
+	bool optional;      /* F_OBJ: may be absent; its presence sets the */
+	size_t enabled_off; /* bool at this offset */
 };
 
 static void add_error(struct config_errors *errs, const char *fmt, ...)
@@ -113,6 +120,10 @@ static const char *conv_group(const char *s, void *dst)
 	{ .key = #m, .type = F_CONV, .off = offsetof(st, m), .conv = cv }
 #define INT(st, m, lo, hi) \
 	{ .key = #m, .type = F_INT, .off = offsetof(st, m), .min = lo, .max = hi }
+#define INTCHK(st, m, lo, hi, fn) \
+	{ .key = #m, .type = F_INT, .off = offsetof(st, m), .min = lo, .max = hi, .check = fn }
+#define BOOL(st, m) \
+	{ .key = #m, .type = F_BOOL, .off = offsetof(st, m) }
 #define OBJ(m, table) \
 	{ .key = #m, .type = F_OBJ, .off = offsetof(struct config, m), .sub = table }
 
@@ -136,6 +147,75 @@ static const struct field control_fields[] = {
 	{ 0 },
 };
 
+static const char *check_baud(long long v)
+{
+	static const long long rates[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400 };
+
+	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+		if (v == rates[i])
+			return NULL;
+	return "is not a standard rate";
+}
+
+static const char *conv_parity(const char *s, void *dst)
+{
+	char *p = dst;
+
+	if (strcmp(s, "none") == 0)
+		*p = 'N';
+	else if (strcmp(s, "even") == 0)
+		*p = 'E';
+	else if (strcmp(s, "odd") == 0)
+		*p = 'O';
+	else
+		return "is not one of none, even, odd";
+	return NULL;
+}
+
+static const char *conv_lock(const char *s, void *dst)
+{
+	if (strcmp(s, "controller") == 0)
+		*(bool *)dst = false;
+	else if (strcmp(s, "gpio") == 0)
+		*(bool *)dst = true;
+	else
+		return "is not \"controller\" or \"gpio\"";
+	return NULL;
+}
+
+static const struct field rack_slot_fields[] = {
+	{ .key = "slot", .type = F_INT, .off = offsetof(struct rack_slot_config, slot), .min = 1,
+	  .max = 999, .required = true },
+	{ .key = "unit", .type = F_INT, .off = offsetof(struct rack_slot_config, unit), .min = 1,
+	  .max = 247, .required = true },
+	CONV(struct rack_slot_config, lock_gpio, conv_lock),
+	{ 0 },
+};
+
+static const struct field rack_fields[] = {
+	STR(struct rack_config, device, true, conv_abs_path),
+	INTCHK(struct rack_config, baud, 1200, 230400, check_baud),
+	CONV(struct rack_config, parity, conv_parity),
+	INT(struct rack_config, data_bits, 7, 8),
+	INT(struct rack_config, stop_bits, 1, 2),
+	BOOL(struct rack_config, rs485),
+	STR(struct rack_config, profile, true, conv_abs_path),
+	INT(struct rack_config, response_timeout_ms, 10, 2000),
+	INT(struct rack_config, offline_after, 1, 100),
+	INT(struct rack_config, poll_interval_ms, 0, 60000),
+	INT(struct rack_config, slow_every, 1, 1000),
+	INT(struct rack_config, heartbeat_ms, 100, 60000),
+	INT(struct rack_config, watchdog_s, 1, 3600),
+	INT(struct rack_config, reconnect_ms, 100, 60000),
+	INT(struct rack_config, charged_soc, 50, 100),
+	INT(struct rack_config, telemetry_interval_ms, 100, 3600000),
+	INT(struct rack_config, telemetry_rows, 100, 10000000),
+	{ .key = "slots", .type = F_ARRAY, .off = offsetof(struct rack_config, slots),
+	  .size = sizeof(struct rack_slot_config), .max = RACK_MAX_SLOTS, .required = true,
+	  .count_off = offsetof(struct rack_config, nslots), .sub = rack_slot_fields },
+	{ 0 },
+};
+
 static const struct field store_fields[] = {
 	STR(struct config_store, path, false, conv_abs_path),
 	INT(struct config_store, busy_timeout_ms, 0, 10000),
@@ -148,6 +228,8 @@ static const struct field top_fields[] = {
 	OBJ(log, log_fields),
 	OBJ(control, control_fields),
 	OBJ(store, store_fields),
+	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
+	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ 0 },
 };
 
@@ -163,6 +245,20 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->store.path, sizeof cfg->store.path, "/var/lib/swapd/swapd.db");
 	cfg->store.busy_timeout_ms = 1000;
 	cfg->store.alive_interval_ms = 60000;
+	cfg->rack.baud = 19200;
+	cfg->rack.parity = 'E'; /* Modbus over Serial Line v1.02, 2.5.1: even by default */
+	cfg->rack.data_bits = 8;
+	cfg->rack.stop_bits = 1;
+	cfg->rack.response_timeout_ms = 100;
+	cfg->rack.offline_after = 3;
+	cfg->rack.poll_interval_ms = 250;
+	cfg->rack.slow_every = 10;
+	cfg->rack.heartbeat_ms = 1000;
+	cfg->rack.watchdog_s = 5;
+	cfg->rack.reconnect_ms = 1000;
+	cfg->rack.charged_soc = 95;
+	cfg->rack.telemetry_interval_ms = 10000;
+	cfg->rack.telemetry_rows = 200000;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -193,6 +289,8 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 			add_error(errs, "%s: %s is not an object", path, show(v, shown, sizeof shown));
 			return;
 		}
+		if (f->optional)
+			*(bool *)((char *)base + f->enabled_off) = true;
 		parse_section(v, f->sub, dst, path, errs);
 		return;
 	case F_INT: {
@@ -207,7 +305,42 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 				  show(v, shown, sizeof shown), f->min, f->max);
 			return;
 		}
+		const char *why = f->check ? f->check(n) : NULL;
+		if (why) {
+			add_error(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+			return;
+		}
 		*(int *)dst = (int)n;
+		return;
+	}
+	case F_BOOL:
+		if (!json_object_is_type(v, json_type_boolean)) {
+			add_error(errs, "%s: %s is not true or false", path, show(v, shown, sizeof shown));
+			return;
+		}
+		*(bool *)dst = json_object_get_boolean(v);
+		return;
+	case F_ARRAY: {
+		if (!json_object_is_type(v, json_type_array)) {
+			add_error(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
+			return;
+		}
+		size_t n = json_object_array_length(v);
+		if (n < 1 || n > (size_t)f->max) {
+			add_error(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char ipath[160];
+			json_object *e = json_object_array_get_idx(v, i);
+			snprintf(ipath, sizeof ipath, "%.128s[%zu]", path, i);
+			if (!json_object_is_type(e, json_type_object)) {
+				add_error(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
+				continue;
+			}
+			parse_section(e, f->sub, (char *)dst + i * f->size, ipath, errs);
+		}
+		*(int *)((char *)base + f->count_off) = (int)n;
 		return;
 	}
 	case F_STR:
@@ -264,6 +397,8 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 		if (json_object_object_get_ex(obj, f->key, NULL))
 			continue;
 		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+		if (f->type == F_OBJ && f->optional)
+			continue;
 		if (f->type == F_OBJ) {
 			/* An absent section: report its own required keys,
 			 * so the message names the leaf (station.id). */
@@ -274,6 +409,24 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 			add_error(errs, "%s: missing (required)", path);
 		}
 	}
+}
+
+/* What one key cannot say alone: slot numbers and units are unique, and the
+ * heartbeat comes well within the controllers' master-lost timeout. */
+static void check_rack(const struct rack_config *r, struct config_errors *errs)
+{
+	for (int i = 0; i < r->nslots; i++)
+		for (int j = 0; j < i; j++) {
+			if (r->slots[i].slot == r->slots[j].slot)
+				add_error(errs, "rack.slots[%d].slot: %d is also rack.slots[%d]", i,
+					  r->slots[i].slot, j);
+			if (r->slots[i].unit == r->slots[j].unit)
+				add_error(errs, "rack.slots[%d].unit: %d is also rack.slots[%d]", i,
+					  r->slots[i].unit, j);
+		}
+	if ((long long)r->heartbeat_ms * 2 > (long long)r->watchdog_s * 1000)
+		add_error(errs, "rack.heartbeat_ms: %d is more than half of rack.watchdog_s (%d s); the slots would drop to their safe state",
+			  r->heartbeat_ms, r->watchdog_s);
 }
 
 /* 1-based line of byte offset `off` in text, for syntax errors. */
@@ -341,6 +494,8 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	}
 	parse_section(root, top_fields, cfg, "", errs);
 	json_object_put(root);
+	if (cfg->rack.enabled)
+		check_rack(&cfg->rack, errs);
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }
@@ -405,6 +560,8 @@ int config_check_reload(const struct config *running, const struct config *next,
 	if (strcmp(running->store.path, next->store.path) != 0)
 		add_error(errs, "store.path: \"%s\" differs from the running one; changing it needs a restart",
 			  next->store.path);
+	if (memcmp(&running->rack, &next->rack, sizeof running->rack) != 0)
+		add_error(errs, "rack: changing the rack section needs a restart");
 	if (strcmp(running->control.socket, next->control.socket) != 0 ||
 	    running->control.mode != next->control.mode)
 		add_error(errs, "control.socket: changing the socket path or mode needs a restart");

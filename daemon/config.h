@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "drivers/rack.h"
+
 #define CONFIG_MAX_ERRORS 32
 #define CONFIG_ERROR_LEN 256
 
@@ -37,6 +39,8 @@ struct config {
 		int max_clients;
 		int io_timeout_ms;
 	} control;
+
+	struct rack_config rack; /* enabled when the "rack" section is there */
 
 	struct config_store {
 		char path[PATH_MAX];

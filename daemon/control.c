@@ -27,6 +27,7 @@ struct command {
 };
 
 struct client {
+	uint64_t serial; /* unique for the daemon's life, for deferred replies */
 	int fd;
 	struct ucred cred;
 	bool admin;
@@ -46,6 +47,12 @@ static size_t ncommands;
 static struct client *clients;
 static int nclients;
 static struct log_cond accept_cond;
+static uint64_t next_serial = 1;
+
+struct control_pending {
+	uint64_t client;
+	json_object *id;
+};
 
 void control_register(const char *cmd, bool admin, control_fn fn, void *arg)
 {
@@ -213,6 +220,8 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 		.uid = c->cred.uid,
 		.pid = c->cred.pid,
 		.admin = c->admin,
+		.client = c->serial,
+		.id = *id,
 	};
 	snprintf(r.who, sizeof r.who, "uid %u pid %d", (unsigned)c->cred.uid, (int)c->cred.pid);
 	reply = cmd->fn(&r, cmd->arg);
@@ -221,6 +230,35 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 out:
 	json_object_put(req);
 	return reply;
+}
+
+struct control_pending *control_defer(const struct control_req *req)
+{
+	struct control_pending *p = malloc(sizeof *p);
+
+	if (!p)
+		return NULL;
+	p->client = req->client;
+	p->id = req->id ? json_object_get(req->id) : NULL;
+	return p;
+}
+
+void control_finish(struct control_pending *p, json_object *reply)
+{
+	struct client *c = clients;
+
+	while (c && c->serial != p->client)
+		c = c->next;
+	if (p->id)
+		json_object_object_add(reply, "id", p->id);
+	if (!c) {
+		json_object_put(reply); /* the client left; p->id went with it */
+	} else if (!client_send(c, reply)) {
+		client_free(c);
+	} else {
+		client_update_timer(c);
+	}
+	free(p);
 }
 
 /* Handles each complete line in the input buffer; false: drop client. */
@@ -234,11 +272,15 @@ static bool client_lines(struct client *c)
 		if (len > 0 && c->in[len - 1] == '\r')
 			len--;
 		json_object *reply = dispatch(c, c->in, len, &id);
-		if (id)
-			json_object_object_add(reply, "id", id);
 		size_t used = (size_t)(nl - c->in) + 1;
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
+		if (!reply) { /* deferred: control_finish() answers */
+			json_object_put(id);
+			continue;
+		}
+		if (id)
+			json_object_object_add(reply, "id", id);
 		if (!client_send(c, reply))
 			return false;
 	}
@@ -373,6 +415,7 @@ static void accept_client(int fd, short revents, void *arg)
 		return;
 	}
 	c->fd = cfd;
+	c->serial = next_serial++;
 	c->admin = peer_is_admin(&c->cred, admin_gid, admin_gid_known);
 	loop_timer_init(&c->timeout, client_timeout, c);
 	c->next = clients;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <json-c/json.h>
@@ -26,10 +27,17 @@ struct control_req {
 	pid_t pid;
 	bool admin;        /* root, swapd's own user, or in control.admin_group */
 	char who[48];      /* "uid 1000 pid 4242", for the audit trail */
+	uint64_t client;   /* control.c's: which connection asked */
+	json_object *id;   /* control.c's: the request's id, if any */
 };
 
+/* A reply a handler owes and will send later (after a slot controller
+ * answered, say). */
+struct control_pending;
+
 /* A handler returns the reply, built with control_ok() or control_error();
- * the reply is sent and freed by control.c. */
+ * the reply is sent and freed by control.c. A handler that cannot answer
+ * yet calls control_defer() and returns NULL. */
 typedef json_object *(*control_fn)(const struct control_req *req, void *arg);
 
 /* Makes command `cmd` call fn; with admin set, only admin peers may use it
@@ -43,6 +51,14 @@ json_object *control_ok(json_object *result);
  * "forbidden", ...) and a human message. */
 json_object *control_error(const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Keeps what is needed to answer req later; the handler then returns NULL.
+ * NULL when out of memory (the handler should answer an error now). */
+struct control_pending *control_defer(const struct control_req *req);
+
+/* Sends the deferred reply (taking it) if the client is still connected,
+ * and frees p either way. */
+void control_finish(struct control_pending *p, json_object *reply);
 
 /* Creates the socket at cfg->socket with cfg->mode and starts serving it in
  * the loop. Fails with a reason in why when the path is unusable or another

@@ -17,6 +17,12 @@ struct entry {
 
 static struct entry entries[HEALTH_MAX];
 static size_t nentries;
+static void (*change_hook)(void);
+
+void health_on_change(void (*fn)(void))
+{
+	change_hook = fn;
+}
 
 static struct entry *find(const char *name, bool add)
 {
@@ -39,12 +45,15 @@ void health_set(const char *name, enum health_state st, const char *fmt, ...)
 
 	if (!e)
 		return;
-	if (e->st != st)
+	bool changed = e->st != st;
+	if (changed)
 		e->since = loop_now();
 	e->st = st;
 	va_start(ap, fmt);
 	vsnprintf(e->detail, sizeof e->detail, fmt, ap);
 	va_end(ap);
+	if (changed && change_hook)
+		change_hook();
 }
 
 enum health_state health_get(const char *name)
@@ -111,4 +120,5 @@ void health_summary(char *buf, size_t len)
 void health_reset(void)
 {
 	nentries = 0;
+	change_hook = NULL;
 }

@@ -29,6 +29,10 @@ json_object *health_json(void);
 /* One line for systemd's STATUS=, e.g. "ok" or "degraded: store failed". */
 void health_summary(char *buf, size_t len);
 
+/* Calls fn after any subsystem's state changed (main uses it to update
+ * systemd's STATUS= line). */
+void health_on_change(void (*fn)(void));
+
 /* Forgets every subsystem (for tests and shutdown). */
 void health_reset(void);
 

@@ -18,6 +18,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
+#include "daemon/slots.h"
 #include "daemon/store.h"
 
 #define DEFAULT_CONFIG "/etc/swapd/swapd.json"
@@ -28,7 +29,6 @@ static char boot_id[33];
 static int64_t started_at;
 static int verbose;
 static struct loop_timer alive_timer;
-static struct log_cond store_cond;
 static char last_status[256];
 
 static void usage(FILE *f)
@@ -53,25 +53,10 @@ static void update_status(void)
 	notify_send("STATUS=%s", line);
 }
 
-/* Every store write at run time reports here: a failure raises the store's
- * health to failed and is logged once, not at every retry. */
-static void store_result(enum sw_err e, const char *what)
-{
-	if (e == SW_OK) {
-		if (log_cond(&store_cond, 0, LOG_NOTICE, "store: writing again"))
-			health_set("store", HEALTH_OK, "%s", cfg->store.path);
-	} else {
-		log_cond(&store_cond, (int)e, LOG_ERR, "store: %s failed: %s (%s)", what,
-			 sw_strerror(e), store_errmsg(store));
-		health_set("store", HEALTH_FAILED, "%s: %s", what, sw_strerror(e));
-	}
-	update_status();
-}
-
 static void alive_tick(void *arg)
 {
 	(void)arg;
-	store_result(store_run_alive(store, boot_id), "recording liveness");
+	store_run_alive(store, boot_id); /* a failure is the store's health */
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
 }
 
@@ -105,7 +90,7 @@ static void reload(void)
 	apply_log_level();
 	control_reconfigure(&cfg->control);
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
-	store_result(store_audit(store, "signal", "config.reload", cfg->digest), "auditing a reload");
+	store_audit(store, "signal", "config.reload", cfg->digest);
 	log_msg(LOG_NOTICE, "config reloaded: %.12s", cfg->digest);
 out:
 	free(next);
@@ -268,6 +253,7 @@ int main(int argc, char **argv)
 		goto out_store;
 	}
 	health_set("store", HEALTH_OK, "%s", cfg->store.path);
+	health_on_change(update_status);
 
 	control_register("status", false, cmd_status, NULL);
 	e = control_open(&cfg->control, why, sizeof why);
@@ -277,6 +263,13 @@ int main(int argc, char **argv)
 		goto out_control;
 	}
 	health_set("control", HEALTH_OK, "0 clients");
+
+	e = slots_start(cfg, store, why, sizeof why);
+	if (e != SW_OK) {
+		log_msg(LOG_CRIT, "cannot start: rack: %s (%s)", why, sw_strerror(e));
+		rc = EX_CONFIG;
+		goto out_slots;
+	}
 
 	if (notify_init())
 		health_set("systemd", HEALTH_OK, "watchdog %lld ms",
@@ -293,9 +286,11 @@ int main(int argc, char **argv)
 		rc = EX_SOFTWARE;
 
 	notify_send("STOPPING=1\nSTATUS=stopping");
-	store_result(store_run_end(store, boot_id), "recording the stop");
+	store_run_end(store, boot_id);
 	loop_timer_cancel(&alive_timer);
 	notify_close();
+out_slots:
+	slots_stop();
 out_control:
 	control_close();
 out_store:

@@ -10,10 +10,14 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "daemon/health.h"
+#include "daemon/log.h"
+
 struct store {
 	sqlite3 *db;
 	char path[4096];
 	char errmsg[256];
+	struct log_cond cond; /* write failures, logged on change */
 };
 
 /* Forward migrations: entry i takes the schema from version i to i + 1.
@@ -41,6 +45,19 @@ static const char *const migrations[] = {
 	"  who TEXT NOT NULL,"
 	"  what TEXT NOT NULL,"
 	"  detail TEXT NOT NULL);",
+	/* 1 -> 2: slot telemetry, a ring bounded by rack.telemetry_rows.
+	 * read_at is when the values were read, which for an offline slot is
+	 * older than ts: stale values are never stored as fresh. */
+	"CREATE TABLE telemetry ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ts INTEGER NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  battery TEXT,"
+	"  soc REAL, soh REAL, v REAL, i REAL, t REAL,"
+	"  door TEXT, lock TEXT,"
+	"  fault INTEGER,"
+	"  read_at INTEGER);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -142,15 +159,25 @@ static int begin(struct store *st)
 	return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 }
 
+/* Ends a write transaction. A failure at run time (full disk, I/O error)
+ * turns the store's health to failed and is logged once; the next write
+ * that succeeds heals both. The caller gets the error and must not act as
+ * if the change were recorded. */
 static enum sw_err finish(struct store *st, int rc, const char *what)
 {
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
+	if (rc == SQLITE_OK) {
+		if (log_cond(&st->cond, 0, LOG_NOTICE, "store: writing again"))
+			health_set("store", HEALTH_OK, "%s", st->path);
 		return SW_OK;
+	}
 	enum sw_err e = fail(st, rc, what);
 	if (!sqlite3_get_autocommit(st->db))
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	log_cond(&st->cond, (int)e, LOG_ERR, "store: %s failed: %s (%s)", what, sw_strerror(e),
+		 st->errmsg);
+	health_set("store", HEALTH_FAILED, "%s: %s", what, sw_strerror(e));
 	return e;
 }
 
@@ -338,6 +365,46 @@ enum sw_err store_audit(struct store *st, const char *who, const char *what, con
 		rc = run(st, "INSERT INTO audit (ts, who, what, detail) VALUES (?, ?, ?, ?)", "ittt",
 			 now_ms(), who, what, detail);
 	return finish(st, rc, "writing the audit trail");
+}
+
+enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, size_t n,
+				int64_t keep_rows)
+{
+	int64_t t = now_ms();
+	int rc = begin(st);
+
+	for (size_t k = 0; k < n && rc == SQLITE_OK; k++) {
+		const struct store_sample *x = &s[k];
+		sqlite3_stmt *stmt;
+		rc = sqlite3_prepare_v2(st->db,
+					"INSERT INTO telemetry (ts, slot, state, battery, soc, soh, v, i, t, door, lock, fault, read_at)"
+					" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &stmt, NULL);
+		if (rc != SQLITE_OK)
+			break;
+		sqlite3_bind_int64(stmt, 1, t);
+		sqlite3_bind_int(stmt, 2, x->slot);
+		sqlite3_bind_text(stmt, 3, x->state, -1, SQLITE_TRANSIENT);
+		if (x->battery[0]) {
+			sqlite3_bind_text(stmt, 4, x->battery, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_double(stmt, 5, x->soc);
+			sqlite3_bind_double(stmt, 6, x->soh);
+			sqlite3_bind_double(stmt, 7, x->v);
+			sqlite3_bind_double(stmt, 8, x->i);
+			sqlite3_bind_double(stmt, 9, x->t);
+		}
+		sqlite3_bind_text(stmt, 10, x->door_open ? "open" : "closed", -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 11, x->locked ? "locked" : "unlocked", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 12, (int64_t)x->fault_bits);
+		if (x->read_at)
+			sqlite3_bind_int64(stmt, 13, x->read_at);
+		rc = sqlite3_step(stmt);
+		sqlite3_finalize(stmt);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	if (rc == SQLITE_OK)
+		rc = run(st, "DELETE FROM telemetry WHERE id <= (SELECT max(id) FROM telemetry) - ?", "i",
+			 keep_rows);
+	return finish(st, rc, "writing telemetry");
 }
 
 enum sw_err store_stats(struct store *st, struct store_stats *out)

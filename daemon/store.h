@@ -6,6 +6,7 @@
 #ifndef SWAPD_STORE_H
 #define SWAPD_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,7 +15,7 @@
 struct store;
 
 /* The schema version this build writes and reads. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store_stats {
 	int64_t events;       /* events waiting in the outbox */
@@ -55,6 +56,22 @@ enum sw_err store_run_end(struct store *st, const char *boot);
  * command, a config reload), with a free-form detail. Never a secret. */
 enum sw_err store_audit(struct store *st, const char *who, const char *what,
 			const char *detail);
+
+/* One slot's telemetry sample. battery is "" for an empty slot (its
+ * values are then not stored); read_at is when the values were read. */
+struct store_sample {
+	int slot;
+	const char *state;
+	char battery[24];
+	double soc, soh, v, i, t;
+	bool door_open, locked;
+	uint64_t fault_bits;
+	int64_t read_at;
+};
+
+/* Appends n samples taken now and trims the ring to its newest keep_rows. */
+enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, size_t n,
+				int64_t keep_rows);
 
 /* Counts for status displays. */
 enum sw_err store_stats(struct store *st, struct store_stats *out);

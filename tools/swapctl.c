@@ -1,15 +1,17 @@
 /* swapctl: the command-line client of swapd's control socket.
  *
- *   swapctl [-s PATH] [--json] [--timeout MS] COMMAND [KEY=VALUE ...]
+ *   swapctl [-s PATH] [--json] [--timeout MS] COMMAND [ARG ...] [KEY=VALUE ...]
  *
  * sends {"cmd": COMMAND, "args": {KEY: VALUE, ...}} as one line and prints
  * the reply: formatted for a person, or as the raw JSON result with --json.
  * VALUE is taken as JSON when it parses as a number, true/false or null, and
- * as a string otherwise. Exit: 0 ok, 1 the daemon answered with an error,
- * 2 usage, 69 no daemon to talk to. */
+ * as a string otherwise. Some commands take positional ARGs (swapctl lock 3
+ * is swapctl lock slot=3). Exit: 0 ok, 1 the daemon answered with an error,
+ * 64 usage, 69 no daemon to talk to. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,16 @@
 #include <json-c/json.h>
 
 #define DEFAULT_SOCKET "/run/swapd/control.sock"
+
+/* The names of the positional arguments of the commands that have them. */
+static const struct {
+	const char *cmd;
+	const char *names[3];
+} positional[] = {
+	{ "lock", { "slot" } },
+	{ "unlock", { "slot" } },
+	{ "charge", { "slot", "on" } },
+};
 #define REPLY_MAX (4 * 1024 * 1024)
 
 static void usage(FILE *f)
@@ -31,7 +43,8 @@ static void usage(FILE *f)
 		"  -s, --socket PATH  control socket (default $SWAPD_CONTROL or %s)\n"
 		"  --json             print the reply's result as JSON\n"
 		"  --timeout MS       give up after MS milliseconds (default 5000)\n"
-		"commands: status; any other command is sent as is with its KEY=VALUE args\n",
+		"commands: status, slots, lock SLOT, unlock SLOT, charge SLOT on|off;\n"
+		"any other command is sent as is with its KEY=VALUE args\n",
 		DEFAULT_SOCKET);
 }
 
@@ -143,6 +156,37 @@ static int64_t num(json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
+static void print_slots(json_object *r)
+{
+	json_object *slots;
+
+	if (!json_object_object_get_ex(r, "slots", &slots) ||
+	    !json_object_is_type(slots, json_type_array))
+		return;
+	printf("%-4s %-4s %-11s %-10s %6s %6s %7s %7s %6s %-6s %-8s %-6s %s\n", "SLOT", "UNIT",
+	       "STATE", "BATTERY", "SOC%", "SOH%", "V", "A", "C", "DOOR", "LOCK", "FAULT", "READ AT");
+	for (size_t i = 0; i < json_object_array_length(slots); i++) {
+		json_object *s = json_object_array_get_idx(slots, i), *bat, *faults;
+		bool has = json_object_object_get_ex(s, "battery", &bat) && bat;
+		char nums[64] = "";
+		if (has)
+			snprintf(nums, sizeof nums, "%6.1f %6.1f %7.2f %7.2f %6.1f", 
+				 json_object_get_double(json_object_object_get(s, "soc")),
+				 json_object_get_double(json_object_object_get(s, "soh")),
+				 json_object_get_double(json_object_object_get(s, "v")),
+				 json_object_get_double(json_object_object_get(s, "i")),
+				 json_object_get_double(json_object_object_get(s, "t")));
+		else
+			snprintf(nums, sizeof nums, "%6s %6s %7s %7s %6s", "-", "-", "-", "-", "-");
+		json_object_object_get_ex(s, "faults", &faults);
+		const char *f = faults && json_object_array_length(faults) ?
+				json_object_get_string(json_object_array_get_idx(faults, 0)) : "-";
+		printf("%-4s %-4s %-11s %-10s %s %-6s %-8s %-6s %s\n", str(s, "slot"), str(s, "unit"),
+		       str(s, "state"), has ? json_object_get_string(bat) : "-", nums, str(s, "door"),
+		       str(s, "lock"), f, str(s, "read_at"));
+	}
+}
+
 static void print_status(json_object *r)
 {
 	int64_t up = num(r, "uptime_s");
@@ -192,8 +236,16 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	json_object *req = json_object_new_object(), *args = json_object_new_object();
 	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	for (int i = optind + 1; i < argc; i++) {
+	const char *const *names = NULL;
+	for (size_t k = 0; k < sizeof positional / sizeof positional[0]; k++)
+		if (strcmp(positional[k].cmd, cmd) == 0)
+			names = positional[k].names;
+	for (int i = optind + 1, pos = 0; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
+		if (!eq && names && pos < 3 && names[pos]) {
+			json_object_object_add(args, names[pos++], arg_value(argv[i]));
+			continue;
+		}
 		if (!eq || eq == argv[i]) {
 			fprintf(stderr, "swapctl: argument \"%s\" is not KEY=VALUE\n", argv[i]);
 			json_object_put(req);
@@ -224,6 +276,10 @@ int main(int argc, char **argv)
 		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (strcmp(cmd, "status") == 0)
 		print_status(result);
+	else if (strcmp(cmd, "slots") == 0)
+		print_slots(result);
+	else if (json_object_object_get_ex(result, "done", NULL))
+		printf("slot %s: %s done\n", str(result, "slot"), str(result, "done"));
 	else
 		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(reply);

@@ -247,7 +247,7 @@ def test_full_disk_at_run_time_is_a_fault_not_a_crash(daemon):
     # every write past one byte now fails, as on a full disk
     subprocess.run(["prlimit", f"--pid={pid}", "--fsize=1:unlimited"], check=True)
     daemon.signal(signal.SIGHUP)  # a reload is audited: a write
-    assert daemon.wait_log(lambda l: "store: auditing a reload failed" in l) is not None
+    assert daemon.wait_log(lambda l: "store: writing the audit trail failed" in l) is not None
     st = daemon.request("status")["result"]
     store = next(s for s in st["subsystems"] if s["name"] == "store")
     assert st["health"] == "failed" and store["state"] == "failed"

@@ -1,0 +1,317 @@
+#include "daemon/slots.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/control.h"
+#include "daemon/health.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "drivers/rack.h"
+
+static const struct config *cfg;
+static struct store *store;
+static enum slot_state states[RACK_MAX_SLOTS];
+static struct loop_timer telemetry_timer;
+
+static const char *const state_names[] = {
+	[SLOT_EMPTY] = "empty", [SLOT_IDLE] = "idle", [SLOT_CHARGING] = "charging",
+	[SLOT_CHARGED] = "charged", [SLOT_FAULT] = "fault", [SLOT_QUARANTINED] = "quarantined",
+	[SLOT_OFFLINE] = "offline",
+};
+
+static const char *const fault_names[RFLT_COUNT] = {
+	[RFLT_OVER_TEMP] = "over_temp", [RFLT_CELL_OV] = "cell_ov",
+	[RFLT_MASTER_LOST] = "master_lost", [RFLT_LOCK_STUCK] = "lock_stuck",
+	[RFLT_BMS_INVALID] = "bms_invalid",
+};
+
+/* Below this a battery is not taking charge, whatever the charger says. */
+#define CHARGING_MIN_A 0.2
+
+const char *slots_state_name(enum slot_state st)
+{
+	return st <= SLOT_OFFLINE ? state_names[st] : "?";
+}
+
+enum slot_state slots_state(int i)
+{
+	return states[i];
+}
+
+static enum slot_state derive(const struct rack_reading *r)
+{
+	if (!r->online)
+		return SLOT_OFFLINE;
+	if (r->fault_bits)
+		return SLOT_FAULT;
+	if (!r->present)
+		return SLOT_EMPTY;
+	if (r->current >= CHARGING_MIN_A)
+		return SLOT_CHARGING;
+	if (r->have[RF_SOC] && r->soc >= cfg->rack.charged_soc)
+		return SLOT_CHARGED;
+	return SLOT_IDLE;
+}
+
+static void on_rack_update(int i, void *arg)
+{
+	enum slot_state st = derive(rack_reading(i));
+
+	(void)arg;
+	if (st == states[i])
+		return;
+	log_msg(st == SLOT_FAULT || st == SLOT_OFFLINE ? LOG_WARNING : LOG_INFO, "slot %d: %s -> %s",
+		cfg->rack.slots[i].slot, slots_state_name(states[i]), slots_state_name(st));
+	states[i] = st;
+}
+
+/* The fleet's battery id form ("BAT-00042", mqtt.md's example). */
+static void battery_name(const struct rack_reading *r, char *buf, size_t len)
+{
+	if (!r->present || !r->have[RF_BATTERY_ID])
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "BAT-%05" PRIu64, r->battery_id);
+}
+
+static json_object *rfc3339(int64_t ms)
+{
+	char buf[40];
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!ms)
+		return NULL;
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
+	return json_object_new_string(buf);
+}
+
+static json_object *num(double v, double unit)
+{
+	return json_object_new_double(unit * (double)(int64_t)(v / unit + (v < 0 ? -0.5 : 0.5)));
+}
+
+static json_object *slot_json(int i)
+{
+	const struct rack_reading *r = rack_reading(i);
+	const struct rack_profile *p = rack_profile();
+	json_object *o = json_object_new_object(), *faults = json_object_new_array();
+	char bat[24];
+	int64_t read_at = r->fast_at;
+
+	battery_name(r, bat, sizeof bat);
+	json_object_object_add(o, "slot", json_object_new_int(cfg->rack.slots[i].slot));
+	json_object_object_add(o, "unit", json_object_new_int(cfg->rack.slots[i].unit));
+	json_object_object_add(o, "state", json_object_new_string(slots_state_name(states[i])));
+	json_object_object_add(o, "battery", bat[0] ? json_object_new_string(bat) : NULL);
+	if (bat[0]) {
+		json_object_object_add(o, "soc", num(r->soc, 0.1));
+		json_object_object_add(o, "soh", num(r->soh, 0.1));
+		json_object_object_add(o, "v", num(r->voltage, 0.01));
+		json_object_object_add(o, "i", num(r->current, 0.01));
+		json_object_object_add(o, "t", num(r->temperature, 0.1));
+		json_object_object_add(o, "cycles", json_object_new_int64(r->cycles));
+		json_object_object_add(o, "resistance_mohm", num(r->resistance, 0.1));
+		json_object_object_add(o, "cell_min", num(r->cell_min, 0.001));
+		json_object_object_add(o, "cell_max", num(r->cell_max, 0.001));
+	}
+	json_object_object_add(o, "door", json_object_new_string(r->door_open ? "open" : "closed"));
+	json_object_object_add(o, "lock", json_object_new_string(r->locked ? "locked" : "unlocked"));
+	json_object_object_add(o, "fault_bits", json_object_new_int64((int64_t)r->fault_bits));
+	for (int f = 0; f < RFLT_COUNT; f++)
+		if (p->fault_bit[f] >= 0 && (r->fault_bits >> p->fault_bit[f]) & 1)
+			json_object_array_add(faults, json_object_new_string(fault_names[f]));
+	json_object_object_add(o, "faults", faults);
+	json_object_object_add(o, "fw_version", json_object_new_int(r->fw_version));
+	json_object_object_add(o, "online", json_object_new_boolean(r->online));
+	/* Stale values are never shown as fresh: an offline slot carries
+	 * its last values with the time they were read (mqtt.md). */
+	json_object_object_add(o, "read_at", rfc3339(read_at));
+	json_object_object_add(o, "health_read_at", rfc3339(r->slow_at));
+	return o;
+}
+
+json_object *slots_json(void)
+{
+	json_object *arr = json_object_new_array();
+
+	for (int i = 0; cfg->rack.enabled && i < cfg->rack.nslots; i++)
+		json_object_array_add(arr, slot_json(i));
+	return arr;
+}
+
+static void take_samples(void *arg)
+{
+	struct store_sample s[RACK_MAX_SLOTS];
+
+	(void)arg;
+	for (int i = 0; i < cfg->rack.nslots; i++) {
+		const struct rack_reading *r = rack_reading(i);
+		s[i] = (struct store_sample){
+			.slot = cfg->rack.slots[i].slot, .state = slots_state_name(states[i]),
+			.soc = r->soc, .soh = r->soh, .v = r->voltage, .i = r->current,
+			.t = r->temperature, .door_open = r->door_open, .locked = r->locked,
+			.fault_bits = r->fault_bits, .read_at = r->fast_at,
+		};
+		battery_name(r, s[i].battery, sizeof s[i].battery);
+	}
+	/* A failure here is the store's health; the ring just misses a row. */
+	store_telemetry_add(store, s, (size_t)cfg->rack.nslots, cfg->rack.telemetry_rows);
+	loop_timer_arm(&telemetry_timer, cfg->rack.telemetry_interval_ms);
+}
+
+static json_object *cmd_slots(const struct control_req *req, void *arg)
+{
+	json_object *r = json_object_new_object();
+
+	(void)req;
+	(void)arg;
+	json_object_object_add(r, "slots", slots_json());
+	return control_ok(r);
+}
+
+/* The slot index for args.slot, or -1 with *err set to the reply. */
+static int slot_arg(const struct control_req *req, json_object **err)
+{
+	json_object *v;
+
+	if (!cfg->rack.enabled) {
+		*err = control_error("no_rack", "this station has no rack configured");
+		return -1;
+	}
+	if (!json_object_object_get_ex(req->args, "slot", &v) || !json_object_is_type(v, json_type_int)) {
+		*err = control_error("bad_request", "\"slot\" (a slot number) is missing");
+		return -1;
+	}
+	int n = json_object_get_int(v);
+	for (int i = 0; i < cfg->rack.nslots; i++)
+		if (cfg->rack.slots[i].slot == n)
+			return i;
+	*err = control_error("unknown_slot", "no slot %d", n);
+	return -1;
+}
+
+struct write_ctx {
+	struct control_pending *pending;
+	int slot;
+	char what[32];
+};
+
+static void write_done(enum sw_err e, void *arg)
+{
+	struct write_ctx *w = arg;
+	json_object *r;
+
+	if (e == SW_OK) {
+		r = json_object_new_object();
+		json_object_object_add(r, "slot", json_object_new_int(w->slot));
+		json_object_object_add(r, "done", json_object_new_string(w->what));
+		r = control_ok(r);
+	} else {
+		r = control_error("slot_error", "slot %d did not take \"%s\": %s", w->slot, w->what,
+				  sw_strerror(e));
+	}
+	control_finish(w->pending, r);
+	free(w);
+}
+
+/* The engineer commands: recorded in the audit trail first (a door that
+ * opens does so on a durable decision), then written to the controller;
+ * the reply comes when the controller took it. */
+static json_object *slot_write(const struct control_req *req, enum rack_field f, double value,
+			       const char *what)
+{
+	json_object *err;
+	int i = slot_arg(req, &err);
+	char detail[64];
+
+	if (i < 0)
+		return err;
+	if (cfg->rack.slots[i].lock_gpio && f == RF_LOCK_CMD)
+		return control_error("not_supported", "slot %d's lock is driven by GPIO",
+				     cfg->rack.slots[i].slot);
+	snprintf(detail, sizeof detail, "slot %d %s", cfg->rack.slots[i].slot, what);
+	if (store_audit(store, req->who, what, detail) != SW_OK)
+		return control_error("store_failed", "cannot record the command; not sending it");
+	struct write_ctx *w = calloc(1, sizeof *w);
+	if (!w || !(w->pending = control_defer(req))) {
+		free(w);
+		return control_error("internal", "out of memory");
+	}
+	w->slot = cfg->rack.slots[i].slot;
+	snprintf(w->what, sizeof w->what, "%s", what);
+	enum sw_err e = rack_write(i, f, value, write_done, w);
+	if (e != SW_OK) {
+		control_finish(w->pending, control_error("slot_error", "cannot queue \"%s\" for slot %d: %s",
+							  what, w->slot, sw_strerror(e)));
+		free(w);
+	}
+	return NULL;
+}
+
+static json_object *cmd_lock(const struct control_req *req, void *arg)
+{
+	(void)arg;
+	return slot_write(req, RF_LOCK_CMD, 1, "lock");
+}
+
+static json_object *cmd_unlock(const struct control_req *req, void *arg)
+{
+	(void)arg;
+	return slot_write(req, RF_LOCK_CMD, 0, "unlock");
+}
+
+static json_object *cmd_charge(const struct control_req *req, void *arg)
+{
+	json_object *v;
+	bool on;
+
+	(void)arg;
+	if (!json_object_object_get_ex(req->args, "on", &v))
+		return control_error("bad_request", "\"on\" (on or off) is missing");
+	if (json_object_is_type(v, json_type_boolean))
+		on = json_object_get_boolean(v);
+	else if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "on") == 0)
+		on = true;
+	else if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "off") == 0)
+		on = false;
+	else
+		return control_error("bad_request", "\"on\" must be on or off");
+	return slot_write(req, RF_CHARGE_ENABLE, on, on ? "charge on" : "charge off");
+}
+
+enum sw_err slots_start(const struct config *c, struct store *st, char *why, size_t whylen)
+{
+	cfg = c;
+	store = st;
+	control_register("slots", false, cmd_slots, NULL);
+	if (!cfg->rack.enabled) {
+		health_set("rack", HEALTH_DISABLED, "no rack configured");
+		return SW_OK;
+	}
+	for (int i = 0; i < cfg->rack.nslots; i++)
+		states[i] = SLOT_OFFLINE;
+	enum sw_err e = rack_open(&cfg->rack, on_rack_update, NULL, why, whylen);
+	if (e != SW_OK)
+		return e;
+	control_register("lock", true, cmd_lock, NULL);
+	control_register("unlock", true, cmd_unlock, NULL);
+	control_register("charge", true, cmd_charge, NULL);
+	loop_timer_init(&telemetry_timer, take_samples, NULL);
+	loop_timer_arm(&telemetry_timer, cfg->rack.telemetry_interval_ms);
+	return SW_OK;
+}
+
+void slots_stop(void)
+{
+	if (!cfg || !cfg->rack.enabled)
+		return;
+	loop_timer_cancel(&telemetry_timer);
+	rack_close();
+}

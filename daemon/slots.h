@@ -1,0 +1,36 @@
+/* The slot table: what is in every slot and whether its door is shut, as
+ * read from the rack, turned into one state per slot (empty, idle,
+ * charging, charged, fault, quarantined, offline), shown by `swapctl
+ * slots`, sampled into the store's telemetry ring, and the engineer
+ * commands lock, unlock and charge. */
+#ifndef SWAPD_SLOTS_H
+#define SWAPD_SLOTS_H
+
+#include <json-c/json.h>
+
+#include "daemon/config.h"
+#include "daemon/err.h"
+#include "daemon/store.h"
+
+enum slot_state {
+	SLOT_EMPTY, SLOT_IDLE, SLOT_CHARGING, SLOT_CHARGED, SLOT_FAULT, SLOT_QUARANTINED,
+	SLOT_OFFLINE,
+};
+
+/* The name of a state, as mqtt.md spells it. */
+const char *slots_state_name(enum slot_state st);
+
+/* Starts the rack (when configured), registers the slot commands and the
+ * telemetry timer. cfg and st must outlive the module. */
+enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen);
+
+/* The current state of slot index i. */
+enum slot_state slots_state(int i);
+
+/* A JSON array describing every slot (what `swapctl slots --json` prints). */
+json_object *slots_json(void);
+
+/* Stops the rack and the timer. */
+void slots_stop(void);
+
+#endif

@@ -1,0 +1,103 @@
+/* The rack: every slot controller on one Modbus RTU bus, polled from the
+ * loop. A cycle visits each slot in turn: queued writes first (lock, unlock,
+ * charge), then a heartbeat when due, the fast registers (presence, door,
+ * lock, state, faults) and, every rack.slow_every cycles or when a battery
+ * came or went, the health registers. A slot that does not answer ends its
+ * turn at once; after rack.offline_after misses it is offline and only
+ * probed, with backoff, so it never slows the others. */
+#ifndef SWAPD_RACK_H
+#define SWAPD_RACK_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/err.h"
+#include "drivers/rack_profile.h"
+
+#define RACK_MAX_SLOTS 64
+
+struct rack_slot_config {
+	int slot;            /* the station's slot number, as people say it */
+	int unit;            /* Modbus slave address */
+	bool lock_gpio;      /* its lock is driven by GPIO, not the controller */
+};
+
+struct rack_config {
+	bool enabled;
+	char device[256];
+	int baud;
+	char parity;         /* 'N', 'E', 'O' */
+	int data_bits;
+	int stop_bits;
+	bool rs485;
+	char profile[PATH_MAX];
+	int response_timeout_ms;
+	int offline_after;
+	int poll_interval_ms;
+	int slow_every;
+	int heartbeat_ms;
+	int watchdog_s;
+	int reconnect_ms;
+	int charged_soc;          /* % at or above which a battery counts as charged */
+	int telemetry_interval_ms;
+	int telemetry_rows;       /* the store keeps this many samples */
+	struct rack_slot_config slots[RACK_MAX_SLOTS];
+	int nslots;
+};
+
+/* What swapd last read from one slot. Times are wall-clock Unix ms of the
+ * read (0: never); values older than the slot's last miss are stale, and
+ * consumers show them with their time, never as fresh. */
+struct rack_reading {
+	bool online;
+	int64_t fast_at, slow_at;
+	bool present, door_open, locked;
+	int state;
+	uint64_t fault_bits;
+	uint64_t battery_id;
+	double voltage, current, temperature, soc, soh, resistance, cell_min, cell_max;
+	int64_t cycles;
+	int fw_version;
+	bool have[RF_COUNT];   /* which fields the profile gives and were read */
+};
+
+struct rack_stats {
+	uint64_t transactions, timeouts, errors;
+	unsigned gap_us;
+	bool bus_up;
+	int online, slots;
+};
+
+/* Called from the loop after a slot's reading changed or it went
+ * offline/online; slot is the index into rack_config.slots. */
+typedef void (*rack_update_fn)(int slot, void *arg);
+
+/* Called when a queued write finished: SW_OK when the controller took it. */
+typedef void (*rack_done_fn)(enum sw_err err, void *arg);
+
+/* Loads the profile, starts the bus worker and the poll cycle. Fails with a
+ * reason when the profile is invalid; a missing serial device is not an
+ * error here (it is retried, and reported in the rack's health). */
+enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, void *arg,
+		      char *why, size_t whylen);
+
+/* The latest reading of slot index i. */
+const struct rack_reading *rack_reading(int i);
+
+/* The profile in use. */
+const struct rack_profile *rack_profile(void);
+
+/* Queues a write of field f (a writable one) on slot index i, ahead of all
+ * reads; done (may be NULL) is called with the outcome. SW_EINVAL when the
+ * profile does not map f or value does not fit, SW_EBUSY when the queue is
+ * full. */
+enum sw_err rack_write(int i, enum rack_field f, double value, rack_done_fn done, void *arg);
+
+/* Counters, for status and benchmarks. */
+void rack_stats(struct rack_stats *out);
+
+/* Stops polling, ends the worker, forgets the slots. */
+void rack_close(void);
+
+#endif

@@ -1,0 +1,72 @@
+/* One Modbus RTU bus (a serial line shared by the slot controllers), served
+ * by one worker thread, because libmodbus calls block. The loop hands the
+ * worker one transaction at a time through a pipe and gets the result back
+ * through another, as OpenBSD ntpd's processes talk through imsg; the loop
+ * itself never waits on the line. Only rack_bus.c includes libmodbus. */
+#ifndef SWAPD_RACK_BUS_H
+#define SWAPD_RACK_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon/err.h"
+#include "drivers/rack_profile.h"
+
+struct rack_bus_config {
+	char device[256];
+	int baud;
+	char parity;       /* 'N', 'E' or 'O' */
+	int data_bits;
+	int stop_bits;
+	bool rs485;        /* switch the port to RS-485 mode (TIOCSRS485) */
+	int reconnect_ms;  /* first retry after the device went away; doubles to 30 s */
+};
+
+enum rack_op { RACK_READ, RACK_WRITE };
+
+struct rack_job {
+	uint32_t tag;          /* the caller's, returned in the result */
+	uint8_t unit;          /* slave address 1..247 */
+	uint8_t op;            /* enum rack_op */
+	uint8_t fc;            /* reads: 3 or 4; writes use 06 */
+	uint16_t addr, count;  /* reads */
+	uint16_t value;        /* writes: one register */
+	uint16_t timeout_ms;   /* response timeout for this slave */
+};
+
+struct rack_result {
+	uint32_t tag;
+	uint8_t unit;
+	enum sw_err err;       /* SW_ETIMEDOUT no answer, SW_EINVAL exception or bad frame, SW_EIO bus down */
+	int exception;         /* Modbus exception code when err is SW_EINVAL, else 0 */
+	int64_t done_ms;       /* monotonic ms when the answer was complete */
+	uint16_t count;
+	uint16_t regs[RACK_MAX_READ];
+};
+
+struct rack_bus;
+
+/* Starts the worker for a bus. The device need not exist yet: the worker
+ * opens it when the first job comes and again after it went away. */
+enum sw_err rack_bus_open(const struct rack_bus_config *cfg, struct rack_bus **out);
+
+/* The fd that becomes readable when a result is ready (for loop_add_fd). */
+int rack_bus_fd(const struct rack_bus *bus);
+
+/* Hands one job to the worker; only one may be outstanding. */
+enum sw_err rack_bus_submit(struct rack_bus *bus, const struct rack_job *job);
+
+/* Takes the result of the outstanding job if it is ready; never blocks. */
+bool rack_bus_result(struct rack_bus *bus, struct rack_result *out);
+
+/* Whether the serial device is open right now. */
+bool rack_bus_connected(const struct rack_bus *bus);
+
+/* Transactions done, and the silent interval kept between frames (µs). */
+uint64_t rack_bus_transactions(const struct rack_bus *bus);
+unsigned rack_bus_gap_us(const struct rack_bus *bus);
+
+/* Stops the worker (finishing its transaction) and closes the device. */
+void rack_bus_close(struct rack_bus *bus);
+
+#endif

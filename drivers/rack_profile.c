@@ -1,0 +1,410 @@
+#include "drivers/rack_profile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "daemon/config.h"
+
+#define PROFILE_MAX_BYTES (256 * 1024)
+
+static const char *const field_names[RF_COUNT] = {
+	[RF_PRESENT] = "present", [RF_DOOR] = "door", [RF_LOCK] = "lock",
+	[RF_STATE] = "state", [RF_FAULT_BITS] = "fault_bits",
+	[RF_BATTERY_ID] = "battery_id", [RF_VOLTAGE] = "voltage", [RF_CURRENT] = "current",
+	[RF_TEMPERATURE] = "temperature", [RF_SOC] = "soc", [RF_SOH] = "soh",
+	[RF_CYCLES] = "cycles", [RF_RESISTANCE] = "resistance", [RF_CELL_MIN] = "cell_min",
+	[RF_CELL_MAX] = "cell_max", [RF_FW_VERSION] = "fw_version",
+	[RF_LOCK_CMD] = "lock_cmd", [RF_CHARGE_ENABLE] = "charge_enable",
+	[RF_CURRENT_LIMIT] = "current_limit", [RF_HEARTBEAT] = "heartbeat",
+	[RF_WATCHDOG_S] = "watchdog_s",
+};
+
+/* Without these the daemon cannot tell what is in a slot or keep its door. */
+static const enum rack_field required[] = {
+	RF_PRESENT, RF_DOOR, RF_LOCK, RF_FAULT_BITS, RF_BATTERY_ID, RF_VOLTAGE, RF_CURRENT,
+	RF_TEMPERATURE, RF_SOC, RF_LOCK_CMD, RF_CHARGE_ENABLE,
+};
+
+static const char *const fault_names[RFLT_COUNT] = {
+	[RFLT_OVER_TEMP] = "over_temp", [RFLT_CELL_OV] = "cell_ov",
+	[RFLT_MASTER_LOST] = "master_lost", [RFLT_LOCK_STUCK] = "lock_stuck",
+	[RFLT_BMS_INVALID] = "bms_invalid",
+};
+
+static const char *const type_names[] = {
+	[RT_U16] = "u16", [RT_S16] = "s16", [RT_U32] = "u32", [RT_S32] = "s32", [RT_U64] = "u64",
+};
+
+const char *rack_field_name(enum rack_field f)
+{
+	return f < RF_COUNT ? field_names[f] : "?";
+}
+
+unsigned rack_type_words(enum rack_type t)
+{
+	switch (t) {
+	case RT_U16:
+	case RT_S16: return 1;
+	case RT_U32:
+	case RT_S32: return 2;
+	case RT_U64: return 4;
+	}
+	return 1;
+}
+
+static void err(struct config_errors *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void err(struct config_errors *errs, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errs->n < CONFIG_MAX_ERRORS) {
+		va_start(ap, fmt);
+		vsnprintf(errs->msg[errs->n], CONFIG_ERROR_LEN, fmt, ap);
+		va_end(ap);
+	}
+	errs->n++;
+}
+
+static const char *show(json_object *v)
+{
+	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static int parse_word_order(json_object *v, const char *path, bool *low_first,
+			    struct config_errors *errs)
+{
+	const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+
+	if (strcmp(s, "high_first") == 0)
+		*low_first = false;
+	else if (strcmp(s, "low_first") == 0)
+		*low_first = true;
+	else {
+		err(errs, "%s: %.60s is not \"high_first\" or \"low_first\"", path, show(v));
+		return -1;
+	}
+	return 0;
+}
+
+static bool get_number(json_object *v, double *out)
+{
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return false;
+	*out = json_object_get_double(v);
+	return isfinite(*out);
+}
+
+static void parse_field(const char *name, json_object *o, bool default_low_first,
+			struct rack_profile *p, struct config_errors *errs)
+{
+	enum rack_field f;
+	char path[96];
+	struct rack_field_map m = { .mapped = true, .scale = 1, .low_first = default_low_first };
+	bool have_fc = false, have_addr = false, have_type = false;
+
+	for (f = 0; f < RF_COUNT; f++)
+		if (strcmp(field_names[f], name) == 0)
+			break;
+	if (f == RF_COUNT) {
+		err(errs, "fields.%.40s: unknown field", name);
+		return;
+	}
+	if (!json_object_is_type(o, json_type_object)) {
+		err(errs, "fields.%s: %.60s is not an object", name, show(o));
+		return;
+	}
+	json_object_object_foreach(o, key, v) {
+		snprintf(path, sizeof path, "fields.%s.%.32s", name, key);
+		if (key[0] == '_')
+			continue;
+		if (strcmp(key, "fc") == 0) {
+			int64_t fc = json_object_get_int64(v);
+			if (!json_object_is_type(v, json_type_int) || (fc != 3 && fc != 4)) {
+				err(errs, "%s: %.60s is not 3 (holding) or 4 (input)", path, show(v));
+				continue;
+			}
+			m.fc = (uint8_t)fc;
+			have_fc = true;
+		} else if (strcmp(key, "addr") == 0) {
+			errno = 0;
+			int64_t a = json_object_get_int64(v);
+			if (!json_object_is_type(v, json_type_int) || a < 0 || a > 65535) {
+				err(errs, "%s: %.60s is out of range 0..65535", path, show(v));
+				continue;
+			}
+			m.addr = (uint16_t)a;
+			have_addr = true;
+		} else if (strcmp(key, "type") == 0) {
+			const char *s = json_object_is_type(v, json_type_string) ?
+					json_object_get_string(v) : "";
+			size_t t;
+			for (t = 0; t < sizeof type_names / sizeof type_names[0]; t++)
+				if (strcmp(type_names[t], s) == 0)
+					break;
+			if (t == sizeof type_names / sizeof type_names[0]) {
+				err(errs, "%s: %.60s is not one of u16, s16, u32, s32, u64", path, show(v));
+				continue;
+			}
+			m.type = (enum rack_type)t;
+			have_type = true;
+		} else if (strcmp(key, "scale") == 0) {
+			if (!get_number(v, &m.scale) || m.scale == 0)
+				err(errs, "%s: %.60s is not a non-zero number", path, show(v));
+		} else if (strcmp(key, "offset") == 0) {
+			if (!get_number(v, &m.offset))
+				err(errs, "%s: %.60s is not a number", path, show(v));
+		} else if (strcmp(key, "word_order") == 0) {
+			parse_word_order(v, path, &m.low_first, errs);
+		} else if (strcmp(key, "unit") != 0) {
+			err(errs, "%s: unknown key", path);
+		}
+	}
+	if (!have_fc)
+		err(errs, "fields.%s.fc: missing (required)", name);
+	if (!have_addr)
+		err(errs, "fields.%s.addr: missing (required)", name);
+	if (!have_type)
+		err(errs, "fields.%s.type: missing (required)", name);
+	if (!have_fc || !have_addr || !have_type)
+		return;
+	if ((unsigned)m.addr + rack_type_words(m.type) - 1 > 65535) {
+		err(errs, "fields.%s: a %s at %u runs past register 65535", name, type_names[m.type],
+		    m.addr);
+		return;
+	}
+	if (f >= RF_FIRST_WRITABLE && (m.fc != 3 || rack_type_words(m.type) != 1)) {
+		err(errs, "fields.%s: swapd writes it, so it must be a 16-bit holding register (fc 3)",
+		    name);
+		return;
+	}
+	p->f[f] = m;
+}
+
+static void check_overlaps(struct rack_profile *p, struct config_errors *errs)
+{
+	for (int a = 0; a < RF_COUNT; a++) {
+		const struct rack_field_map *x = &p->f[a];
+		if (!x->mapped)
+			continue;
+		for (int b = a + 1; b < RF_COUNT; b++) {
+			const struct rack_field_map *y = &p->f[b];
+			if (!y->mapped || x->fc != y->fc)
+				continue;
+			unsigned xe = x->addr + rack_type_words(x->type) - 1;
+			unsigned ye = y->addr + rack_type_words(y->type) - 1;
+			if (x->addr <= ye && y->addr <= xe)
+				err(errs, "fields.%s: registers %u..%u (fc %u) overlap fields.%s",
+				    field_names[b], y->addr, ye, y->fc, field_names[a]);
+		}
+	}
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct rack_field_map *x = *(const struct rack_field_map *const *)a;
+	const struct rack_field_map *y = *(const struct rack_field_map *const *)b;
+
+	return (int)x->addr - (int)y->addr;
+}
+
+/* Plans the reads: the fields of each group and function code, sorted by
+ * address, with runs of contiguous registers merged into one transaction.
+ * Only contiguous: a gap may hold addresses the slave answers with an
+ * exception (Application Protocol v1.1b3, 7, code 02). */
+static void plan_blocks(struct rack_profile *p, struct config_errors *errs)
+{
+	p->nblocks = 0;
+	for (int fast = 1; fast >= 0; fast--) {
+		for (uint8_t fc = 3; fc <= 4; fc++) {
+			const struct rack_field_map *sel[RF_COUNT];
+			size_t n = 0;
+			int lo = fast ? 0 : RF_FIRST_SLOW, hi = fast ? RF_FIRST_SLOW : RF_FIRST_WRITABLE;
+			for (int f = lo; f < hi; f++)
+				if (p->f[f].mapped && p->f[f].fc == fc)
+					sel[n++] = &p->f[f];
+			qsort(sel, n, sizeof sel[0], cmp_addr);
+			for (size_t i = 0; i < n; i++) {
+				unsigned start = sel[i]->addr;
+				unsigned end = start + rack_type_words(sel[i]->type);
+				struct rack_block *last = p->nblocks ? &p->blocks[p->nblocks - 1] : NULL;
+				if (last && last->fc == fc && last->fast == fast &&
+				    last->addr + last->count == start &&
+				    end - last->addr <= RACK_MAX_READ) {
+					last->count = (uint16_t)(end - last->addr);
+					continue;
+				}
+				if (p->nblocks == RACK_MAX_BLOCKS) {
+					err(errs, "fields: more than %d separate register runs; group the registers",
+					    RACK_MAX_BLOCKS);
+					return;
+				}
+				p->blocks[p->nblocks++] = (struct rack_block){
+					.fc = fc, .addr = (uint16_t)start,
+					.count = (uint16_t)(end - start), .fast = fast,
+				};
+			}
+		}
+	}
+}
+
+static void parse_fault_bits(json_object *o, struct rack_profile *p, struct config_errors *errs)
+{
+	if (!json_object_is_type(o, json_type_object)) {
+		err(errs, "fault_bits: %.60s is not an object", show(o));
+		return;
+	}
+	json_object_object_foreach(o, key, v) {
+		int k;
+		for (k = 0; k < RFLT_COUNT; k++)
+			if (strcmp(fault_names[k], key) == 0)
+				break;
+		if (key[0] == '_')
+			continue;
+		if (k == RFLT_COUNT) {
+			err(errs, "fault_bits.%.40s: unknown fault (over_temp, cell_ov, master_lost, lock_stuck, bms_invalid)",
+			    key);
+			continue;
+		}
+		int64_t bit = json_object_get_int64(v);
+		if (!json_object_is_type(v, json_type_int) || bit < 0 || bit > 63) {
+			err(errs, "fault_bits.%s: %.60s is out of range 0..63", key, show(v));
+			continue;
+		}
+		p->fault_bit[k] = (int8_t)bit;
+	}
+}
+
+int rack_profile_parse(const char *text, size_t len, const char *name, struct rack_profile *p,
+		       struct config_errors *errs)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *root, *v;
+	bool low_first = false;
+
+	errs->n = 0;
+	memset(p, 0, sizeof *p);
+	memset(p->fault_bit, -1, sizeof p->fault_bit);
+	if (!tok) {
+		err(errs, "%s: out of memory", name);
+		return -1;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(root, json_type_object)) {
+		err(errs, "%s: not a JSON object (%s)", name,
+		    json_tokener_error_desc(json_tokener_get_error(tok)));
+		json_object_put(root);
+		json_tokener_free(tok);
+		return -1;
+	}
+	json_tokener_free(tok);
+
+	json_object_object_foreach(root, key, val) {
+		if (key[0] == '_' || strcmp(key, "description") == 0 || strcmp(key, "fields") == 0)
+			continue;
+		if (strcmp(key, "profile") == 0) {
+			if (!json_object_is_type(val, json_type_string) ||
+			    json_object_get_string_len(val) >= (int)sizeof p->name)
+				err(errs, "profile: %.60s is not a name of up to 63 characters", show(val));
+			else
+				snprintf(p->name, sizeof p->name, "%s", json_object_get_string(val));
+		} else if (strcmp(key, "word_order") == 0) {
+			parse_word_order(val, "word_order", &low_first, errs);
+		} else if (strcmp(key, "fault_bits") == 0) {
+			parse_fault_bits(val, p, errs);
+		} else {
+			err(errs, "%.40s: unknown key", key);
+		}
+	}
+	if (!p->name[0])
+		err(errs, "profile: missing (required)");
+	if (!json_object_object_get_ex(root, "fields", &v) || !json_object_is_type(v, json_type_object)) {
+		err(errs, "fields: missing (required) or not an object");
+	} else {
+		json_object_object_foreach(v, fname, fo) {
+			if (fname[0] != '_')
+				parse_field(fname, fo, low_first, p, errs);
+		}
+		for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+			if (!p->f[required[i]].mapped)
+				err(errs, "fields.%s: missing (required)", field_names[required[i]]);
+	}
+	json_object_put(root);
+	if (errs->n == 0)
+		check_overlaps(p, errs);
+	if (errs->n == 0)
+		plan_blocks(p, errs);
+	return errs->n ? -1 : 0;
+}
+
+int rack_profile_load(const char *path, struct rack_profile *p, struct config_errors *errs)
+{
+	FILE *fp = fopen(path, "re");
+	char *text;
+	size_t n;
+
+	errs->n = 0;
+	if (!fp) {
+		err(errs, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	text = malloc(PROFILE_MAX_BYTES + 1);
+	n = text ? fread(text, 1, PROFILE_MAX_BYTES + 1, fp) : 0;
+	fclose(fp);
+	if (!text || n > PROFILE_MAX_BYTES) {
+		err(errs, "%s: %s", path, text ? "larger than 256 KiB" : "out of memory");
+		free(text);
+		return -1;
+	}
+	int rc = rack_profile_parse(text, n, path, p, errs);
+	free(text);
+	return rc;
+}
+
+bool rack_profile_raw(const struct rack_profile *p, enum rack_field f, const struct rack_block *b,
+		      const uint16_t *regs, int64_t *raw)
+{
+	const struct rack_field_map *m = &p->f[f];
+	unsigned words = rack_type_words(m->type);
+	uint64_t v = 0;
+
+	if (!m->mapped || m->fc != b->fc || m->addr < b->addr ||
+	    m->addr + words > (unsigned)b->addr + b->count)
+		return false;
+	const uint16_t *r = regs + (m->addr - b->addr);
+	for (unsigned i = 0; i < words; i++)
+		v = (v << 16) | r[m->low_first ? words - 1 - i : i];
+	switch (m->type) {
+	case RT_S16: *raw = (int16_t)v; break;
+	case RT_S32: *raw = (int32_t)v; break;
+	default: *raw = (int64_t)v; break;
+	}
+	return true;
+}
+
+double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64_t raw)
+{
+	return (double)raw * p->f[f].scale + p->f[f].offset;
+}
+
+bool rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
+			  uint16_t *reg)
+{
+	const struct rack_field_map *m = &p->f[f];
+	double raw = round((value - m->offset) / m->scale);
+
+	if (!m->mapped)
+		return false;
+	if (m->type == RT_S16 ? (raw < -32768 || raw > 32767) : (raw < 0 || raw > 65535))
+		return false;
+	*reg = (uint16_t)(int32_t)raw;
+	return true;
+}

@@ -1,0 +1,94 @@
+/* Register profiles: where each slot field lives in a slot controller's
+ * Modbus registers, as a JSON file rather than code, so a rack from another
+ * vendor works by writing a profile (config/profiles/), with no rebuild.
+ * The format is described in config/profiles/README.md. */
+#ifndef SWAPD_RACK_PROFILE_H
+#define SWAPD_RACK_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config_errors; /* daemon/config.h */
+
+enum rack_field {
+	/* fast group: read every cycle */
+	RF_PRESENT, RF_DOOR, RF_LOCK, RF_STATE, RF_FAULT_BITS,
+	/* slow group: read every rack.slow_every cycles */
+	RF_BATTERY_ID, RF_VOLTAGE, RF_CURRENT, RF_TEMPERATURE, RF_SOC, RF_SOH,
+	RF_CYCLES, RF_RESISTANCE, RF_CELL_MIN, RF_CELL_MAX, RF_FW_VERSION,
+	/* written by swapd (holding registers) */
+	RF_LOCK_CMD, RF_CHARGE_ENABLE, RF_CURRENT_LIMIT, RF_HEARTBEAT, RF_WATCHDOG_S,
+	RF_COUNT
+};
+
+#define RF_FIRST_SLOW RF_BATTERY_ID
+#define RF_FIRST_WRITABLE RF_LOCK_CMD
+
+enum rack_type { RT_U16, RT_S16, RT_U32, RT_S32, RT_U64 };
+
+/* Fault bits the daemon acts on; a profile maps each to its bit number. */
+enum rack_fault {
+	RFLT_OVER_TEMP, RFLT_CELL_OV, RFLT_MASTER_LOST, RFLT_LOCK_STUCK, RFLT_BMS_INVALID,
+	RFLT_COUNT
+};
+
+struct rack_field_map {
+	bool mapped;
+	uint8_t fc;        /* 3 holding, 4 input */
+	uint16_t addr;     /* protocol address, 0-based */
+	enum rack_type type;
+	bool low_first;    /* 32/64-bit: low word at the lower address */
+	double scale, offset; /* value = raw * scale + offset */
+};
+
+/* One read transaction: contiguous registers of one function code. */
+struct rack_block {
+	uint8_t fc;
+	uint16_t addr, count;
+	bool fast;
+};
+
+/* Modbus allows at most 125 registers in one read (Application Protocol
+ * v1.1b3, 6.3 and 6.4). */
+#define RACK_MAX_READ 125
+#define RACK_MAX_BLOCKS 32
+
+struct rack_profile {
+	char name[64];
+	struct rack_field_map f[RF_COUNT];
+	int8_t fault_bit[RFLT_COUNT]; /* -1: this rack does not report it */
+	struct rack_block blocks[RACK_MAX_BLOCKS];
+	size_t nblocks;
+};
+
+/* Reads and validates a profile file; errors (into errs, as with the config)
+ * name the field and the value: "fields.soc.addr: 70000 is out of range
+ * 0..65535", "fields.soh: registers 30..30 (fc 4) overlap fields.soc". */
+int rack_profile_load(const char *path, struct rack_profile *p, struct config_errors *errs);
+
+/* The same for JSON text in memory; name stands for the file in messages. */
+int rack_profile_parse(const char *text, size_t len, const char *name, struct rack_profile *p,
+		       struct config_errors *errs);
+
+/* The profile's field name ("voltage") of f. */
+const char *rack_field_name(enum rack_field f);
+
+/* Number of 16-bit registers a type takes. */
+unsigned rack_type_words(enum rack_type t);
+
+/* Decodes field f from the registers of block b (regs[0] is register
+ * b->addr). Returns false when f is not mapped or not inside b. raw gets
+ * the integer as the slave sent it (sign-extended for s16/s32). */
+bool rack_profile_raw(const struct rack_profile *p, enum rack_field f, const struct rack_block *b,
+		      const uint16_t *regs, int64_t *raw);
+
+/* raw * scale + offset for field f. */
+double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64_t raw);
+
+/* The raw register value to write so that field f reads as value (rounded);
+ * false when it does not fit the field's type. */
+bool rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
+			  uint16_t *reg);
+
+#endif
