@@ -165,7 +165,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'P': {
 			json_object *doc = prof_builtin_json();
-			puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+			puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE |
 								 JSON_C_TO_STRING_SPACED));
 			json_object_put(doc);
 			exit(0);
