@@ -786,6 +786,29 @@ static void test_keys_good(void **state)
 		assert_int_equal(r.keys[1].secret[i], 0);
 }
 
+/* The shipped example parses, and its key windows show a rotation: on
+ * 2026-11-18 only k1 verifies, from 2026-12-01 both do. */
+static void test_keys_example(void **state)
+{
+	struct token_keyring r;
+	char text[4096], err[256];
+	size_t n;
+	FILE *f = fopen("config/keys.example.json", "r");
+
+	(void)state;
+	assert_non_null(f);
+	n = fread(text, 1, sizeof text, f);
+	fclose(f);
+	assert_true(n > 0 && n < sizeof text);
+	if (token_keys_parse(text, n, "keys.example.json", &r, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(r.n, 2);
+	assert_non_null(token_key_find(&r, "k1", NOW));
+	assert_null(token_key_find(&r, "k2", NOW));
+	assert_non_null(token_key_find(&r, "k2", 1796083200));
+	token_keyring_clear(&r);
+}
+
 static void write_file(const char *path, const char *text, mode_t mode)
 {
 	FILE *f = fopen(path, "w");
@@ -865,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_keys_errors),
 		cmocka_unit_test(test_keys_too_many),
 		cmocka_unit_test(test_keys_good),
+		cmocka_unit_test(test_keys_example),
 		cmocka_unit_test(test_keys_file),
 	};
 
