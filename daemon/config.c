@@ -199,7 +199,7 @@ static const struct field rack_fields[] = {
 	INT(struct rack_config, data_bits, 7, 8),
 	INT(struct rack_config, stop_bits, 1, 2),
 	BOOL(struct rack_config, rs485),
-	STR(struct rack_config, profile, true, conv_abs_path),
+	STR(struct rack_config, profile, true, NULL),
 	INT(struct rack_config, response_timeout_ms, 10, 2000),
 	INT(struct rack_config, offline_after, 1, 100),
 	INT(struct rack_config, poll_interval_ms, 0, 60000),
@@ -411,10 +411,34 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 	}
 }
 
-/* What one key cannot say alone: slot numbers and units are unique, and the
- * heartbeat comes well within the controllers' master-lost timeout. */
-static void check_rack(const struct rack_config *r, struct config_errors *errs)
+/* What one key cannot say alone: slot numbers and units are unique, the
+ * heartbeat comes well within the controllers' master-lost timeout, and the
+ * register profile (a relative path is taken from the config file's
+ * directory) is itself valid. */
+static void check_rack(struct rack_config *r, const char *name, struct config_errors *errs)
 {
+	if (r->profile[0] != '/') {
+		const char *slash = strrchr(name, '/');
+		char full[PATH_MAX];
+		int dirlen = slash ? (int)(slash - name) : 1;
+		if (snprintf(full, sizeof full, "%.*s/%s", dirlen, slash ? name : ".", r->profile) >=
+		    (int)sizeof full) {
+			add_error(errs, "rack.profile: \"%s\" is too long a path", r->profile);
+			return;
+		}
+		memcpy(r->profile, full, sizeof r->profile);
+	}
+	struct rack_profile *prof = malloc(sizeof *prof);
+	struct config_errors *perrs = malloc(sizeof *perrs);
+	if (prof && perrs && rack_profile_load(r->profile, prof, perrs) < 0)
+		for (size_t i = 0; i < perrs->n && i < CONFIG_MAX_ERRORS; i++)
+			add_error(errs, "rack.profile: %s%s%s",
+				  strncmp(perrs->msg[i], r->profile, strlen(r->profile)) ? r->profile : "",
+				  strncmp(perrs->msg[i], r->profile, strlen(r->profile)) ? ": " : "",
+				  perrs->msg[i]);
+	free(prof);
+	free(perrs);
+
 	for (int i = 0; i < r->nslots; i++)
 		for (int j = 0; j < i; j++) {
 			if (r->slots[i].slot == r->slots[j].slot)
@@ -495,7 +519,7 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	parse_section(root, top_fields, cfg, "", errs);
 	json_object_put(root);
 	if (cfg->rack.enabled)
-		check_rack(&cfg->rack, errs);
+		check_rack(&cfg->rack, name, errs);
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }

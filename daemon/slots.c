@@ -12,7 +12,9 @@
 #include "daemon/loop.h"
 #include "drivers/rack.h"
 
-static const struct config *cfg;
+/* A copy: a reload frees the config struct, and the rack section cannot
+ * change without a restart anyway (config_check_reload). */
+static struct rack_config rc;
 static struct store *store;
 static enum slot_state states[RACK_MAX_SLOTS];
 static struct loop_timer telemetry_timer;
@@ -52,7 +54,7 @@ static enum slot_state derive(const struct rack_reading *r)
 		return SLOT_EMPTY;
 	if (r->current >= CHARGING_MIN_A)
 		return SLOT_CHARGING;
-	if (r->have[RF_SOC] && r->soc >= cfg->rack.charged_soc)
+	if (r->have[RF_SOC] && r->soc >= rc.charged_soc)
 		return SLOT_CHARGED;
 	return SLOT_IDLE;
 }
@@ -65,7 +67,7 @@ static void on_rack_update(int i, void *arg)
 	if (st == states[i])
 		return;
 	log_msg(st == SLOT_FAULT || st == SLOT_OFFLINE ? LOG_WARNING : LOG_INFO, "slot %d: %s -> %s",
-		cfg->rack.slots[i].slot, slots_state_name(states[i]), slots_state_name(st));
+		rc.slots[i].slot, slots_state_name(states[i]), slots_state_name(st));
 	states[i] = st;
 }
 
@@ -106,8 +108,8 @@ static json_object *slot_json(int i)
 	int64_t read_at = r->fast_at;
 
 	battery_name(r, bat, sizeof bat);
-	json_object_object_add(o, "slot", json_object_new_int(cfg->rack.slots[i].slot));
-	json_object_object_add(o, "unit", json_object_new_int(cfg->rack.slots[i].unit));
+	json_object_object_add(o, "slot", json_object_new_int(rc.slots[i].slot));
+	json_object_object_add(o, "unit", json_object_new_int(rc.slots[i].unit));
 	json_object_object_add(o, "state", json_object_new_string(slots_state_name(states[i])));
 	json_object_object_add(o, "battery", bat[0] ? json_object_new_string(bat) : NULL);
 	if (bat[0]) {
@@ -141,7 +143,7 @@ json_object *slots_json(void)
 {
 	json_object *arr = json_object_new_array();
 
-	for (int i = 0; cfg->rack.enabled && i < cfg->rack.nslots; i++)
+	for (int i = 0; rc.enabled && i < rc.nslots; i++)
 		json_object_array_add(arr, slot_json(i));
 	return arr;
 }
@@ -151,10 +153,10 @@ static void take_samples(void *arg)
 	struct store_sample s[RACK_MAX_SLOTS];
 
 	(void)arg;
-	for (int i = 0; i < cfg->rack.nslots; i++) {
+	for (int i = 0; i < rc.nslots; i++) {
 		const struct rack_reading *r = rack_reading(i);
 		s[i] = (struct store_sample){
-			.slot = cfg->rack.slots[i].slot, .state = slots_state_name(states[i]),
+			.slot = rc.slots[i].slot, .state = slots_state_name(states[i]),
 			.soc = r->soc, .soh = r->soh, .v = r->voltage, .i = r->current,
 			.t = r->temperature, .door_open = r->door_open, .locked = r->locked,
 			.fault_bits = r->fault_bits, .read_at = r->fast_at,
@@ -162,8 +164,8 @@ static void take_samples(void *arg)
 		battery_name(r, s[i].battery, sizeof s[i].battery);
 	}
 	/* A failure here is the store's health; the ring just misses a row. */
-	store_telemetry_add(store, s, (size_t)cfg->rack.nslots, cfg->rack.telemetry_rows);
-	loop_timer_arm(&telemetry_timer, cfg->rack.telemetry_interval_ms);
+	store_telemetry_add(store, s, (size_t)rc.nslots, rc.telemetry_rows);
+	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
 }
 
 static json_object *cmd_slots(const struct control_req *req, void *arg)
@@ -181,7 +183,7 @@ static int slot_arg(const struct control_req *req, json_object **err)
 {
 	json_object *v;
 
-	if (!cfg->rack.enabled) {
+	if (!rc.enabled) {
 		*err = control_error("no_rack", "this station has no rack configured");
 		return -1;
 	}
@@ -190,8 +192,8 @@ static int slot_arg(const struct control_req *req, json_object **err)
 		return -1;
 	}
 	int n = json_object_get_int(v);
-	for (int i = 0; i < cfg->rack.nslots; i++)
-		if (cfg->rack.slots[i].slot == n)
+	for (int i = 0; i < rc.nslots; i++)
+		if (rc.slots[i].slot == n)
 			return i;
 	*err = control_error("unknown_slot", "no slot %d", n);
 	return -1;
@@ -233,10 +235,10 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 
 	if (i < 0)
 		return err;
-	if (cfg->rack.slots[i].lock_gpio && f == RF_LOCK_CMD)
+	if (rc.slots[i].lock_gpio && f == RF_LOCK_CMD)
 		return control_error("not_supported", "slot %d's lock is driven by GPIO",
-				     cfg->rack.slots[i].slot);
-	snprintf(detail, sizeof detail, "slot %d %s", cfg->rack.slots[i].slot, what);
+				     rc.slots[i].slot);
+	snprintf(detail, sizeof detail, "slot %d %s", rc.slots[i].slot, what);
 	if (store_audit(store, req->who, what, detail) != SW_OK)
 		return control_error("store_failed", "cannot record the command; not sending it");
 	struct write_ctx *w = calloc(1, sizeof *w);
@@ -244,7 +246,7 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 		free(w);
 		return control_error("internal", "out of memory");
 	}
-	w->slot = cfg->rack.slots[i].slot;
+	w->slot = rc.slots[i].slot;
 	snprintf(w->what, sizeof w->what, "%s", what);
 	enum sw_err e = rack_write(i, f, value, write_done, w);
 	if (e != SW_OK) {
@@ -286,16 +288,16 @@ static json_object *cmd_charge(const struct control_req *req, void *arg)
 	return slot_write(req, RF_CHARGE_ENABLE, on, on ? "charge on" : "charge off");
 }
 
-enum sw_err slots_start(const struct config *c, struct store *st, char *why, size_t whylen)
+enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen)
 {
-	cfg = c;
+	rc = cfg->rack;
 	store = st;
 	control_register("slots", false, cmd_slots, NULL);
-	if (!cfg->rack.enabled) {
+	if (!rc.enabled) {
 		health_set("rack", HEALTH_DISABLED, "no rack configured");
 		return SW_OK;
 	}
-	for (int i = 0; i < cfg->rack.nslots; i++)
+	for (int i = 0; i < rc.nslots; i++)
 		states[i] = SLOT_OFFLINE;
 	enum sw_err e = rack_open(&cfg->rack, on_rack_update, NULL, why, whylen);
 	if (e != SW_OK)
@@ -304,13 +306,13 @@ enum sw_err slots_start(const struct config *c, struct store *st, char *why, siz
 	control_register("unlock", true, cmd_unlock, NULL);
 	control_register("charge", true, cmd_charge, NULL);
 	loop_timer_init(&telemetry_timer, take_samples, NULL);
-	loop_timer_arm(&telemetry_timer, cfg->rack.telemetry_interval_ms);
+	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
 	return SW_OK;
 }
 
 void slots_stop(void)
 {
-	if (!cfg || !cfg->rack.enabled)
+	if (!rc.enabled)
 		return;
 	loop_timer_cancel(&telemetry_timer);
 	rack_close();

@@ -21,7 +21,7 @@ enum slot_state {
 const char *slots_state_name(enum slot_state st);
 
 /* Starts the rack (when configured), registers the slot commands and the
- * telemetry timer. cfg and st must outlive the module. */
+ * telemetry timer. st must outlive the module; cfg is copied. */
 enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen);
 
 /* The current state of slot index i. */

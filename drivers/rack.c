@@ -19,7 +19,8 @@ enum job_kind { JOB_WRITE, JOB_HEARTBEAT, JOB_WATCHDOG, JOB_READ };
 struct pending_write {
 	int slot;
 	enum rack_field field;
-	uint16_t value;
+	uint16_t values[4];
+	unsigned count;
 	rack_done_fn done;
 	void *arg;
 };
@@ -48,6 +49,7 @@ static struct {
 	int cur;                /* slot index whose turn it is */
 	size_t step;            /* next step of its turn: 0 heartbeat, 1 watchdog, 2.. blocks */
 	bool turn_over;
+	bool slow_turn;         /* this turn reads the health registers too */
 	uint64_t cycle;
 	int64_t cycle_start;
 	struct loop_timer cycle_timer;
@@ -151,7 +153,8 @@ static bool next_job(void)
 		job.unit = (uint8_t)rk.cfg.slots[rk.job_slot].unit;
 		job.op = RACK_WRITE;
 		job.addr = rk.prof.f[rk.job_write.field].addr;
-		job.value = rk.job_write.value;
+		job.count = (uint16_t)rk.job_write.count;
+		memcpy(job.values, rk.job_write.values, sizeof job.values);
 		return rack_bus_submit(rk.bus, &job) == SW_OK;
 	}
 	while (rk.cur < rk.cfg.nslots) {
@@ -166,14 +169,21 @@ static bool next_job(void)
 		rk.job_slot = rk.cur;
 		job.unit = (uint8_t)rk.cfg.slots[rk.cur].unit;
 		if (step == 0) {
+			rk.slow_turn = s->r.online &&
+				       (rk.cycle % (uint64_t)rk.cfg.slow_every == 0 || s->need_slow);
+			if (rk.slow_turn)
+				s->need_slow = false;
 			/* Feeds the controller's master-lost watchdog (and
 			 * clears its latched master_lost fault). */
 			if (!s->r.online || now < s->heartbeat_at || !rk.prof.f[RF_HEARTBEAT].mapped)
 				continue;
 			rk.kind = JOB_HEARTBEAT;
 			job.op = RACK_WRITE;
+			/* Any changing value will do; this one fits every type. */
+			rk.heartbeat = (uint16_t)((rk.heartbeat + 1) % 10000);
+			job.count = (uint16_t)rack_profile_unscale(&rk.prof, RF_HEARTBEAT,
+								   rk.heartbeat, job.values);
 			job.addr = rk.prof.f[RF_HEARTBEAT].addr;
-			job.value = ++rk.heartbeat;
 			s->heartbeat_at = now + rk.cfg.heartbeat_ms;
 			return rack_bus_submit(rk.bus, &job) == SW_OK;
 		}
@@ -182,8 +192,13 @@ static bool next_job(void)
 				continue;
 			rk.kind = JOB_WATCHDOG;
 			job.op = RACK_WRITE;
+			job.count = (uint16_t)rack_profile_unscale(&rk.prof, RF_WATCHDOG_S,
+								   rk.cfg.watchdog_s, job.values);
 			job.addr = rk.prof.f[RF_WATCHDOG_S].addr;
-			job.value = (uint16_t)rk.cfg.watchdog_s;
+			if (!job.count) { /* does not fit this profile's register */
+				s->watchdog_set = true;
+				continue;
+			}
 			return rack_bus_submit(rk.bus, &job) == SW_OK;
 		}
 		size_t b = step - 2;
@@ -192,11 +207,8 @@ static bool next_job(void)
 			continue;
 		}
 		const struct rack_block *blk = &rk.prof.blocks[b];
-		bool slow_cycle = rk.cycle % (uint64_t)rk.cfg.slow_every == 0;
 		/* An offline slot is only probed with its first (fast) read. */
-		if (!blk->fast && (!s->r.online || !(slow_cycle || s->need_slow)))
-			continue;
-		if (!s->r.online && b > 0)
+		if ((!blk->fast && !rk.slow_turn) || (!s->r.online && b > 0))
 			continue;
 		rk.kind = JOB_READ;
 		rk.job_block = b;
@@ -243,7 +255,10 @@ static void slot_missed(int i, enum sw_err e)
 	const struct rack_slot_config *sc = &rk.cfg.slots[i];
 
 	s->misses++;
-	rk.turn_over = i == rk.cur; /* a slot that does not answer ends its turn */
+	if (i == rk.cur) {
+		rk.turn_over = true; /* a slot that does not answer ends its turn */
+		s->need_slow |= rk.slow_turn;
+	}
 	if (s->r.online && s->misses >= rk.cfg.offline_after) {
 		s->r.online = false;
 		s->backoff_ms = 1000;
@@ -305,8 +320,6 @@ static void on_result(int fd, short revents, void *arg)
 		if (rk.kind == JOB_READ) {
 			const struct rack_block *b = &rk.prof.blocks[rk.job_block];
 			decode_block(&rk.slots[i], b, r->regs);
-			if (!b->fast)
-				rk.slots[i].need_slow = false;
 		} else if (rk.kind == JOB_WATCHDOG) {
 			rk.slots[i].watchdog_set = true;
 		}
@@ -382,17 +395,16 @@ const struct rack_profile *rack_profile(void)
 
 enum sw_err rack_write(int i, enum rack_field f, double value, rack_done_fn done, void *arg)
 {
-	uint16_t reg;
+	struct pending_write w = { .slot = i, .field = f, .done = done, .arg = arg };
 
 	if (!rk.open || i < 0 || i >= rk.cfg.nslots || f < RF_FIRST_WRITABLE || f >= RF_COUNT)
 		return SW_EINVAL;
-	if (!rack_profile_unscale(&rk.prof, f, value, &reg))
+	w.count = rack_profile_unscale(&rk.prof, f, value, w.values);
+	if (!w.count)
 		return SW_EINVAL;
 	if (rk.qlen == WRITE_QUEUE)
 		return SW_EBUSY;
-	rk.q[(rk.qhead + rk.qlen) % WRITE_QUEUE] = (struct pending_write){
-		.slot = i, .field = f, .value = reg, .done = done, .arg = arg,
-	};
+	rk.q[(rk.qhead + rk.qlen) % WRITE_QUEUE] = w;
 	rk.qlen++;
 	/* Between cycles the worker is idle: start the write at once; the
 	 * cycle timer is re-armed when it is done. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -94,6 +95,25 @@ static bool device_gone(int e)
 	return e == EIO || e == ENXIO || e == ENODEV || e == EBADF || e == ECONNRESET || e == EPIPE;
 }
 
+/* After a failed transaction the slave may still be sending (a late or
+ * garbled answer, line noise): wait until the line has been quiet for four
+ * frame gaps, at most limit_ms, and drop what came, so it is not taken for
+ * the answer to the next request. */
+static void wait_silence(struct rack_bus *bus, int limit_ms)
+{
+	int fd = modbus_get_socket(bus->ctx);
+	int64_t end = now_us() + (int64_t)limit_ms * 1000;
+	int quiet_ms = (int)(4 * bus->gap_us / 1000) + 1;
+	char junk[256];
+
+	while (fd >= 0 && now_us() < end) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, quiet_ms) <= 0 || read(fd, junk, sizeof junk) <= 0)
+			break;
+	}
+	modbus_flush(bus->ctx);
+}
+
 static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rack_result *r)
 {
 	int rc;
@@ -118,8 +138,10 @@ static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rac
 	modbus_set_slave(bus->ctx, job->unit);
 	modbus_set_response_timeout(bus->ctx, job->timeout_ms / 1000,
 				    (uint32_t)(job->timeout_ms % 1000) * 1000);
-	if (job->op == RACK_WRITE)
-		rc = modbus_write_register(bus->ctx, job->addr, job->value);
+	if (job->op == RACK_WRITE && job->count == 1)
+		rc = modbus_write_register(bus->ctx, job->addr, job->values[0]);
+	else if (job->op == RACK_WRITE)
+		rc = modbus_write_registers(bus->ctx, job->addr, job->count, job->values);
 	else if (job->fc == 3)
 		rc = modbus_read_registers(bus->ctx, job->addr, job->count, r->regs);
 	else
@@ -143,10 +165,8 @@ static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rac
 		if (e > MODBUS_ENOBASE && e <= MODBUS_ENOBASE + MODBUS_EXCEPTION_GATEWAY_TARGET)
 			r->exception = e - MODBUS_ENOBASE;
 	}
-	/* After a bad or missing answer, bytes may still be arriving: drop
-	 * them so they are not taken for the next answer. */
 	if (bus->ctx)
-		modbus_flush(bus->ctx);
+		wait_silence(bus, job->timeout_ms);
 }
 
 static bool full_io(int fd, void *buf, size_t len, bool writing)

@@ -28,9 +28,9 @@ struct rack_job {
 	uint32_t tag;          /* the caller's, returned in the result */
 	uint8_t unit;          /* slave address 1..247 */
 	uint8_t op;            /* enum rack_op */
-	uint8_t fc;            /* reads: 3 or 4; writes use 06 */
-	uint16_t addr, count;  /* reads */
-	uint16_t value;        /* writes: one register */
+	uint8_t fc;            /* reads: 3 or 4 */
+	uint16_t addr, count;  /* registers read or written */
+	uint16_t values[4];    /* writes: one register with 06, more with 16 */
 	uint16_t timeout_ms;   /* response timeout for this slave */
 };
 

@@ -179,9 +179,8 @@ static void parse_field(const char *name, json_object *o, bool default_low_first
 		    m.addr);
 		return;
 	}
-	if (f >= RF_FIRST_WRITABLE && (m.fc != 3 || rack_type_words(m.type) != 1)) {
-		err(errs, "fields.%s: swapd writes it, so it must be a 16-bit holding register (fc 3)",
-		    name);
+	if (f >= RF_FIRST_WRITABLE && m.fc != 3) {
+		err(errs, "fields.%s: swapd writes it, so it must be a holding register (fc 3)", name);
 		return;
 	}
 	p->f[f] = m;
@@ -395,16 +394,30 @@ double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64
 	return (double)raw * p->f[f].scale + p->f[f].offset;
 }
 
-bool rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
-			  uint16_t *reg)
+unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
+			      uint16_t regs[4])
 {
 	const struct rack_field_map *m = &p->f[f];
 	double raw = round((value - m->offset) / m->scale);
+	unsigned words = rack_type_words(m->type);
+	double lo = 0, hi;
 
 	if (!m->mapped)
-		return false;
-	if (m->type == RT_S16 ? (raw < -32768 || raw > 32767) : (raw < 0 || raw > 65535))
-		return false;
-	*reg = (uint16_t)(int32_t)raw;
-	return true;
+		return 0;
+	switch (m->type) {
+	case RT_S16: lo = -32768; hi = 32767; break;
+	case RT_S32: lo = -2147483648.0; hi = 2147483647.0; break;
+	case RT_U16: hi = 65535; break;
+	case RT_U32: hi = 4294967295.0; break;
+	default: hi = 9007199254740992.0; break; /* exact in a double */
+	}
+	if (!(raw >= lo && raw <= hi))
+		return 0;
+	uint64_t v = (uint64_t)(int64_t)raw;
+	for (unsigned i = 0; i < words; i++) {
+		/* regs[i] is the register at addr + i */
+		unsigned shift = 16 * (m->low_first ? i : words - 1 - i);
+		regs[i] = (uint16_t)(v >> shift);
+	}
+	return words;
 }

@@ -86,9 +86,10 @@ bool rack_profile_raw(const struct rack_profile *p, enum rack_field f, const str
 /* raw * scale + offset for field f. */
 double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64_t raw);
 
-/* The raw register value to write so that field f reads as value (rounded);
- * false when it does not fit the field's type. */
-bool rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
-			  uint16_t *reg);
+/* The registers to write so that field f reads as value (rounded), in the
+ * field's word order; returns how many (1, 2 or 4), or 0 when the value
+ * does not fit the field's type. */
+unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
+			      uint16_t regs[4]);
 
 #endif

@@ -155,3 +155,63 @@ def read_reply(s, timeout=5):
             raise AssertionError(f"connection closed after {buf!r}")
         buf += chunk
     return json.loads(buf)
+
+
+class RackSim:
+    """tools/rack-sim on a pty at DIR/bus, with its control socket."""
+
+    def __init__(self, tmp, slots=4, baud=115200, profile=None, extra=()):
+        self.dir = str(tmp)
+        self.link = os.path.join(self.dir, "bus")
+        self.ctl_path = os.path.join(self.dir, "sim.sock")
+        self.args = [bin_path("rack-sim"), "--slots", str(slots), "--link", self.link,
+                     "--baud", str(baud), "--control", self.ctl_path, *extra]
+        if profile:
+            self.args += ["--profile", profile]
+        self.proc = None
+        self.conn = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        line = read_line(self.proc.stdout, 10)
+        assert line and line.startswith("rack-sim: ready"), f"rack-sim did not start: {line!r}"
+        self.conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.conn.settimeout(5)
+        self.conn.connect(self.ctl_path)
+        return self
+
+    def op(self, op, **args):
+        self.conn.sendall((json.dumps(dict(op=op, **args)) + "\n").encode())
+        reply = read_reply(self.conn)
+        assert reply.get("ok"), f"rack-sim {op} {args}: {reply}"
+        return reply
+
+    def kill(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    close = kill
+
+
+def rack_config(daemon, sim, profile, slots=4, **rack):
+    """daemon's default config with a rack section for sim."""
+    cfg = daemon.default_config()
+    cfg["rack"] = dict({
+        "device": sim.link, "baud": 115200, "profile": profile,
+        "response_timeout_ms": 300, "offline_after": 2, "poll_interval_ms": 50,
+        "slow_every": 2, "heartbeat_ms": 500, "reconnect_ms": 200,
+        "slots": [{"slot": i, "unit": i} for i in range(1, slots + 1)],
+    }, **rack)
+    return cfg
+
+
+def slots_of(daemon):
+    """The slot table as swapd reports it, by slot number."""
+    reply = daemon.request("slots")
+    assert reply["ok"], reply
+    return {s["slot"]: s for s in reply["result"]["slots"]}

@@ -1,0 +1,205 @@
+"""End to end: swapd polling rack-sim over a pty, as it polls a real rack
+over RS-485: values, offline and back, a vanished serial device, commands
+reaching the controllers' registers, a second vendor's register profile."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import ROOT, bin_path
+from swapd_fixture import Daemon, RackSim, rack_config, slots_of, wait_until
+
+PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
+VENDOR_B = os.path.join(ROOT, "config/profiles/vendor-b.json")
+
+
+@pytest.fixture
+def sim(tmp_path):
+    s = RackSim(tmp_path).start()
+    yield s
+    s.kill()
+
+
+@pytest.fixture
+def station(tmp_path, sim):
+    d = Daemon(tmp_path)
+    d.write_config(rack_config(d, sim, PROFILE))
+    d.start()
+    wait_until(lambda: all(s["online"] for s in slots_of(d).values()), 10, "slots online")
+    yield d
+    d.close()
+
+
+def compare(slot, truth):
+    """swapd's view of a slot against the simulator's own values."""
+    bat = truth["battery"]
+    assert slot["battery"] == f"BAT-{bat['id']:05d}"
+    assert slot["door"] == ("open" if truth["door_open"] else "closed")
+    assert slot["lock"] == ("locked" if truth["lock_closed"] else "unlocked")
+    assert slot["soc"] == pytest.approx(bat["soc"], abs=0.2)
+    assert slot["soh"] == pytest.approx(bat["soh"], abs=0.2)
+    assert slot["v"] == pytest.approx(bat["voltage"], abs=0.05)
+    assert slot["i"] == pytest.approx(bat["current"], abs=0.05)
+    assert slot["t"] == pytest.approx(bat["temperature"], abs=0.2)
+    assert slot["cell_min"] == pytest.approx(bat["cell_min"], abs=0.002)
+    assert slot["cell_max"] == pytest.approx(bat["cell_max"], abs=0.002)
+    assert slot["resistance_mohm"] == pytest.approx(bat["resistance"], abs=0.2)
+
+
+def test_values_match_simulator(station, sim):
+    sim.op("battery", battery=42, soc=63.5, temperature=31.0)
+    sim.op("insert", slot=2, battery=42, force=True)
+    wait_until(lambda: slots_of(station)[2]["battery"] == "BAT-00042", 10, "battery seen")
+    # the health registers are read every other cycle: wait for a read
+    # newer than the simulator's snapshot, then compare
+    truth = sim.op("get", slot=2)
+    seen = slots_of(station)[2]["health_read_at"]
+    wait_until(lambda: slots_of(station)[2]["health_read_at"] > seen, 10, "a fresh read")
+    s = slots_of(station)
+    compare(s[2], truth)
+    assert s[2]["state"] == "idle" and s[2]["online"]
+    assert s[1]["state"] == "empty" and s[1]["battery"] is None
+    r = subprocess.run([bin_path("swapctl"), "-s", station.sock, "slots"], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0
+    row = next(l for l in r.stdout.splitlines() if l.split()[0] == "2")
+    assert "BAT-00042" in row and "idle" in row
+
+
+def test_silenced_slot_goes_offline_and_back(station, sim):
+    sim.op("silence", slot=3, on=True)
+    wait_until(lambda: slots_of(station)[3]["state"] == "offline", 10, "slot 3 offline")
+    s = slots_of(station)
+    assert not s[3]["online"] and s[3]["read_at"]  # last values kept, with their time
+    stale = s[3]["read_at"]
+    # the others keep being read while slot 3 is silent
+    other = s[1]["read_at"]
+    wait_until(lambda: slots_of(station)[1]["read_at"] > other, 5, "slot 1 still polled")
+    assert slots_of(station)[3]["read_at"] == stale
+    assert station.request("status")["result"]["health"] == "degraded"
+    sim.op("silence", slot=3, on=False)
+    wait_until(lambda: slots_of(station)[3]["online"], 10, "slot 3 back")
+    assert slots_of(station)[3]["state"] == "empty"
+    assert station.wait_log(lambda l: "slot 3 (unit 3) online" in l, 5)
+
+
+def test_simulator_restart_is_recovered(tmp_path, station, sim):
+    pid = station.proc.pid
+    sim.kill()
+    wait_until(lambda: not any(s["online"] for s in slots_of(station).values()), 10,
+               "all slots offline")
+    assert station.request("status")["result"]["health"] == "failed"
+    again = RackSim(tmp_path).start()
+    try:
+        wait_until(lambda: all(s["online"] for s in slots_of(station).values()), 15,
+                   "slots online again")
+        assert station.proc.pid == pid and station.proc.poll() is None
+        assert station.request("status")["result"]["health"] == "ok"
+        # the dead line was logged when it changed, not once per retry
+        log = station.drain_stderr().splitlines()
+        assert len([l for l in log if "serial device gone" in l]) == 1, "\n".join(log)
+        assert len([l for l in log if "serial device back" in l]) == 1, "\n".join(log)
+    finally:
+        again.kill()
+
+
+def test_commands_reach_registers(station, sim):
+    assert sim.op("get", slot=1)["registers"]["holding"][0] == 1  # locked
+    r = station.request("unlock", slot=1)
+    assert r["ok"] and r["result"] == {"slot": 1, "done": "unlock"}
+    assert sim.op("get", slot=1)["registers"]["holding"][0] == 0
+    assert station.request("lock", slot=1)["ok"]
+    assert sim.op("get", slot=1)["registers"]["holding"][0] == 1
+    assert station.request("charge", slot=1, on="on")["ok"]
+    assert sim.op("get", slot=1)["registers"]["holding"][1] == 1
+    assert station.request("charge", slot=1, on=False)["ok"]
+    assert sim.op("get", slot=1)["registers"]["holding"][1] == 0
+    # every command is in the audit trail, decided before it was sent
+    whats = [w for (w,) in station.sql("SELECT what FROM audit ORDER BY id")]
+    assert whats == ["unlock", "lock", "charge on", "charge off"]
+    assert station.request("unlock", slot=99)["error"] == "unknown_slot"
+    assert station.request("charge", slot=1, on="maybe")["error"] == "bad_request"
+    r = subprocess.run([bin_path("swapctl"), "-s", station.sock, "unlock", "2"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.strip() == "slot 2: unlock done"
+
+
+def test_commands_need_admin(tmp_path, sim):
+    # a user who may reach the socket (by its group) but is no admin; the
+    # socket lives where that user can get to it
+    sockdir = tempfile.mkdtemp(prefix="swapd-admin-")
+    os.chmod(sockdir, 0o755)
+    d = Daemon(tmp_path)
+    cfg = rack_config(d, sim, PROFILE)
+    cfg["control"]["socket"] = d.sock = os.path.join(sockdir, "control.sock")
+    d.write_config(cfg)
+    try:
+        d.start()
+        os.chown(d.sock, 0, 65534)
+        run = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               bin_path("swapctl"), "-s", d.sock]
+        r = subprocess.run(run + ["unlock", "1"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and "forbidden" in r.stderr, r.stderr
+        r = subprocess.run(run + ["status"], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, r.stderr
+        assert d.sql("SELECT count(*) FROM audit")[0][0] == 0
+    finally:
+        d.close()
+        shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_telemetry_ring_is_bounded(tmp_path, sim):
+    d = Daemon(tmp_path)
+    d.write_config(rack_config(d, sim, PROFILE, telemetry_interval_ms=100, telemetry_rows=100))
+    try:
+        d.start()
+        wait_until(lambda: d.sql("SELECT coalesce(max(id), 0) FROM telemetry")[0][0] > 160, 20,
+                   "telemetry samples")
+        assert d.sql("SELECT count(*) FROM telemetry")[0][0] <= 100
+        rows = d.sql("SELECT slot, state, read_at FROM telemetry ORDER BY id DESC LIMIT 4")
+        assert sorted(r[0] for r in rows) == [1, 2, 3, 4]
+        assert all(r[1] == "empty" and r[2] for r in rows)
+        assert d.stop()[0] == 0
+    finally:
+        d.close()
+
+
+def test_bad_profile_is_a_config_error(tmp_path, sim):
+    prof = json.load(open(PROFILE))
+    prof["fields"]["soh"]["addr"] = prof["fields"]["soc"]["addr"]
+    bad = tmp_path / "bad-profile.json"
+    bad.write_text(json.dumps(prof))
+    d = Daemon(tmp_path)
+    d.write_config(rack_config(d, sim, str(bad), baud=12345))
+    try:
+        r = subprocess.run([bin_path("swapd"), "-t", "-c", d.config_path], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 78
+        assert "rack.baud: 12345 is not a standard rate" in r.stderr.splitlines()
+        assert any(l.startswith(f"rack.profile: {bad}: fields.soh: registers") and
+                   "overlap fields.soc" in l for l in r.stderr.splitlines()), r.stderr
+    finally:
+        d.close()
+
+
+def test_second_vendor_profile(tmp_path):
+    sim = RackSim(tmp_path, profile=VENDOR_B).start()
+    d = Daemon(tmp_path)
+    try:
+        d.write_config(rack_config(d, sim, VENDOR_B))
+        d.start()
+        sim.op("battery", battery=77, soc=81.0, temperature=29.5)
+        sim.op("insert", slot=4, battery=77, force=True)
+        wait_until(lambda: slots_of(d)[4]["battery"] == "BAT-00077", 10, "battery seen")
+        truth = sim.op("get", slot=4)
+        seen = slots_of(d)[4]["health_read_at"]
+        wait_until(lambda: slots_of(d)[4]["health_read_at"] > seen, 10, "a fresh read")
+        compare(slots_of(d)[4], truth)
+        assert d.request("unlock", slot=4)["ok"]
+        assert not sim.op("get", slot=4)["lock_actuator"]
+    finally:
+        d.close()
+        sim.kill()
