@@ -495,7 +495,7 @@ static int parse_key(json_object *obj, const char *where, struct token_key *k, c
 		else if (strcmp(name, "not_after") == 0)
 			na = v;
 		else {
-			set_err(err, errlen, "%s: unknown key \"%.32s\"", where, name);
+			set_err(err, errlen, "%s.%.32s: unknown key", where, name);
 			return -1;
 		}
 	}

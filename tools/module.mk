@@ -1,23 +1,24 @@
 # tools/: command-line tools around the daemon.
 
-# --- station tokens (daemon/TOKENS.md). daemon/token.c is a library without
+# --- Station tokens (daemon/TOKENS.md). daemon/token.c is a library without
 # daemon state, linked on its own into swaptoken, its unit test, fuzz target
 # and bench.
 TOKEN_OBJS := $(O)/obj/daemon/token.o
 TOKEN_LIBS = $(LIB_CRYPTO) $(LIB_JSON)
 
-UNIT_TESTS += $(O)/tests/test_token
-
-$(O)/tests/test_token: $(O)/obj/tests/unit/test_token.o $(TOKEN_OBJS)
-	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TOKEN_LIBS) $(LIB_CMOCKA)
-
+# swaptoken: issue, verify and render tokens.
 BINS += $(O)/bin/swaptoken
 BIN_PROGS += swaptoken
 
 $(O)/bin/swaptoken: $(O)/obj/tools/swaptoken.o $(TOKEN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TOKEN_LIBS) $(LIB_QR) $(LIB_PNG)
+
+UNIT_TESTS += $(O)/tests/test_token
+
+$(O)/tests/test_token: $(O)/obj/tests/unit/test_token.o $(TOKEN_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TOKEN_LIBS) $(LIB_CMOCKA)
 
 # `make fuzz`: the token parser under libFuzzer with ASan and UBSan, for
 # FUZZ_SECONDS on a fresh copy of the seed corpus; any crash, sanitizer

@@ -712,7 +712,7 @@ static void test_keys_errors(void **state)
 		  "\"not_after\":\"2027-01-01T00:00:00Z\"}]}",
 		  "kf: keys[0] (kid \"k1\"): not_before is not earlier than not_after" },
 		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\",\"colour\":\"red\"}]}",
-		  "kf: keys[0]: unknown key \"colour\"" },
+		  "kf: keys[0].colour: unknown key" },
 		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\"},"
 		  "{\"kid\":\"k2\",\"secret\":\"" K2_B64 "\"},"
 		  "{\"kid\":\"k1\",\"secret\":\"" K2_B64 "\"}]}",
