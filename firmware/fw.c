@@ -21,9 +21,12 @@ void fw_rx(struct fw *f, uint8_t byte, uint32_t now_us)
 
 /* The slot runs on a millisecond clock; deriving it from the microsecond
  * clock by division would jump when that wraps (every 71 minutes), so it
- * advances by whole elapsed milliseconds. */
+ * advances by whole elapsed milliseconds. A clock seen stepping back must
+ * not read as 71 minutes forward (a tripped watchdog): time stands still. */
 static uint32_t now_ms(struct fw *f, uint32_t now_us)
 {
+	if ((int32_t)(now_us - f->clock_us) < 0)
+		return f->slot.now_ms;
 	uint32_t ms = (now_us - f->clock_us) / 1000u;
 
 	f->clock_us += ms * 1000u;

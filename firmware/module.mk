@@ -24,3 +24,26 @@ BIN_PROGS += rack-sim
 $(O)/bin/rack-sim: $(RACKSIM_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) -lm
+
+# The Cortex-M image: the same core plus the LM3S6965 HAL. It does not
+# depend on SAN or $(O): it is the image one would flash, and the qemu
+# tests boot exactly it.
+FW_CC := arm-none-eabi-gcc
+FW_CFLAGS := -std=gnu11 -mcpu=cortex-m3 -mthumb -Os -g -ffunction-sections -fdata-sections \
+	-I. $(WARN)
+FW_LDFLAGS := -nostartfiles -T firmware/lm3s6965.ld --specs=nano.specs -Wl,--gc-sections \
+	-Wl,-Map=build/fw/slotfw.map
+FW_OBJS := $(patsubst %,build/fw/obj/firmware/%.o,$(FW_CORE) hal_lm3s6965)
+FIRMWARE += build/fw/slotfw.elf build/fw/slotfw.bin
+TEST_DEPS += build/fw/slotfw.bin
+
+build/fw/obj/firmware/%.o: firmware/%.c
+	@mkdir -p $(@D)
+	$(FW_CC) $(FW_CFLAGS) -MMD -MP -c -o $@ $<
+
+build/fw/slotfw.elf: $(FW_OBJS) firmware/lm3s6965.ld
+	$(FW_CC) $(FW_CFLAGS) $(FW_LDFLAGS) -o $@ $(FW_OBJS)
+	@arm-none-eabi-size -B $@ | awk 'NR == 2 { printf "slotfw: flash %d bytes (limit 32768), RAM %d bytes incl. stack (limit 8192)\n", $$1 + $$2, $$2 + $$3 }'
+
+build/fw/slotfw.bin: build/fw/slotfw.elf
+	arm-none-eabi-objcopy -O binary $< $@
