@@ -31,3 +31,9 @@ $(O)/tests/test_loop: $(O)/obj/tests/unit/test_loop.o $(SWAPD_CORE_OBJS)
 $(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)
+
+# make bench: rack polling against the line limit (tools/bench_rack.py).
+BENCHES += bench-rack
+.PHONY: bench-rack
+bench-rack: $(BINS)
+	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_rack.py

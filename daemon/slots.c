@@ -168,6 +168,28 @@ static void take_samples(void *arg)
 	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
 }
 
+static json_object *cmd_rack(const struct control_req *req, void *arg)
+{
+	json_object *r = json_object_new_object();
+	struct rack_stats st;
+
+	(void)req;
+	(void)arg;
+	rack_stats(&st);
+	json_object_object_add(r, "device", json_object_new_string(rc.device));
+	json_object_object_add(r, "baud", json_object_new_int(rc.baud));
+	json_object_object_add(r, "profile", json_object_new_string(rack_profile()->name));
+	json_object_object_add(r, "bus_up", json_object_new_boolean(st.bus_up));
+	json_object_object_add(r, "slots", json_object_new_int(st.slots));
+	json_object_object_add(r, "online", json_object_new_int(st.online));
+	json_object_object_add(r, "transactions", json_object_new_int64((int64_t)st.transactions));
+	json_object_object_add(r, "timeouts", json_object_new_int64((int64_t)st.timeouts));
+	json_object_object_add(r, "errors", json_object_new_int64((int64_t)st.errors));
+	json_object_object_add(r, "line_us", json_object_new_int64((int64_t)st.line_us));
+	json_object_object_add(r, "gap_us", json_object_new_int((int)st.gap_us));
+	return control_ok(r);
+}
+
 static json_object *cmd_slots(const struct control_req *req, void *arg)
 {
 	json_object *r = json_object_new_object();
@@ -302,6 +324,7 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 	enum sw_err e = rack_open(&cfg->rack, on_rack_update, NULL, why, whylen);
 	if (e != SW_OK)
 		return e;
+	control_register("rack", false, cmd_rack, NULL);
 	control_register("lock", true, cmd_lock, NULL);
 	control_register("unlock", true, cmd_unlock, NULL);
 	control_register("charge", true, cmd_charge, NULL);

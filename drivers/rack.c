@@ -59,7 +59,7 @@ static struct {
 	size_t job_block;
 	struct pending_write job_write;
 	uint16_t heartbeat;
-	uint64_t timeouts, errors;
+	uint64_t timeouts, errors, line_us;
 	struct log_cond bus_cond;
 	bool open;
 } rk;
@@ -289,6 +289,29 @@ static void slot_answered(int i)
 	}
 }
 
+/* Adds the line time the finished transaction needed at the least: the
+ * request and the answer (RTU frames: address, function, data, CRC), each
+ * followed by the 3.5-character silence, at 11 bits a character. */
+static void account_line(const struct rack_result *r)
+{
+	unsigned req, resp, words;
+
+	if (r->err == SW_EIO)
+		return; /* nothing went over the line */
+	if (rk.kind == JOB_READ) {
+		req = 8;                                      /* 1+1+2+2+2 */
+		resp = 5 + 2u * rk.prof.blocks[rk.job_block].count; /* 1+1+1+2n+2 */
+	} else {
+		words = rk.kind == JOB_WRITE ? rk.job_write.count : 1;
+		req = words == 1 ? 8 : 9 + 2 * words;         /* 06, or 16 */
+		resp = 8;
+	}
+	if (r->err == SW_ETIMEDOUT)
+		resp = 0;
+	rk.line_us += (uint64_t)((req + resp) * 11 * 1000000ull / (uint64_t)rk.cfg.baud) +
+		      2ull * rack_bus_gap_us(rk.bus);
+}
+
 static void on_result(int fd, short revents, void *arg)
 {
 	struct rack_result *r = malloc(sizeof *r);
@@ -301,6 +324,7 @@ static void on_result(int fd, short revents, void *arg)
 		return;
 	}
 	int i = rk.job_slot;
+	account_line(r);
 	if (r->err == SW_EIO)
 		log_cond(&rk.bus_cond, 1, LOG_ERR, "rack: %s: serial device gone or not there; retrying",
 			 rk.cfg.device);
@@ -421,6 +445,7 @@ void rack_stats(struct rack_stats *out)
 	out->transactions = rack_bus_transactions(rk.bus);
 	out->timeouts = rk.timeouts;
 	out->errors = rk.errors;
+	out->line_us = rk.line_us;
 	out->gap_us = rack_bus_gap_us(rk.bus);
 	out->bus_up = rack_bus_connected(rk.bus);
 	out->slots = rk.cfg.nslots;

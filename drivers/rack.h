@@ -64,6 +64,9 @@ struct rack_reading {
 
 struct rack_stats {
 	uint64_t transactions, timeouts, errors;
+	uint64_t line_us;      /* the least time the line needs for the
+				* transactions done: their frames at 11 bits
+				* a character plus two 3.5-character gaps each */
 	unsigned gap_us;
 	bool bus_up;
 	int online, slots;
