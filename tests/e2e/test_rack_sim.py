@@ -365,3 +365,26 @@ def test_vendor_b_profile(rack_sim):
     # writing half of a 32-bit field is an illegal address
     out, _ = mbpoll(sim.link, "-t", 4, "-r", 1005, 1, unit=2)
     assert "Illegal data address" in out
+
+
+def test_example_fault_scenario(rack_sim):
+    path = os.path.join(ROOT, "tools/rack-sim/scenarios/faults.jsonl")
+    sim = rack_sim(slots=8, extra=["--scenario", path, "--time-scale", "1000"])
+    ctl = sim.control
+    g = ctl.wait(1, lambda g: g["fault_bits"] & 1)
+    assert g["battery"]["temperature"] > 60
+    ctl.wait(5, lambda g: g["fault_bits"] & 16)
+    ctl.wait(7, lambda g: g["door_open"])
+    ctl.wait(6, lambda g: g["sim_time"] > 320 and not g["silent"])
+    g, g4 = ctl.ok("get", slot=2), ctl.ok("get", slot=4)
+    assert g["battery"]["heater_w"] == 60
+    assert g["battery"]["temperature"] > g4["battery"]["temperature"] + 3  # heated
+    assert g4["stuck_lock"]
+    assert ctl.ok("get", slot=3)["battery"]["imbalance_mv"] == 120
+    assert conftest.read_line(sim.proc.stderr, 0.1) is None  # every step applied
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "tools/rack-sim/scenarios"))))
+def test_example_scenarios_load(rack_sim, name):
+    rack_sim(slots=8, extra=["--scenario", os.path.join(ROOT, "tools/rack-sim/scenarios", name)],
+             control=False)

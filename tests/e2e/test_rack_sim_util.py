@@ -145,7 +145,9 @@ def rack_sim(tmp_path, request):
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         procs.append(p)
         line = conftest.read_line(p.stdout, 5)
-        assert line and line.startswith("rack-sim: ready"), (line, p.poll())
+        if not (line and line.startswith("rack-sim: ready")):
+            conftest.stop(p)
+            pytest.fail(f"rack-sim did not start: {line!r} {p.stderr.read().decode()}")
         return Sim(p, link, Control(ctl) if ctl else None)
 
     def fin():
