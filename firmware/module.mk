@@ -43,7 +43,12 @@ build/fw/obj/firmware/%.o: firmware/%.c
 
 build/fw/slotfw.elf: $(FW_OBJS) firmware/lm3s6965.ld
 	$(FW_CC) $(FW_CFLAGS) $(FW_LDFLAGS) -o $@ $(FW_OBJS)
-	@arm-none-eabi-size -B $@ | awk 'NR == 2 { printf "slotfw: flash %d bytes (limit 32768), RAM %d bytes incl. stack (limit 8192)\n", $$1 + $$2, $$2 + $$3 }'
+
+# Every build states the image's footprint against its budget.
+.PHONY: fw-size
+FIRMWARE += fw-size
+fw-size: build/fw/slotfw.elf
+	@arm-none-eabi-size -B $< | awk 'NR == 2 { printf "slotfw: flash %d bytes (budget 32768), RAM %d bytes incl. 2048 stack (budget 8192)\n", $$1 + $$2, $$2 + $$3 }'
 
 build/fw/slotfw.bin: build/fw/slotfw.elf
 	arm-none-eabi-objcopy -O binary $< $@

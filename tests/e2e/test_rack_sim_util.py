@@ -151,10 +151,15 @@ def rack_sim(tmp_path, request):
         return Sim(p, link, Control(ctl) if ctl else None)
 
     def fin():
+        # A clean exit on SIGTERM also means no sanitizer report (SAN=1).
+        bad = []
         for p in procs:
-            conftest.stop(p)
+            rc = conftest.stop(p)
+            if rc != 0:
+                bad.append((p.args, rc, p.stderr.read().decode(errors="replace")[-2000:]))
             p.stdout.close()
             p.stderr.close()
+        assert not bad, bad
 
     request.addfinalizer(fin)
     return start

@@ -266,9 +266,8 @@ static int loop(struct bus *b, struct rack *r, struct ctl *c, struct scn *s, int
 			wake = b->due[b->head];
 		for (int i = 0; i < r->n; i++)
 			if (mb_slave_pending(&r->slots[i].fw.mb, &due)) {
-				uint64_t w = now + (uint32_t)(due - (uint32_t)now);
-				if ((int32_t)(due - (uint32_t)now) <= 0)
-					w = now;
+				int32_t d = (int32_t)(due - (uint32_t)now);
+				uint64_t w = d > 0 ? now + (uint64_t)d : now;
 				if (w < wake)
 					wake = w;
 			}

@@ -7,7 +7,8 @@
 
 static const char *const type_names[] = { "u16", "s16", "u32", "s32", "u64" };
 
-unsigned prof_words(uint8_t type)
+/* Number of 16-bit registers a value of type t occupies. */
+static unsigned prof_words(uint8_t type)
 {
 	return type == SLOT_U64 ? 4 : type >= SLOT_U32 ? 2 : 1;
 }

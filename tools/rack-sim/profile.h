@@ -46,9 +46,6 @@ int prof_load(const char *path, struct prof *p, char *err, size_t errlen);
 /* The firmware's built-in map as a profile document (caller puts it). */
 json_object *prof_builtin_json(void);
 
-/* Number of 16-bit registers a value of type t occupies. */
-unsigned prof_words(uint8_t type);
-
 /* An mb_slave backend (ctx = struct prof_port *) serving the slot's
  * registers at the profile's addresses and encodings. Addresses between a
  * table's fields read as 0; outside them, and partial writes of a field,

@@ -141,6 +141,18 @@ static bool fail(struct req *q, const char *fmt, ...)
 	return false;
 }
 
+/* fail() for the verbs, which return their reply or NULL. */
+static json_object *refuse(struct req *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static json_object *refuse(struct req *q, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(q->err, q->errlen, fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
 static json_object *arg(struct req *q, const char *key)
 {
 	json_object *v;
@@ -391,17 +403,17 @@ static json_object *do_insert(struct req *q, struct rack *r)
 	if (!slot_arg(q, r, &s) || !flag(q, "force", false, &force))
 		return NULL;
 	if (s->bat >= 0)
-		return fail(q, "slot %d already holds battery %" PRIu64, (int)(s - r->slots) + 1,
-			    r->bats[s->bat].id), NULL;
+		return refuse(q, "slot %d already holds battery %" PRIu64, (int)(s - r->slots) + 1,
+			    r->bats[s->bat].id);
 	if (!s->door_open && !force)
-		return fail(q, "slot %d: the door is closed (open it, or \"force\": true)",
-			    (int)(s - r->slots) + 1), NULL;
+		return refuse(q, "slot %d: the door is closed (open it, or \"force\": true)",
+			    (int)(s - r->slots) + 1);
 	uint64_t id;
 	if (!id_arg(q, "battery", &id))
 		return NULL;
 	int b = find_bat(r, id);
 	if (b >= 0 && slot_of(r, b))
-		return fail(q, "battery %" PRIu64 " is in slot %d", id, slot_of(r, b)), NULL;
+		return refuse(q, "battery %" PRIu64 " is in slot %d", id, slot_of(r, b));
 	if ((b = get_bat(q, r, true)) < 0)
 		return NULL;
 	s->bat = b;
@@ -417,10 +429,10 @@ static json_object *do_remove(struct req *q, struct rack *r)
 	if (!slot_arg(q, r, &s) || !flag(q, "force", false, &force))
 		return NULL;
 	if (s->bat < 0)
-		return fail(q, "slot %d is empty", (int)(s - r->slots) + 1), NULL;
+		return refuse(q, "slot %d is empty", (int)(s - r->slots) + 1);
 	if (!s->door_open && !force)
-		return fail(q, "slot %d: the door is closed (open it, or \"force\": true)",
-			    (int)(s - r->slots) + 1), NULL;
+		return refuse(q, "slot %d: the door is closed (open it, or \"force\": true)",
+			    (int)(s - r->slots) + 1);
 	json_object *o = ok();
 	json_object_object_add(o, "battery", json_object_new_uint64(r->bats[s->bat].id));
 	r->bats[s->bat].current = 0;
@@ -437,8 +449,8 @@ static json_object *do_door(struct req *q, struct rack *r, bool open)
 	if (!slot_arg(q, r, &s) || !flag(q, "force", false, &force))
 		return NULL;
 	if (open && s->lock_closed && !force)
-		return fail(q, "slot %d: the door is locked (\"force\": true breaks it open)",
-			    (int)(s - r->slots) + 1), NULL;
+		return refuse(q, "slot %d: the door is locked (\"force\": true breaks it open)",
+			    (int)(s - r->slots) + 1);
 	s->door_open = open;
 	sync_slot(r, s);
 	return ok();
@@ -489,8 +501,8 @@ static json_object *do_fault(struct req *q, struct rack *r)
 	} else if (!strcmp(kind, "overtemp") || !strcmp(kind, "heating") ||
 		   !strcmp(kind, "imbalance") || !strcmp(kind, "bms_nonsense")) {
 		if (!b)
-			return fail(q, "slot %d is empty: %s needs a battery", (int)(s - r->slots) + 1,
-				    kind), NULL;
+			return refuse(q, "slot %d is empty: %s needs a battery", (int)(s - r->slots) + 1,
+				    kind);
 		if (!strcmp(kind, "overtemp")) {
 			if (!num(q, "value", -40, 150, true, 65, &b->temp_c))
 				return NULL;
@@ -507,8 +519,8 @@ static json_object *do_fault(struct req *q, struct rack *r)
 			b->nonsense = on;
 		}
 	} else {
-		return fail(q, "kind: %s is not one of overtemp, heating, imbalance, bms_nonsense, "
-			       "stuck_lock, clear", k ? json_object_to_json_string(k) : "missing"), NULL;
+		return refuse(q, "kind: %s is not one of overtemp, heating, imbalance, bms_nonsense, "
+			       "stuck_lock, clear", k ? json_object_to_json_string(k) : "missing");
 	}
 	sync_slot(r, s);
 	return ok();
@@ -580,13 +592,13 @@ json_object *rack_exec(struct rack *r, json_object *cmd, char *err, size_t errle
 	json_object *op;
 
 	if (!json_object_is_type(cmd, json_type_object))
-		return fail(&q, "not a JSON object"), NULL;
+		return refuse(&q, "not a JSON object");
 	if (!json_object_object_get_ex(cmd, "op", &op) || !json_object_is_type(op, json_type_string))
-		return fail(&q, "op: missing or not a string"), NULL;
+		return refuse(&q, "op: missing or not a string");
 	const char *name = json_object_get_string(op);
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (!strcmp(verbs[i].op, name))
 			return verbs[i].fn(&q, r);
-	return fail(&q, "op: \"%s\" is not a verb (get, list, battery, insert, remove, open, close, "
-			"silence, fault, noise, ambient)", name), NULL;
+	return refuse(&q, "op: \"%s\" is not a verb (get, list, battery, insert, remove, open, "
+			  "close, silence, fault, noise, ambient)", name);
 }

@@ -86,11 +86,6 @@ const struct scn_step *scn_due(struct scn *s, double sim_s)
 	return NULL;
 }
 
-double scn_next_at(const struct scn *s)
-{
-	return s->next < s->n ? s->steps[s->next].at : -1;
-}
-
 void scn_free(struct scn *s)
 {
 	for (size_t i = 0; i < s->n; i++)

@@ -28,10 +28,6 @@ int scn_load(struct scn *s, const char *path, char *err, size_t errlen);
 /* The next step due at or before sim_s, or NULL. */
 const struct scn_step *scn_due(struct scn *s, double sim_s);
 
-/* When the next step is due (simulated seconds), or a negative value when
- * none is left. */
-double scn_next_at(const struct scn *s);
-
 void scn_free(struct scn *s);
 
 #endif
