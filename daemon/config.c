@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "daemon/log.h"
+#include "daemon/token.h"
 
 /* Largest config file accepted; a station config is a few KiB. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -216,6 +217,28 @@ static const struct field rack_fields[] = {
 	{ 0 },
 };
 
+static const char *conv_kid(const char *s, void *dst)
+{
+	size_t n = strlen(s);
+
+	(void)dst;
+	if (n > 8 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != n)
+		return "is not a key id (1 to 8 of A-Z, a-z, 0-9, as in the token contract)";
+	return NULL;
+}
+
+static const struct field tokens_fields[] = {
+	STR(struct config_tokens, keys, true, NULL),
+	INT(struct config_tokens, skew_s, 0, 3600),
+	INT(struct config_tokens, life_swap_s, 60, 400 * 86400),
+	INT(struct config_tokens, life_transport_s, 60, 400 * 86400),
+	INT(struct config_tokens, life_badge_s, 60, 4000 * 86400),
+	STR(struct config_tokens, walkin_kid, false, conv_kid),
+	INT(struct config_tokens, walkin_ttl_s, 60, 400 * 86400),
+	INT(struct config_tokens, scan_history, 10, 10000000),
+	{ 0 },
+};
+
 static const struct field store_fields[] = {
 	STR(struct config_store, path, false, conv_abs_path),
 	INT(struct config_store, busy_timeout_ms, 0, 10000),
@@ -230,6 +253,9 @@ static const struct field top_fields[] = {
 	OBJ(store, store_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
+	{ .key = "tokens", .type = F_OBJ, .off = offsetof(struct config, tokens),
+	  .sub = tokens_fields, .optional = true,
+	  .enabled_off = offsetof(struct config, tokens.enabled) },
 	{ 0 },
 };
 
@@ -259,6 +285,12 @@ void config_defaults(struct config *cfg)
 	cfg->rack.charged_soc = 95;
 	cfg->rack.telemetry_interval_ms = 10000;
 	cfg->rack.telemetry_rows = 200000;
+	cfg->tokens.skew_s = 60;
+	cfg->tokens.life_swap_s = 24 * 3600;
+	cfg->tokens.life_transport_s = 7 * 24 * 3600;
+	cfg->tokens.life_badge_s = 400 * 24 * 3600;
+	cfg->tokens.walkin_ttl_s = 2 * 3600;
+	cfg->tokens.scan_history = 10000;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -411,23 +443,64 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 	}
 }
 
+/* Makes a relative path (of a file beside the config: a profile, the key
+ * file) relative to the config file's directory. */
+static int resolve_path(char path[PATH_MAX], const char *name, const char *key,
+			struct config_errors *errs)
+{
+	const char *slash = strrchr(name, '/');
+	char full[PATH_MAX];
+	int dirlen = slash ? (int)(slash - name) : 1;
+
+	if (path[0] == '/')
+		return 0;
+	if (snprintf(full, sizeof full, "%.*s/%s", dirlen, slash ? name : ".", path) >=
+	    (int)sizeof full) {
+		add_error(errs, "%s: \"%.60s\" is too long a path", key, path);
+		return -1;
+	}
+	memcpy(path, full, PATH_MAX);
+	return 0;
+}
+
+/* The key file must load (mode 0600, valid entries), the walk-in key must
+ * be in it, and a walk-in ticket must be allowed to live as long as it is
+ * made for. The keyring is wiped at once: keys live only in the module
+ * that verifies. */
+static void check_tokens(struct config_tokens *t, const char *name, struct config_errors *errs)
+{
+	struct token_keyring *ring = malloc(sizeof *ring);
+	char why[CONFIG_ERROR_LEN - 16];
+
+	if (!ring || resolve_path(t->keys, name, "tokens.keys", errs) < 0) {
+		free(ring);
+		return;
+	}
+	if (token_keys_load(t->keys, ring, why, sizeof why) < 0) {
+		add_error(errs, "tokens.keys: %s", why);
+	} else if (t->walkin_kid[0]) {
+		size_t i;
+		for (i = 0; i < ring->n && strcmp(ring->keys[i].kid, t->walkin_kid) != 0; i++)
+			;
+		if (i == ring->n)
+			add_error(errs, "tokens.walkin_kid: \"%s\" is not a key in %s", t->walkin_kid,
+				  t->keys);
+	}
+	if (t->walkin_ttl_s > t->life_swap_s)
+		add_error(errs, "tokens.walkin_ttl_s: %d is longer than tokens.life_swap_s (%d); such tickets would be refused",
+			  t->walkin_ttl_s, t->life_swap_s);
+	token_keyring_clear(ring);
+	free(ring);
+}
+
 /* What one key cannot say alone: slot numbers and units are unique, the
  * heartbeat comes well within the controllers' master-lost timeout, and the
  * register profile (a relative path is taken from the config file's
  * directory) is itself valid. */
 static void check_rack(struct rack_config *r, const char *name, struct config_errors *errs)
 {
-	if (r->profile[0] != '/') {
-		const char *slash = strrchr(name, '/');
-		char full[PATH_MAX];
-		int dirlen = slash ? (int)(slash - name) : 1;
-		if (snprintf(full, sizeof full, "%.*s/%s", dirlen, slash ? name : ".", r->profile) >=
-		    (int)sizeof full) {
-			add_error(errs, "rack.profile: \"%s\" is too long a path", r->profile);
-			return;
-		}
-		memcpy(r->profile, full, sizeof r->profile);
-	}
+	if (resolve_path(r->profile, name, "rack.profile", errs) < 0)
+		return;
 	struct rack_profile *prof = malloc(sizeof *prof);
 	struct config_errors *perrs = malloc(sizeof *perrs);
 	if (prof && perrs && rack_profile_load(r->profile, prof, perrs) < 0)
@@ -520,6 +593,8 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	json_object_put(root);
 	if (cfg->rack.enabled)
 		check_rack(&cfg->rack, name, errs);
+	if (cfg->tokens.enabled)
+		check_tokens(&cfg->tokens, name, errs);
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }
@@ -584,6 +659,8 @@ int config_check_reload(const struct config *running, const struct config *next,
 	if (strcmp(running->store.path, next->store.path) != 0)
 		add_error(errs, "store.path: \"%s\" differs from the running one; changing it needs a restart",
 			  next->store.path);
+	if (running->tokens.enabled != next->tokens.enabled)
+		add_error(errs, "tokens: adding or removing the tokens section needs a restart");
 	if (memcmp(&running->rack, &next->rack, sizeof running->rack) != 0)
 		add_error(errs, "rack: changing the rack section needs a restart");
 	if (strcmp(running->control.socket, next->control.socket) != 0 ||

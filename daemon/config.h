@@ -42,6 +42,16 @@ struct config {
 
 	struct rack_config rack; /* enabled when the "rack" section is there */
 
+	struct config_tokens {     /* enabled when the "tokens" section is there */
+		bool enabled;
+		char keys[PATH_MAX];   /* key file (config/KEYS.md) */
+		int skew_s;            /* token.md step 5 */
+		int life_swap_s, life_transport_s, life_badge_s; /* step 6 */
+		char walkin_kid[9];    /* key for the station's own tickets; "" none */
+		int walkin_ttl_s;
+		int scan_history;      /* scans kept in the store */
+	} tokens;
+
 	struct config_store {
 		char path[PATH_MAX];
 		int busy_timeout_ms;

@@ -12,6 +12,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "daemon/access.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/health.h"
@@ -89,6 +90,7 @@ static void reload(void)
 	next = old;
 	apply_log_level();
 	control_reconfigure(&cfg->control);
+	access_reconfigure(cfg);
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
 	store_audit(store, "signal", "config.reload", cfg->digest);
 	log_msg(LOG_NOTICE, "config reloaded: %.12s", cfg->digest);
@@ -270,6 +272,12 @@ int main(int argc, char **argv)
 		rc = EX_CONFIG;
 		goto out_slots;
 	}
+	e = access_start(cfg, store, boot_id, why, sizeof why);
+	if (e != SW_OK) {
+		log_msg(LOG_CRIT, "cannot start: tokens: %s (%s)", why, sw_strerror(e));
+		rc = EX_CONFIG;
+		goto out_access;
+	}
 
 	if (notify_init())
 		health_set("systemd", HEALTH_OK, "watchdog %lld ms",
@@ -289,6 +297,8 @@ int main(int argc, char **argv)
 	store_run_end(store, boot_id);
 	loop_timer_cancel(&alive_timer);
 	notify_close();
+out_access:
+	access_stop();
 out_slots:
 	slots_stop();
 out_control:

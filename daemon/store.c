@@ -58,6 +58,26 @@ static const char *const migrations[] = {
 	"  door TEXT, lock TEXT,"
 	"  fault INTEGER,"
 	"  read_at INTEGER);",
+	/* 2 -> 3: tokens (token.md). used holds the single-use mark of each
+	 * accepted S and T nonce, revoked the fleet's revocation list; both
+	 * are purged once the token could no longer verify anyway. scans is
+	 * the record of every scan with its result (never the mac), a ring
+	 * bounded by tokens.scan_history. */
+	"CREATE TABLE token_used ("
+	"  nonce TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  exp INTEGER NOT NULL,"
+	"  used_at INTEGER NOT NULL);"
+	"CREATE TABLE token_revoked ("
+	"  nonce TEXT PRIMARY KEY,"
+	"  exp INTEGER NOT NULL,"
+	"  added_at INTEGER NOT NULL);"
+	"CREATE TABLE scans ("
+	"  id INTEGER PRIMARY KEY,"
+	"  ts INTEGER NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  result TEXT NOT NULL,"
+	"  kind TEXT, subject TEXT, nonce TEXT, exp INTEGER);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -405,6 +425,124 @@ enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, 
 		rc = run(st, "DELETE FROM telemetry WHERE id <= (SELECT max(id) FROM telemetry) - ?", "i",
 			 keep_rows);
 	return finish(st, rc, "writing telemetry");
+}
+
+/* A read-only check, for the token checks: *found is the answer. */
+static enum sw_err exists(struct store *st, const char *sql, const char *nonce, bool *found)
+{
+	int64_t n = 0;
+	int rc = query_int(st, sql, nonce, 0, &n);
+
+	*found = n != 0;
+	return rc == SQLITE_OK ? SW_OK : fail(st, rc, "reading the token tables");
+}
+
+enum sw_err store_token_used(struct store *st, const char *nonce, bool *used)
+{
+	return exists(st, "SELECT count(*) FROM token_used WHERE nonce = ?", nonce, used);
+}
+
+enum sw_err store_token_revoked(struct store *st, const char *nonce, bool *revoked)
+{
+	return exists(st, "SELECT count(*) FROM token_revoked WHERE nonce = ?", nonce, revoked);
+}
+
+enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows)
+{
+	int64_t t = now_ms();
+	int rc = begin(st);
+
+	if (rc == SQLITE_OK && s->mark_used)
+		/* The single-use mark: a plain INSERT, so a nonce marked by
+		 * someone else in the meantime fails the whole transaction. */
+		rc = run(st, "INSERT INTO token_used (nonce, kind, exp, used_at) VALUES (?, ?, ?, ?)",
+			 "ttii", s->nonce, s->kind, s->exp, t);
+	if (rc == SQLITE_OK) {
+		sqlite3_stmt *stmt;
+		rc = sqlite3_prepare_v2(st->db,
+					"INSERT INTO scans (ts, source, result, kind, subject, nonce, exp)"
+					" VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &stmt, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(stmt, 1, t);
+			sqlite3_bind_text(stmt, 2, s->source, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(stmt, 3, s->result, -1, SQLITE_TRANSIENT);
+			if (s->kind[0]) {
+				sqlite3_bind_text(stmt, 4, s->kind, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(stmt, 5, s->subject, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_text(stmt, 6, s->nonce, -1, SQLITE_TRANSIENT);
+				sqlite3_bind_int64(stmt, 7, s->exp);
+			}
+			rc = sqlite3_step(stmt);
+			sqlite3_finalize(stmt);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+	}
+	if (rc == SQLITE_OK)
+		rc = run(st, "DELETE FROM scans WHERE id <= (SELECT max(id) FROM scans) - ?", "i",
+			 keep_rows);
+	if (rc == SQLITE_OK && strcmp(s->result, "ok") != 0) {
+		/* token.md: every rejection is an audit event with its reason;
+		 * mqtt.md: token.rejected, never the mac or the whole token. */
+		json_object *f = json_object_new_object();
+		json_object_object_add(f, "kind", s->kind[0] ? json_object_new_string(s->kind) : NULL);
+		json_object_object_add(f, "subject",
+				       s->kind[0] ? json_object_new_string(s->subject) : NULL);
+		json_object_object_add(f, "nonce", s->kind[0] ? json_object_new_string(s->nonce) : NULL);
+		json_object_object_add(f, "reason", json_object_new_string(s->result));
+		rc = append_event(st, "token.rejected", s->boot, f);
+	}
+	return finish(st, rc, "recording a scan");
+}
+
+enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp)
+{
+	int rc = begin(st);
+
+	if (rc == SQLITE_OK)
+		rc = run(st, "INSERT OR REPLACE INTO token_revoked (nonce, exp, added_at) VALUES (?, ?, ?)",
+			 "tii", nonce, exp, now_ms());
+	return finish(st, rc, "recording a revocation");
+}
+
+enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s)
+{
+	int rc = begin(st);
+
+	/* A mark or revocation can go once its token would be expired
+	 * anyway (step 5 rejects it before steps 7 and 8 are reached). */
+	if (rc == SQLITE_OK)
+		rc = run(st, "DELETE FROM token_used WHERE exp + ? < ?", "ii", skew_s, now_s);
+	if (rc == SQLITE_OK)
+		rc = run(st, "DELETE FROM token_revoked WHERE exp + ? < ?", "ii", skew_s, now_s);
+	return finish(st, rc, "purging token marks");
+}
+
+json_object *store_scans_recent(struct store *st, int limit)
+{
+	json_object *arr = json_object_new_array();
+	sqlite3_stmt *stmt;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT ts, source, result, kind, subject, nonce, exp FROM scans"
+			       " ORDER BY id DESC LIMIT ?", -1, &stmt, NULL) != SQLITE_OK)
+		return arr;
+	sqlite3_bind_int(stmt, 1, limit);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "ts_ms", json_object_new_int64(sqlite3_column_int64(stmt, 0)));
+		json_object_object_add(o, "source", json_object_new_string((const char *)sqlite3_column_text(stmt, 1)));
+		json_object_object_add(o, "result", json_object_new_string((const char *)sqlite3_column_text(stmt, 2)));
+		static const char *const names[] = { "kind", "subject", "nonce" };
+		for (int c = 0; c < 3; c++) {
+			const unsigned char *v = sqlite3_column_text(stmt, 3 + c);
+			json_object_object_add(o, names[c], v ? json_object_new_string((const char *)v) : NULL);
+		}
+		if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
+			json_object_object_add(o, "exp", json_object_new_int64(sqlite3_column_int64(stmt, 6)));
+		json_object_array_add(arr, o);
+	}
+	sqlite3_finalize(stmt);
+	return arr;
 }
 
 enum sw_err store_stats(struct store *st, struct store_stats *out)

@@ -10,12 +10,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "daemon/err.h"
 
 struct store;
 
 /* The schema version this build writes and reads. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store_stats {
 	int64_t events;       /* events waiting in the outbox */
@@ -72,6 +74,41 @@ struct store_sample {
 /* Appends n samples taken now and trims the ring to its newest keep_rows. */
 enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, size_t n,
 				int64_t keep_rows);
+
+/* Token checks for token.md steps 7 and 8. On an error the answer is
+ * unknown: the caller must treat the token as revoked / used. */
+enum sw_err store_token_used(struct store *st, const char *nonce, bool *used);
+enum sw_err store_token_revoked(struct store *st, const char *nonce, bool *revoked);
+
+/* One scan and its outcome. result is a token.md reason code ("ok", ...);
+ * kind, subject, nonce and exp are those of the parsed token ("" kind when
+ * it did not parse). Never the mac or the whole token. */
+struct store_scan {
+	const char *source;   /* "scanner", "control", ... */
+	const char *result;
+	char kind[2];
+	char subject[33];
+	char nonce[23];
+	int64_t exp;
+	bool mark_used;       /* an accepted S or T token: write its single-use mark */
+	const char *boot;     /* the run, for the event */
+};
+
+/* Records a scan in one transaction: the single-use mark when asked (it
+ * fails with SW_EEXIST if the nonce is already marked, and then nothing is
+ * recorded), the scan row (the ring keeps keep_rows), and for a rejection
+ * the token.rejected event. */
+enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows);
+
+/* Adds nonce to the revocation list until exp (Unix seconds). */
+enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp);
+
+/* Drops marks and revocations of tokens expired (beyond skew) by now_s. */
+enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s);
+
+/* The latest scans, newest first, as a JSON array (never fails; empty on
+ * error). */
+json_object *store_scans_recent(struct store *st, int limit);
 
 /* Counts for status displays. */
 enum sw_err store_stats(struct store *st, struct store_stats *out);

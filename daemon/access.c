@@ -1,0 +1,255 @@
+#include "daemon/access.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/control.h"
+#include "daemon/health.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+
+#define PURGE_INTERVAL_MS (3600 * 1000)
+
+static struct config_tokens tc;   /* a copy: a reload frees the config */
+static char station[25];
+static char boot_id[33];
+static struct store *store;
+static struct token_keyring ring;
+static struct loop_timer purge_timer;
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* The store answers steps 7 and 8; when it cannot, the answer is "yes",
+ * so a broken store refuses tokens rather than letting a reused one in. */
+static bool is_revoked(const char *nonce, void *ctx)
+{
+	bool r;
+
+	(void)ctx;
+	return store_token_revoked(store, nonce, &r) != SW_OK || r;
+}
+
+static bool is_used(const char *nonce, void *ctx)
+{
+	bool r;
+
+	(void)ctx;
+	return store_token_used(store, nonce, &r) != SW_OK || r;
+}
+
+static void policy(struct token_policy *p)
+{
+	token_policy_defaults(p);
+	p->station = station;
+	p->now = now_s();
+	p->skew = tc.skew_s;
+	p->max_life_s = tc.life_swap_s;
+	p->max_life_t = tc.life_transport_s;
+	p->max_life_b = tc.life_badge_s;
+	p->keys = &ring;
+	p->is_revoked = is_revoked;
+	p->is_used = is_used;
+}
+
+const char *access_scan(const char *line, size_t len, const char *source, struct token *tok)
+{
+	struct token_policy p;
+	struct store_scan rec = { .source = source, .boot = boot_id };
+	enum token_reason why = TOKEN_MALFORMED;
+
+	memset(tok, 0, sizeof *tok);
+	len = token_trim_scan(line, len);
+	if (tc.enabled) {
+		policy(&p);
+		why = token_verify(line, len, &p, tok);
+	}
+	if (why != TOKEN_MALFORMED) { /* the fields are known from step 1 on */
+		rec.kind[0] = (char)tok->kind;
+		snprintf(rec.subject, sizeof rec.subject, "%s", tok->subject);
+		snprintf(rec.nonce, sizeof rec.nonce, "%s", tok->nonce);
+		rec.exp = tok->exp;
+	} else {
+		memset(tok, 0, sizeof *tok);
+	}
+	rec.result = token_reason_str(why);
+	rec.mark_used = why == TOKEN_OK && tok->kind != TOKEN_BADGE;
+	enum sw_err e = store_scan(store, &rec, tc.scan_history);
+	if (e == SW_EEXIST) {
+		/* marked between the check and now: a replay after all */
+		rec.mark_used = false;
+		rec.result = token_reason_str(TOKEN_REPLAYED);
+		e = store_scan(store, &rec, tc.scan_history);
+	}
+	if (e != SW_OK) {
+		/* Not durable, so not accepted: nothing may open on it. */
+		log_msg(LOG_ERR, "access: a %s scan could not be recorded (%s); refused",
+			rec.result, sw_strerror(e));
+		return "store_failed";
+	}
+	log_msg(strcmp(rec.result, "ok") ? LOG_NOTICE : LOG_INFO, "access: %s scan: %s%s%s%s%s",
+		source, rec.result, rec.kind[0] ? " kind " : "", rec.kind, rec.kind[0] ? " subject " : "",
+		rec.subject);
+	return rec.result;
+}
+
+static json_object *cmd_scan(const struct control_req *req, void *arg)
+{
+	json_object *v, *r;
+	struct token tok;
+
+	(void)arg;
+	if (!json_object_object_get_ex(req->args, "token", &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return control_error("bad_request", "\"token\" (the scanned text) is missing");
+	const char *result = access_scan(json_object_get_string(v),
+					 (size_t)json_object_get_string_len(v), "control", &tok);
+	r = json_object_new_object();
+	json_object_object_add(r, "result", json_object_new_string(result));
+	if (tok.kind) {
+		char kind[2] = { (char)tok.kind, 0 };
+		json_object_object_add(r, "kind", json_object_new_string(kind));
+		json_object_object_add(r, "subject", json_object_new_string(tok.subject));
+		json_object_object_add(r, "nonce", json_object_new_string(tok.nonce));
+	}
+	return control_ok(r);
+}
+
+static json_object *cmd_scans(const struct control_req *req, void *arg)
+{
+	json_object *v, *r = json_object_new_object();
+	int limit = 20;
+
+	(void)arg;
+	if (json_object_object_get_ex(req->args, "limit", &v) && json_object_is_type(v, json_type_int))
+		limit = json_object_get_int(v);
+	if (limit < 1 || limit > 1000)
+		limit = 20;
+	json_object_object_add(r, "scans", store_scans_recent(store, limit));
+	return control_ok(r);
+}
+
+static json_object *cmd_ticket(const struct control_req *req, void *arg)
+{
+	struct token t = { .kind = TOKEN_SWAP, .arg = "-" };
+	char text[TOKEN_TEXT_MAX + 1], err[160];
+	json_object *v, *r;
+	int64_t now = now_s();
+
+	(void)arg;
+	if (!tc.enabled || !tc.walkin_kid[0])
+		return control_error("not_configured", "walk-in tickets need tokens.walkin_kid");
+	if (token_nonce_random(t.nonce) < 0)
+		return control_error("internal", "no randomness for a nonce");
+	if (json_object_object_get_ex(req->args, "user", &v) && json_object_is_type(v, json_type_string))
+		snprintf(t.subject, sizeof t.subject, "%.32s", json_object_get_string(v));
+	else
+		snprintf(t.subject, sizeof t.subject, "walkin-%.8s", t.nonce);
+	snprintf(t.station, sizeof t.station, "%s", station);
+	snprintf(t.kid, sizeof t.kid, "%s", tc.walkin_kid);
+	t.exp = now + tc.walkin_ttl_s;
+	if (token_issue(&t, &ring, now, text, sizeof text, err, sizeof err) < 0)
+		return control_error("bad_request", "%s", err);
+	store_audit(store, req->who, "ticket", t.nonce);
+	r = json_object_new_object();
+	json_object_object_add(r, "token", json_object_new_string(text));
+	json_object_object_add(r, "subject", json_object_new_string(t.subject));
+	json_object_object_add(r, "nonce", json_object_new_string(t.nonce));
+	json_object_object_add(r, "exp", json_object_new_int64(t.exp));
+	return control_ok(r);
+}
+
+static json_object *cmd_revoke(const struct control_req *req, void *arg)
+{
+	json_object *n, *e;
+
+	(void)arg;
+	if (!json_object_object_get_ex(req->args, "nonce", &n) ||
+	    !json_object_is_type(n, json_type_string) ||
+	    !json_object_object_get_ex(req->args, "exp", &e) || !json_object_is_type(e, json_type_int))
+		return control_error("bad_request", "\"nonce\" (string) and \"exp\" (Unix seconds) are needed");
+	const char *nonce = json_object_get_string(n);
+	size_t len = strlen(nonce);
+	/* the nonce grammar of token.md: 6-22 of A-Z a-z 0-9 _ - */
+	if (len < TOKEN_NONCE_MIN || len > TOKEN_NONCE_MAX ||
+	    strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+		return control_error("bad_request", "\"nonce\" is not a token nonce");
+	if (store_token_revoke(store, nonce, json_object_get_int64(e)) != SW_OK)
+		return control_error("store_failed", "the revocation could not be recorded");
+	store_audit(store, req->who, "revoke", nonce);
+	return control_ok(NULL);
+}
+
+static void purge(void *arg)
+{
+	(void)arg;
+	store_token_purge(store, now_s(), tc.skew_s);
+	loop_timer_arm(&purge_timer, PURGE_INTERVAL_MS);
+}
+
+static enum sw_err load_keys(const struct config_tokens *t, char *why, size_t whylen)
+{
+	struct token_keyring *next = malloc(sizeof *next);
+
+	if (!next)
+		return SW_ENOMEM;
+	if (token_keys_load(t->keys, next, why, whylen) < 0) {
+		token_keyring_clear(next);
+		free(next);
+		return SW_EINVAL;
+	}
+	token_keyring_clear(&ring);
+	ring = *next;
+	token_keyring_clear(next);
+	free(next);
+	return SW_OK;
+}
+
+enum sw_err access_start(const struct config *cfg, struct store *st, const char *boot,
+			 char *why, size_t whylen)
+{
+	tc = cfg->tokens;
+	store = st;
+	snprintf(station, sizeof station, "%s", cfg->station.id);
+	snprintf(boot_id, sizeof boot_id, "%s", boot);
+	control_register("scan", true, cmd_scan, NULL);
+	control_register("scans", false, cmd_scans, NULL);
+	if (!tc.enabled) {
+		health_set("tokens", HEALTH_DISABLED, "no tokens section: every scan is refused");
+		return SW_OK;
+	}
+	enum sw_err e = load_keys(&tc, why, whylen);
+	if (e != SW_OK)
+		return e;
+	control_register("ticket", true, cmd_ticket, NULL);
+	control_register("revoke", true, cmd_revoke, NULL);
+	health_set("tokens", HEALTH_OK, "%zu keys", ring.n);
+	loop_timer_init(&purge_timer, purge, NULL);
+	loop_timer_arm(&purge_timer, 0);
+	return SW_OK;
+}
+
+void access_reconfigure(const struct config *cfg)
+{
+	char why[256];
+
+	if (!tc.enabled || !cfg->tokens.enabled)
+		return; /* turning tokens on or off needs a restart */
+	if (load_keys(&cfg->tokens, why, sizeof why) != SW_OK) {
+		log_msg(LOG_ERR, "access: keeping the old keys: %s", why);
+		return;
+	}
+	tc = cfg->tokens;
+	health_set("tokens", HEALTH_OK, "%zu keys", ring.n);
+}
+
+void access_stop(void)
+{
+	if (loop_timer_armed(&purge_timer))
+		loop_timer_cancel(&purge_timer);
+	token_keyring_clear(&ring);
+}

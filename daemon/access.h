@@ -1,0 +1,36 @@
+/* Access: every token scanned at this station (token.md) is verified here,
+ * offline, against the station's keys and its own store, and recorded with
+ * its result. An accepted S or T token gets its single-use mark in the same
+ * transaction that records it, before anything can move; until the swap
+ * flow exists, the scan itself is that transaction. The station's own
+ * walk-in tickets are issued here too. */
+#ifndef SWAPD_ACCESS_H
+#define SWAPD_ACCESS_H
+
+#include <stddef.h>
+
+#include "daemon/config.h"
+#include "daemon/err.h"
+#include "daemon/store.h"
+#include "daemon/token.h"
+
+/* Loads the key file and registers the scan, scans, ticket and revoke
+ * commands. Without a tokens section every scan is refused. */
+enum sw_err access_start(const struct config *cfg, struct store *st, const char *boot,
+			 char *why, size_t whylen);
+
+/* Takes a reloaded config: new keys (rotation without downtime) and
+ * limits. Keeps the old keys if the new file does not load. */
+void access_reconfigure(const struct config *cfg);
+
+/* Verifies one scanned line (trailing CR/LF stripped here) from source
+ * ("scanner", "control"), records it, and returns its result; *tok holds
+ * the parsed fields when the grammar passed (tok->kind is 0 otherwise).
+ * The result is a token.md reason, or "store_failed" when it could not be
+ * recorded durably (and so was not accepted). */
+const char *access_scan(const char *line, size_t len, const char *source, struct token *tok);
+
+/* Wipes the keys. */
+void access_stop(void);
+
+#endif

@@ -1,0 +1,182 @@
+"""End to end: tokens scanned at the station (token.md), verified offline by
+swapd against its keys and its own store, recorded, single use surviving a
+restart; walk-in tickets; key rotation by reload; no secret anywhere."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import bin_path
+from swapd_fixture import Daemon
+
+STATION = "ST-DEL-001"
+K1 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # token.md test key k1
+K2 = "Ly1ouluLZIcmLDPq0s+VCAjMpRuxiy1JUJzisw8J+A4="  # and k2
+K3 = "c3dhcGQgdGVzdCBrZXkgazMgLS0gbm90IGZvciB1c2U="
+
+
+def write_keys(path, keys):
+    with open(path, "w") as f:
+        json.dump({"keys": [{"kid": k, "secret": s} for k, s in keys]}, f)
+    os.chmod(path, 0o600)
+
+
+@pytest.fixture
+def station(tmp_path):
+    d = Daemon(tmp_path)
+    d.keys = str(tmp_path / "keys.json")
+    write_keys(d.keys, [("k1", K1), ("k2", K2)])
+    cfg = d.default_config()
+    cfg["station"]["id"] = STATION
+    cfg["tokens"] = {"keys": "keys.json", "walkin_kid": "k2", "walkin_ttl_s": 3600}
+    d.write_config(cfg)
+    d.start()
+    yield d
+    d.close()
+
+
+def issue(d, kind="S", station=STATION, subject="u-000123", arg=None, kid="k1", ttl=3600,
+          now=None, keys=None):
+    args = [bin_path("swaptoken"), "issue", "--keys", keys or d.keys, "--kid", kid, "--kind", kind,
+            "--station", station, "--subject", subject, "--ttl", str(ttl)]
+    if arg:
+        args += ["--arg", arg]
+    if now:
+        args += ["--now", str(now)]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def scan(d, text):
+    r = d.request("scan", token=text)
+    assert r["ok"], r
+    return r["result"]["result"]
+
+
+def test_fresh_token_then_replay_across_restart(station):
+    tok = issue(station)
+    assert scan(station, tok) == "ok"
+    assert scan(station, tok) == "replayed"
+    assert scan(station, tok + "\r\n") == "replayed"  # as a scanner sends it
+    assert station.stop()[0] == 0
+    station.start()
+    assert scan(station, tok) == "replayed"
+    used = station.sql("SELECT kind, exp FROM token_used")
+    assert len(used) == 1 and used[0][0] == "S"
+
+
+def test_badge_is_reusable(station):
+    badge = issue(station, kind="B", station="*", subject="staff-17", arg="staff", ttl=86400)
+    assert scan(station, badge) == "ok"
+    assert scan(station, badge) == "ok"
+    transport = issue(station, kind="T", subject="job-5521", arg="p2d3")
+    assert scan(station, transport) == "ok"
+    assert scan(station, transport) == "replayed"
+
+
+def test_every_rejection_has_its_reason(station):
+    now = int(time.time())
+    other = os.path.join(station.dir, "other-keys.json")
+    write_keys(other, [("k9", K3)])
+    cases = [
+        ("hello", "malformed"),
+        ("SW1.S.ST-DEL-001.u-1.-.abcdef.1.k1", "malformed"),
+        (issue(station, kid="k9", keys=other), "unknown_key"),
+        (issue(station)[:-1] + "A", "bad_mac"),
+        (issue(station, station="ST-OTHER-9"), "wrong_station"),
+        (issue(station, now=now - 7200, ttl=600), "expired"),
+        (issue(station, ttl=3 * 86400), "too_long"),
+    ]
+    for text, want in cases:
+        assert scan(station, text) == want, text
+    tok = issue(station)
+    nonce = tok.split(".")[5]
+    assert station.request("revoke", nonce=nonce, exp=now + 3600)["ok"]
+    assert scan(station, tok) == "revoked"
+    assert station.request("revoke", nonce="bad nonce!", exp=1)["error"] == "bad_request"
+
+    scans = station.request("scans", limit=50)["result"]["scans"]
+    assert [s["result"] for s in scans][::-1] == [w for _, w in cases] + ["revoked"]
+    events = station.sql("SELECT payload FROM outbox WHERE type = 'token.rejected' ORDER BY seq")
+    assert [json.loads(p)["reason"] for (p,) in events] == [w for _, w in cases] + ["revoked"]
+    # never the mac, never the whole token
+    macs = [t.split(".")[-1] for t, _ in cases if t.count(".") == 8]
+    dump = json.dumps(scans) + json.dumps(events) + station.drain_stderr()
+    for mac in macs:
+        assert mac not in dump
+
+
+def test_walkin_ticket(station):
+    r = station.request("ticket", user="walkin-42")
+    assert r["ok"], r
+    tok = r["result"]["token"]
+    assert tok.startswith(f"SW1.S.{STATION}.walkin-42.-.") and tok.split(".")[7] == "k2"
+    v = subprocess.run([bin_path("swaptoken"), "verify", "--keys", station.keys, "--station",
+                        STATION, tok], capture_output=True, text=True, timeout=10)
+    assert v.stdout.strip() == "ok"
+    assert scan(station, tok) == "ok"
+    assert scan(station, tok) == "replayed"
+    out = subprocess.run([bin_path("swapctl"), "-s", station.sock, "--json", "ticket"],
+                         capture_output=True, text=True, timeout=10)
+    assert json.loads(out.stdout)["subject"].startswith("walkin-")
+
+
+def test_key_rotation_by_reload(station):
+    new = issue(station, kid="k3", keys=_with_k3(station))
+    assert scan(station, new) == "unknown_key"
+    write_keys(station.keys, [("k1", K1), ("k2", K2), ("k3", K3)])
+    station.signal(signal.SIGHUP)
+    assert station.wait_log(lambda l: "config reloaded" in l) is not None
+    assert scan(station, issue(station, kid="k3")) == "ok"
+    # a key file that does not load keeps the old keys
+    os.chmod(station.keys, 0o644)
+    station.signal(signal.SIGHUP)
+    assert station.wait_log(lambda l: "reload rejected" in l) is not None
+    assert any("config: tokens.keys: " in l and station.keys in l for l in station.stderr_lines)
+    os.chmod(station.keys, 0o600)
+    assert scan(station, issue(station, kid="k3")) == "ok"
+
+
+def _with_k3(station):
+    path = os.path.join(station.dir, "k3-only.json")
+    write_keys(path, [("k3", K3)])
+    return path
+
+
+def test_key_file_readable_by_others_is_refused(tmp_path):
+    d = Daemon(tmp_path)
+    keys = tmp_path / "keys.json"
+    write_keys(str(keys), [("k1", K1)])
+    os.chmod(keys, 0o644)
+    cfg = d.default_config()
+    cfg["tokens"] = {"keys": str(keys), "walkin_kid": "zz"}
+    d.write_config(cfg)
+    try:
+        r = subprocess.run([bin_path("swapd"), "-t", "-c", d.config_path], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 78
+        lines = r.stderr.splitlines()
+        assert any(l.startswith("tokens.keys: ") and str(keys) in l for l in lines), r.stderr
+        for secret in (K1, K2):
+            assert secret not in r.stderr and secret not in r.stdout
+    finally:
+        d.close()
+
+
+def test_no_secret_leaves_the_daemon(station):
+    tok = issue(station)
+    scan(station, tok)
+    station.request("ticket")
+    station.signal(signal.SIGHUP)
+    station.wait_log(lambda l: "config reloaded" in l)
+    outputs = [station.drain_stderr(), json.dumps(station.request("status")),
+               json.dumps(station.request("scans")),
+               json.dumps(station.sql("SELECT * FROM outbox")),
+               json.dumps(station.sql("SELECT * FROM audit"))]
+    for secret in (K1, K2, bytes(range(32)).hex()):
+        for o in outputs:
+            assert secret not in o
