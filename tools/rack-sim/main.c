@@ -286,9 +286,16 @@ static int loop(struct bus *b, struct rack *r, struct ctl *c, struct scn *s, int
 		if (p[1].revents & POLLIN) {
 			uint8_t in[512];
 			ssize_t got = read(b->fd, in, sizeof(in));
-			uint32_t t = (uint32_t)mono_us();
-			for (ssize_t i = 0; i < got; i++)
-				rack_rx(r, in[i], t);
+			uint64_t t = mono_us();
+			/* The master's bytes arrive on the pty all at once, but
+			 * on a real line each takes a character time: the
+			 * request occupies the line as a reply does, so the
+			 * slave sees its end (and may answer) only that much
+			 * later. */
+			for (ssize_t i = 0; i < got; i++) {
+				b->busy_until = (b->busy_until > t ? b->busy_until : t) + b->char_us;
+				rack_rx(r, in[i], (uint32_t)b->busy_until);
+			}
 		}
 		ctl_handle(c, p + 2, n - 2, r);
 		now = mono_us();
