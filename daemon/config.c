@@ -189,7 +189,8 @@ static const struct field rack_slot_fields[] = {
 	  .max = 999, .required = true },
 	{ .key = "unit", .type = F_INT, .off = offsetof(struct rack_slot_config, unit), .min = 1,
 	  .max = 247, .required = true },
-	CONV(struct rack_slot_config, lock_gpio, conv_lock),
+	{ .key = "lock", .type = F_CONV, .off = offsetof(struct rack_slot_config, lock_gpio),
+	  .conv = conv_lock },
 	{ 0 },
 };
 

@@ -2,6 +2,7 @@
 protocol, reload, control socket robustness and crash safety of its store."""
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -37,9 +38,18 @@ def test_check_valid_config(daemon):
     assert len(r.stdout.strip().splitlines()) == 1
 
 
-def test_check_example_config():
-    r = run(bin_path("swapd"), "-t", "-c", os.path.join(ROOT, "config/swapd.example.json"))
+def test_check_example_config(tmp_path):
+    # laid out as it is installed: /etc/swapd/{swapd.json,keys.json,profiles/}
+    shutil.copy(os.path.join(ROOT, "config/swapd.example.json"), tmp_path / "swapd.json")
+    shutil.copytree(os.path.join(ROOT, "config/profiles"), tmp_path / "profiles")
+    shutil.copy(os.path.join(ROOT, "config/keys.example.json"), tmp_path / "keys.json")
+    os.chmod(tmp_path / "keys.json", 0o600)
+    r = run(bin_path("swapd"), "-t", "-c", str(tmp_path / "swapd.json"))
     assert r.returncode == 0, r.stderr
+    assert "station ST-DEL-001" in r.stdout
+    os.chmod(tmp_path / "keys.json", 0o640)
+    r = run(bin_path("swapd"), "-t", "-c", str(tmp_path / "swapd.json"))
+    assert r.returncode == 78 and r.stderr.startswith("tokens.keys: ")
 
 
 def test_check_bad_config_names_key_and_value(daemon):

@@ -12,6 +12,10 @@
 #include "daemon/config.h"
 
 #define MIN "\"station\":{\"id\":\"ST-1\"}"
+#define PROFILE "config/profiles/swapd-slot-v1.json"
+/* a valid rack section with one more key first */
+#define RACK(extra) "\"rack\":{" extra "\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\"," \
+	"\"slots\":[{\"slot\":1,\"unit\":1}]}"
 
 struct bad {
 	const char *json;
@@ -47,6 +51,27 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"store\":{\"path\":null}}", "store.path: null is not a string" },
 	{ "{" MIN ",\"store\":{\"alive_interval_ms\":5}}",
 	  "store.alive_interval_ms: 5 is out of range 10..3600000" },
+	{ "{" MIN "," RACK("\"baud\":12345,") "}", "rack.baud: 12345 is not a standard rate" },
+	{ "{" MIN "," RACK("\"parity\":\"mark\",") "}",
+	  "rack.parity: \"mark\" is not one of none, even, odd" },
+	{ "{" MIN "," RACK("\"rs485\":\"yes\",") "}", "rack.rs485: \"yes\" is not true or false" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\",\"slots\":[]}}",
+	  "rack.slots: 0 entries; 1 to 64 are allowed" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\",\"slots\":[{\"slot\":1,\"unit\":300}]}}",
+	  "rack.slots[0].unit: 300 is out of range 1..247" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\",\"slots\":[{\"slot\":1,\"unit\":1,\"lock\":\"relay\"}]}}",
+	  "rack.slots[0].lock: \"relay\" is not \"controller\" or \"gpio\"" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\",\"slots\":[{\"slot\":1,\"unit\":1},{\"slot\":1,\"unit\":2}]}}",
+	  "rack.slots[1].slot: 1 is also rack.slots[0]" },
+	{ "{" MIN "," RACK("\"heartbeat_ms\":3000,") "}",
+	  "rack.heartbeat_ms: 3000 is more than half of rack.watchdog_s (5 s); the slots would drop to their safe state" },
+	{ "{" MIN ",\"rack\":{\"profile\":\"" PROFILE "\",\"slots\":[{\"slot\":1,\"unit\":1}]}}",
+	  "rack.device: missing (required)" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"/nonexistent/p.json\",\"slots\":[{\"slot\":1,\"unit\":1}]}}",
+	  "rack.profile: /nonexistent/p.json: cannot open: No such file or directory" },
+	{ "{" MIN ",\"tokens\":{\"keys\":\"/nonexistent/k.json\",\"walkin_kid\":\"k-1\"}}",
+	  "tokens.walkin_kid: \"k-1\" is not a key id (1 to 8 of A-Z, a-z, 0-9, as in the token contract)" },
+	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
 	  "t.json:2: JSON syntax error: unexpected character" },
@@ -95,16 +120,21 @@ static void test_defaults(void **state)
 	assert_int_equal(strlen(cfg.digest), 64);
 }
 
-static void test_example_file_is_valid(void **state)
+static void test_rack_section(void **state)
 {
+	const char *json = "{" MIN "," RACK("\"parity\":\"none\",") "}";
 	struct config cfg;
 	struct config_errors errs;
 
 	(void)state;
-	int rc = config_load("config/swapd.example.json", &cfg, &errs);
-	if (rc != 0)
-		fail_msg("config/swapd.example.json: %s", errs.n ? errs.msg[0] : "?");
-	assert_string_equal(cfg.path, "config/swapd.example.json");
+	assert_int_equal(config_parse(json, strlen(json), "t.json", &cfg, &errs), 0);
+	assert_true(cfg.rack.enabled);
+	assert_false(cfg.tokens.enabled);
+	assert_int_equal(cfg.rack.nslots, 1);
+	assert_int_equal(cfg.rack.parity, 'N');
+	assert_int_equal(cfg.rack.baud, 19200);
+	/* relative to the directory of the config file (here: none) */
+	assert_string_equal(cfg.rack.profile, "./" PROFILE);
 }
 
 static void test_missing_file(void **state)
@@ -142,7 +172,7 @@ int main(void)
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_example_file_is_valid),
+		cmocka_unit_test(test_rack_section),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_reload_restart_keys),
 	};
