@@ -18,6 +18,21 @@ static char boot_id[33];
 static struct store *store;
 static struct token_keyring ring;
 static struct loop_timer purge_timer;
+static int64_t last_verify_us, last_record_us;
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void access_last_timing(int64_t *verify_us, int64_t *record_us)
+{
+	*verify_us = last_verify_us;
+	*record_us = last_record_us;
+}
 
 static int64_t now_s(void)
 {
@@ -62,12 +77,15 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 	struct store_scan rec = { .source = source, .boot = boot_id };
 	enum token_reason why = TOKEN_MALFORMED;
 
+	int64_t t0 = mono_us();
+
 	memset(tok, 0, sizeof *tok);
 	len = token_trim_scan(line, len);
 	if (tc.enabled) {
 		policy(&p);
 		why = token_verify(line, len, &p, tok);
 	}
+	int64_t t1 = mono_us();
 	if (why != TOKEN_MALFORMED) { /* the fields are known from step 1 on */
 		rec.kind[0] = (char)tok->kind;
 		snprintf(rec.subject, sizeof rec.subject, "%s", tok->subject);
@@ -85,6 +103,8 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 		rec.result = token_reason_str(TOKEN_REPLAYED);
 		e = store_scan(store, &rec, tc.scan_history);
 	}
+	last_verify_us = t1 - t0;
+	last_record_us = mono_us() - t1;
 	if (e != SW_OK) {
 		/* Not durable, so not accepted: nothing may open on it. */
 		log_msg(LOG_ERR, "access: a %s scan could not be recorded (%s); refused",
@@ -108,8 +128,12 @@ static json_object *cmd_scan(const struct control_req *req, void *arg)
 		return control_error("bad_request", "\"token\" (the scanned text) is missing");
 	const char *result = access_scan(json_object_get_string(v),
 					 (size_t)json_object_get_string_len(v), "control", &tok);
+	int64_t verify_us, record_us;
+	access_last_timing(&verify_us, &record_us);
 	r = json_object_new_object();
 	json_object_object_add(r, "result", json_object_new_string(result));
+	json_object_object_add(r, "verify_us", json_object_new_int64(verify_us));
+	json_object_object_add(r, "record_us", json_object_new_int64(record_us));
 	if (tok.kind) {
 		char kind[2] = { (char)tok.kind, 0 };
 		json_object_object_add(r, "kind", json_object_new_string(kind));

@@ -30,6 +30,10 @@ void access_reconfigure(const struct config *cfg);
  * recorded durably (and so was not accepted). */
 const char *access_scan(const char *line, size_t len, const char *source, struct token *tok);
 
+/* How long the last access_scan() spent verifying and recording (µs), for
+ * `swapctl scan` and the scan-to-unlock benchmark. */
+void access_last_timing(int64_t *verify_us, int64_t *record_us);
+
 /* Wipes the keys. */
 void access_stop(void);
 

@@ -37,3 +37,9 @@ BENCHES += bench-rack
 .PHONY: bench-rack
 bench-rack: $(BINS)
 	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_rack.py
+
+# make bench: how much of a scan-to-unlock path is token verification.
+BENCHES += bench-access
+.PHONY: bench-access
+bench-access: $(BINS)
+	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_access.py
