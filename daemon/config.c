@@ -1,17 +1,16 @@
 #include "daemon/config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "daemon/fileio.h"
 #include "daemon/log.h"
 #include "daemon/token.h"
 
@@ -47,10 +46,7 @@ struct field {
 	size_t enabled_off; /* bool at this offset */
 };
 
-static void add_error(struct config_errors *errs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void add_error(struct config_errors *errs, const char *fmt, ...)
+void config_error_add(struct config_errors *errs, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -319,7 +315,7 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 	switch (f->type) {
 	case F_OBJ:
 		if (!json_object_is_type(v, json_type_object)) {
-			add_error(errs, "%s: %s is not an object", path, show(v, shown, sizeof shown));
+			config_error_add(errs, "%s: %s is not an object", path, show(v, shown, sizeof shown));
 			return;
 		}
 		if (f->optional)
@@ -328,19 +324,19 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 		return;
 	case F_INT: {
 		if (!json_object_is_type(v, json_type_int)) {
-			add_error(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
+			config_error_add(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
 			return;
 		}
 		errno = 0;
 		long long n = (long long)json_object_get_int64(v);
 		if (n < f->min || n > f->max || errno) {
-			add_error(errs, "%s: %s is out of range %lld..%lld", path,
+			config_error_add(errs, "%s: %s is out of range %lld..%lld", path,
 				  show(v, shown, sizeof shown), f->min, f->max);
 			return;
 		}
 		const char *why = f->check ? f->check(n) : NULL;
 		if (why) {
-			add_error(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+			config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
 			return;
 		}
 		*(int *)dst = (int)n;
@@ -348,19 +344,19 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 	}
 	case F_BOOL:
 		if (!json_object_is_type(v, json_type_boolean)) {
-			add_error(errs, "%s: %s is not true or false", path, show(v, shown, sizeof shown));
+			config_error_add(errs, "%s: %s is not true or false", path, show(v, shown, sizeof shown));
 			return;
 		}
 		*(bool *)dst = json_object_get_boolean(v);
 		return;
 	case F_ARRAY: {
 		if (!json_object_is_type(v, json_type_array)) {
-			add_error(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
+			config_error_add(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
 			return;
 		}
 		size_t n = json_object_array_length(v);
 		if (n < 1 || n > (size_t)f->max) {
-			add_error(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
+			config_error_add(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
 			return;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -368,7 +364,7 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 			json_object *e = json_object_array_get_idx(v, i);
 			snprintf(ipath, sizeof ipath, "%.128s[%zu]", path, i);
 			if (!json_object_is_type(e, json_type_object)) {
-				add_error(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
+				config_error_add(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
 				continue;
 			}
 			parse_section(e, f->sub, (char *)dst + i * f->size, ipath, errs);
@@ -379,24 +375,24 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 	case F_STR:
 	case F_CONV: {
 		if (!json_object_is_type(v, json_type_string)) {
-			add_error(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
+			config_error_add(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
 			return;
 		}
 		const char *s = json_object_get_string(v);
 		size_t n = (size_t)json_object_get_string_len(v);
 		if (strlen(s) != n) {
-			add_error(errs, "%s: %s contains a NUL character", path,
+			config_error_add(errs, "%s: %s contains a NUL character", path,
 				  show(v, shown, sizeof shown));
 			return;
 		}
 		if (f->type == F_STR && n >= f->size) {
-			add_error(errs, "%s: %s is longer than %zu characters", path,
+			config_error_add(errs, "%s: %s is longer than %zu characters", path,
 				  show(v, shown, sizeof shown), f->size - 1);
 			return;
 		}
 		const char *why = f->conv ? f->conv(s, dst) : NULL;
 		if (why) {
-			add_error(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+			config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
 			return;
 		}
 		if (f->type == F_STR)
@@ -421,7 +417,7 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 			f++;
 		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
 		if (!f->key) {
-			add_error(errs, "%s: unknown key", path);
+			config_error_add(errs, "%s: unknown key", path);
 			continue;
 		}
 		parse_field(v, f, base, path, errs);
@@ -439,7 +435,7 @@ static void parse_section(json_object *obj, const struct field *fields, void *ba
 			parse_section(empty, f->sub, (char *)base + f->off, path, errs);
 			json_object_put(empty);
 		} else if (f->required) {
-			add_error(errs, "%s: missing (required)", path);
+			config_error_add(errs, "%s: missing (required)", path);
 		}
 	}
 }
@@ -457,7 +453,7 @@ static int resolve_path(char path[PATH_MAX], const char *name, const char *key,
 		return 0;
 	if (snprintf(full, sizeof full, "%.*s/%s", dirlen, slash ? name : ".", path) >=
 	    (int)sizeof full) {
-		add_error(errs, "%s: \"%.60s\" is too long a path", key, path);
+		config_error_add(errs, "%s: \"%.60s\" is too long a path", key, path);
 		return -1;
 	}
 	memcpy(path, full, PATH_MAX);
@@ -478,17 +474,17 @@ static void check_tokens(struct config_tokens *t, const char *name, struct confi
 		return;
 	}
 	if (token_keys_load(t->keys, ring, why, sizeof why) < 0) {
-		add_error(errs, "tokens.keys: %s", why);
+		config_error_add(errs, "tokens.keys: %s", why);
 	} else if (t->walkin_kid[0]) {
 		size_t i;
 		for (i = 0; i < ring->n && strcmp(ring->keys[i].kid, t->walkin_kid) != 0; i++)
 			;
 		if (i == ring->n)
-			add_error(errs, "tokens.walkin_kid: \"%s\" is not a key in %s", t->walkin_kid,
+			config_error_add(errs, "tokens.walkin_kid: \"%s\" is not a key in %s", t->walkin_kid,
 				  t->keys);
 	}
 	if (t->walkin_ttl_s > t->life_swap_s)
-		add_error(errs, "tokens.walkin_ttl_s: %d is longer than tokens.life_swap_s (%d); such tickets would be refused",
+		config_error_add(errs, "tokens.walkin_ttl_s: %d is longer than tokens.life_swap_s (%d); such tickets would be refused",
 			  t->walkin_ttl_s, t->life_swap_s);
 	token_keyring_clear(ring);
 	free(ring);
@@ -506,7 +502,7 @@ static void check_rack(struct rack_config *r, const char *name, struct config_er
 	struct config_errors *perrs = malloc(sizeof *perrs);
 	if (prof && perrs && rack_profile_load(r->profile, prof, perrs) < 0)
 		for (size_t i = 0; i < perrs->n && i < CONFIG_MAX_ERRORS; i++)
-			add_error(errs, "rack.profile: %s%s%s",
+			config_error_add(errs, "rack.profile: %s%s%s",
 				  strncmp(perrs->msg[i], r->profile, strlen(r->profile)) ? r->profile : "",
 				  strncmp(perrs->msg[i], r->profile, strlen(r->profile)) ? ": " : "",
 				  perrs->msg[i]);
@@ -516,14 +512,14 @@ static void check_rack(struct rack_config *r, const char *name, struct config_er
 	for (int i = 0; i < r->nslots; i++)
 		for (int j = 0; j < i; j++) {
 			if (r->slots[i].slot == r->slots[j].slot)
-				add_error(errs, "rack.slots[%d].slot: %d is also rack.slots[%d]", i,
+				config_error_add(errs, "rack.slots[%d].slot: %d is also rack.slots[%d]", i,
 					  r->slots[i].slot, j);
 			if (r->slots[i].unit == r->slots[j].unit)
-				add_error(errs, "rack.slots[%d].unit: %d is also rack.slots[%d]", i,
+				config_error_add(errs, "rack.slots[%d].unit: %d is also rack.slots[%d]", i,
 					  r->slots[i].unit, j);
 		}
 	if ((long long)r->heartbeat_ms * 2 > (long long)r->watchdog_s * 1000)
-		add_error(errs, "rack.heartbeat_ms: %d is more than half of rack.watchdog_s (%d s); the slots would drop to their safe state",
+		config_error_add(errs, "rack.heartbeat_ms: %d is more than half of rack.watchdog_s (%d s); the slots would drop to their safe state",
 			  r->heartbeat_ms, r->watchdog_s);
 }
 
@@ -559,11 +555,11 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	errs->n = 0;
 	config_defaults(cfg);
 	if (!tok) {
-		add_error(errs, "%s: out of memory", name);
+		config_error_add(errs, "%s: out of memory", name);
 		return -1;
 	}
 	if (memchr(text, '\0', len)) {
-		add_error(errs, "%s: contains a NUL byte; not a JSON text file", name);
+		config_error_add(errs, "%s: contains a NUL byte; not a JSON text file", name);
 		json_tokener_free(tok);
 		return -1;
 	}
@@ -575,10 +571,10 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	size_t end = json_tokener_get_parse_end(tok);
 	if (!root || jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)
-			add_error(errs, "%s:%d: JSON syntax error: unexpected end of file", name,
+			config_error_add(errs, "%s:%d: JSON syntax error: unexpected end of file", name,
 				  line_of(text, len));
 		else
-			add_error(errs, "%s:%d: JSON syntax error: %s", name, line_of(text, end),
+			config_error_add(errs, "%s:%d: JSON syntax error: %s", name, line_of(text, end),
 				  json_tokener_error_desc(jerr));
 		json_object_put(root);
 		json_tokener_free(tok);
@@ -586,7 +582,7 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	}
 	json_tokener_free(tok);
 	if (!json_object_is_type(root, json_type_object)) {
-		add_error(errs, "%s: the top level is not a JSON object", name);
+		config_error_add(errs, "%s: the top level is not a JSON object", name);
 		json_object_put(root);
 		return -1;
 	}
@@ -602,49 +598,20 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 
 int config_load(const char *path, struct config *cfg, struct config_errors *errs)
 {
-	struct stat st;
-	char *text;
+	char why[CONFIG_ERROR_LEN], *text;
+	size_t len;
 	int fd, rc;
-	size_t got = 0;
 
 	errs->n = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		add_error(errs, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		add_error(errs, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (st.st_size > CONFIG_MAX_BYTES) {
-		add_error(errs, "%s: %lld bytes is larger than the %d accepted", path,
-			  (long long)st.st_size, CONFIG_MAX_BYTES);
-		close(fd);
-		return -1;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		add_error(errs, "%s: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			add_error(errs, "%s: read error: %s", path, n ? strerror(errno) : "short read");
-			free(text);
+	fd = fileio_open(path, why, sizeof why);
+	if (fd < 0 || fileio_read(fd, path, CONFIG_MAX_BYTES, &text, &len, why, sizeof why) < 0) {
+		config_error_add(errs, "%s", why);
+		if (fd >= 0)
 			close(fd);
-			return -1;
-		}
-		got += (size_t)n;
+		return -1;
 	}
 	close(fd);
-	text[got] = '\0';
-	rc = config_parse(text, got, path, cfg, errs);
+	rc = config_parse(text, len, path, cfg, errs);
 	free(text);
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 	return rc;
@@ -655,17 +622,17 @@ int config_check_reload(const struct config *running, const struct config *next,
 {
 	errs->n = 0;
 	if (strcmp(running->station.id, next->station.id) != 0)
-		add_error(errs, "station.id: \"%s\" differs from the running \"%s\"; changing it needs a restart",
+		config_error_add(errs, "station.id: \"%s\" differs from the running \"%s\"; changing it needs a restart",
 			  next->station.id, running->station.id);
 	if (strcmp(running->store.path, next->store.path) != 0)
-		add_error(errs, "store.path: \"%s\" differs from the running one; changing it needs a restart",
+		config_error_add(errs, "store.path: \"%s\" differs from the running one; changing it needs a restart",
 			  next->store.path);
 	if (running->tokens.enabled != next->tokens.enabled)
-		add_error(errs, "tokens: adding or removing the tokens section needs a restart");
+		config_error_add(errs, "tokens: adding or removing the tokens section needs a restart");
 	if (memcmp(&running->rack, &next->rack, sizeof running->rack) != 0)
-		add_error(errs, "rack: changing the rack section needs a restart");
+		config_error_add(errs, "rack: changing the rack section needs a restart");
 	if (strcmp(running->control.socket, next->control.socket) != 0 ||
 	    running->control.mode != next->control.mode)
-		add_error(errs, "control.socket: changing the socket path or mode needs a restart");
+		config_error_add(errs, "control.socket: changing the socket path or mode needs a restart");
 	return errs->n ? -1 : 0;
 }

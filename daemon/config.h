@@ -59,6 +59,11 @@ struct config {
 	} store;
 };
 
+/* Adds one message to errs (counting those past CONFIG_MAX_ERRORS); for
+ * the modules that validate files of their own (register profiles). */
+void config_error_add(struct config_errors *errs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /* Fills cfg with every default (what an empty "{}" would give, less the
  * required keys). */
 void config_defaults(struct config *cfg);

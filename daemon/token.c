@@ -1,7 +1,5 @@
 #include "daemon/token.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include "daemon/fileio.h"
 
 /* token.md: the mac is the first 16 bytes of the HMAC-SHA256. */
 #define MAC_BYTES 16
@@ -647,23 +647,16 @@ int token_keys_load(const char *path, struct token_keyring *ring, char *err, siz
 {
 	struct stat st;
 	char *text;
-	size_t got = 0;
+	size_t len;
 	int fd, rc;
 
 	token_keyring_clear(ring);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	fd = fileio_open(path, err, errlen);
+	if (fd < 0)
 		return -1;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
 	/* Checked on the open file, so a chmod race cannot slip past. Write
 	 * access is as bad as read: it would let someone plant a key. */
-	if (st.st_mode & 0077) {
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0077)) {
 		set_err(err, errlen,
 			"%s: mode %04o lets group or others access the keys; "
 			"refusing it (chmod 0600 and owned by the daemon's user)",
@@ -671,35 +664,12 @@ int token_keys_load(const char *path, struct token_keyring *ring, char *err, siz
 		close(fd);
 		return -1;
 	}
-	if (st.st_size > KEYS_MAX_BYTES) {
-		set_err(err, errlen, "%s: %lld bytes is larger than the %d accepted", path,
-			(long long)st.st_size, KEYS_MAX_BYTES);
-		close(fd);
-		return -1;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		set_err(err, errlen, "%s: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			set_err(err, errlen, "%s: read error: %s", path,
-				n ? strerror(errno) : "short read");
-			OPENSSL_cleanse(text, got);
-			free(text);
-			close(fd);
-			return -1;
-		}
-		got += (size_t)n;
-	}
+	rc = fileio_read(fd, path, KEYS_MAX_BYTES, &text, &len, err, errlen);
 	close(fd);
-	rc = token_keys_parse(text, got, path, ring, err, errlen);
-	OPENSSL_cleanse(text, got);
+	if (rc < 0)
+		return -1;
+	rc = token_keys_parse(text, len, path, ring, err, errlen);
+	OPENSSL_cleanse(text, len);
 	free(text);
 	return rc;
 }

@@ -2,14 +2,15 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "daemon/config.h"
+#include "daemon/fileio.h"
 
 #define PROFILE_MAX_BYTES (256 * 1024)
 
@@ -58,19 +59,6 @@ unsigned rack_type_words(enum rack_type t)
 	return 1;
 }
 
-static void err(struct config_errors *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void err(struct config_errors *errs, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errs->n < CONFIG_MAX_ERRORS) {
-		va_start(ap, fmt);
-		vsnprintf(errs->msg[errs->n], CONFIG_ERROR_LEN, fmt, ap);
-		va_end(ap);
-	}
-	errs->n++;
-}
-
 static const char *show(json_object *v)
 {
 	return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
@@ -87,7 +75,7 @@ static int parse_word_order(json_object *v, const char *path, bool *low_first,
 	else if (strcmp(s, "low_first") == 0)
 		*low_first = true;
 	else {
-		err(errs, "%s: %.60s is not \"high_first\" or \"low_first\"", path, show(v));
+		config_error_add(errs, "%s: %.60s is not \"high_first\" or \"low_first\"", path, show(v));
 		return -1;
 	}
 	return 0;
@@ -113,11 +101,11 @@ static void parse_field(const char *name, json_object *o, bool default_low_first
 		if (strcmp(field_names[f], name) == 0)
 			break;
 	if (f == RF_COUNT) {
-		err(errs, "fields.%.40s: unknown field", name);
+		config_error_add(errs, "fields.%.40s: unknown field", name);
 		return;
 	}
 	if (!json_object_is_type(o, json_type_object)) {
-		err(errs, "fields.%s: %.60s is not an object", name, show(o));
+		config_error_add(errs, "fields.%s: %.60s is not an object", name, show(o));
 		return;
 	}
 	json_object_object_foreach(o, key, v) {
@@ -127,7 +115,7 @@ static void parse_field(const char *name, json_object *o, bool default_low_first
 		if (strcmp(key, "fc") == 0) {
 			int64_t fc = json_object_get_int64(v);
 			if (!json_object_is_type(v, json_type_int) || (fc != 3 && fc != 4)) {
-				err(errs, "%s: %.60s is not 3 (holding) or 4 (input)", path, show(v));
+				config_error_add(errs, "%s: %.60s is not 3 (holding) or 4 (input)", path, show(v));
 				continue;
 			}
 			m.fc = (uint8_t)fc;
@@ -136,7 +124,7 @@ static void parse_field(const char *name, json_object *o, bool default_low_first
 			errno = 0;
 			int64_t a = json_object_get_int64(v);
 			if (!json_object_is_type(v, json_type_int) || a < 0 || a > 65535) {
-				err(errs, "%s: %.60s is out of range 0..65535", path, show(v));
+				config_error_add(errs, "%s: %.60s is out of range 0..65535", path, show(v));
 				continue;
 			}
 			m.addr = (uint16_t)a;
@@ -149,38 +137,38 @@ static void parse_field(const char *name, json_object *o, bool default_low_first
 				if (strcmp(type_names[t], s) == 0)
 					break;
 			if (t == sizeof type_names / sizeof type_names[0]) {
-				err(errs, "%s: %.60s is not one of u16, s16, u32, s32, u64", path, show(v));
+				config_error_add(errs, "%s: %.60s is not one of u16, s16, u32, s32, u64", path, show(v));
 				continue;
 			}
 			m.type = (enum rack_type)t;
 			have_type = true;
 		} else if (strcmp(key, "scale") == 0) {
 			if (!get_number(v, &m.scale) || m.scale == 0)
-				err(errs, "%s: %.60s is not a non-zero number", path, show(v));
+				config_error_add(errs, "%s: %.60s is not a non-zero number", path, show(v));
 		} else if (strcmp(key, "offset") == 0) {
 			if (!get_number(v, &m.offset))
-				err(errs, "%s: %.60s is not a number", path, show(v));
+				config_error_add(errs, "%s: %.60s is not a number", path, show(v));
 		} else if (strcmp(key, "word_order") == 0) {
 			parse_word_order(v, path, &m.low_first, errs);
 		} else if (strcmp(key, "unit") != 0) {
-			err(errs, "%s: unknown key", path);
+			config_error_add(errs, "%s: unknown key", path);
 		}
 	}
 	if (!have_fc)
-		err(errs, "fields.%s.fc: missing (required)", name);
+		config_error_add(errs, "fields.%s.fc: missing (required)", name);
 	if (!have_addr)
-		err(errs, "fields.%s.addr: missing (required)", name);
+		config_error_add(errs, "fields.%s.addr: missing (required)", name);
 	if (!have_type)
-		err(errs, "fields.%s.type: missing (required)", name);
+		config_error_add(errs, "fields.%s.type: missing (required)", name);
 	if (!have_fc || !have_addr || !have_type)
 		return;
 	if ((unsigned)m.addr + rack_type_words(m.type) - 1 > 65535) {
-		err(errs, "fields.%s: a %s at %u runs past register 65535", name, type_names[m.type],
+		config_error_add(errs, "fields.%s: a %s at %u runs past register 65535", name, type_names[m.type],
 		    m.addr);
 		return;
 	}
 	if (f >= RF_FIRST_WRITABLE && m.fc != 3) {
-		err(errs, "fields.%s: swapd writes it, so it must be a holding register (fc 3)", name);
+		config_error_add(errs, "fields.%s: swapd writes it, so it must be a holding register (fc 3)", name);
 		return;
 	}
 	p->f[f] = m;
@@ -199,7 +187,7 @@ static void check_overlaps(struct rack_profile *p, struct config_errors *errs)
 			unsigned xe = x->addr + rack_type_words(x->type) - 1;
 			unsigned ye = y->addr + rack_type_words(y->type) - 1;
 			if (x->addr <= ye && y->addr <= xe)
-				err(errs, "fields.%s: registers %u..%u (fc %u) overlap fields.%s",
+				config_error_add(errs, "fields.%s: registers %u..%u (fc %u) overlap fields.%s",
 				    field_names[b], y->addr, ye, y->fc, field_names[a]);
 		}
 	}
@@ -240,7 +228,7 @@ static void plan_blocks(struct rack_profile *p, struct config_errors *errs)
 					continue;
 				}
 				if (p->nblocks == RACK_MAX_BLOCKS) {
-					err(errs, "fields: more than %d separate register runs; group the registers",
+					config_error_add(errs, "fields: more than %d separate register runs; group the registers",
 					    RACK_MAX_BLOCKS);
 					return;
 				}
@@ -256,7 +244,7 @@ static void plan_blocks(struct rack_profile *p, struct config_errors *errs)
 static void parse_fault_bits(json_object *o, struct rack_profile *p, struct config_errors *errs)
 {
 	if (!json_object_is_type(o, json_type_object)) {
-		err(errs, "fault_bits: %.60s is not an object", show(o));
+		config_error_add(errs, "fault_bits: %.60s is not an object", show(o));
 		return;
 	}
 	json_object_object_foreach(o, key, v) {
@@ -267,13 +255,13 @@ static void parse_fault_bits(json_object *o, struct rack_profile *p, struct conf
 		if (key[0] == '_')
 			continue;
 		if (k == RFLT_COUNT) {
-			err(errs, "fault_bits.%.40s: unknown fault (over_temp, cell_ov, master_lost, lock_stuck, bms_invalid)",
+			config_error_add(errs, "fault_bits.%.40s: unknown fault (over_temp, cell_ov, master_lost, lock_stuck, bms_invalid)",
 			    key);
 			continue;
 		}
 		int64_t bit = json_object_get_int64(v);
 		if (!json_object_is_type(v, json_type_int) || bit < 0 || bit > 63) {
-			err(errs, "fault_bits.%s: %.60s is out of range 0..63", key, show(v));
+			config_error_add(errs, "fault_bits.%s: %.60s is out of range 0..63", key, show(v));
 			continue;
 		}
 		p->fault_bit[k] = (int8_t)bit;
@@ -291,14 +279,14 @@ int rack_profile_parse(const char *text, size_t len, const char *name, struct ra
 	memset(p, 0, sizeof *p);
 	memset(p->fault_bit, -1, sizeof p->fault_bit);
 	if (!tok) {
-		err(errs, "%s: out of memory", name);
+		config_error_add(errs, "%s: out of memory", name);
 		return -1;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
 	    !json_object_is_type(root, json_type_object)) {
-		err(errs, "%s: not a JSON object (%s)", name,
+		config_error_add(errs, "%s: not a JSON object (%s)", name,
 		    json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_object_put(root);
 		json_tokener_free(tok);
@@ -312,7 +300,7 @@ int rack_profile_parse(const char *text, size_t len, const char *name, struct ra
 		if (strcmp(key, "profile") == 0) {
 			if (!json_object_is_type(val, json_type_string) ||
 			    json_object_get_string_len(val) >= (int)sizeof p->name)
-				err(errs, "profile: %.60s is not a name of up to 63 characters", show(val));
+				config_error_add(errs, "profile: %.60s is not a name of up to 63 characters", show(val));
 			else
 				snprintf(p->name, sizeof p->name, "%s", json_object_get_string(val));
 		} else if (strcmp(key, "word_order") == 0) {
@@ -320,13 +308,13 @@ int rack_profile_parse(const char *text, size_t len, const char *name, struct ra
 		} else if (strcmp(key, "fault_bits") == 0) {
 			parse_fault_bits(val, p, errs);
 		} else {
-			err(errs, "%.40s: unknown key", key);
+			config_error_add(errs, "%.40s: unknown key", key);
 		}
 	}
 	if (!p->name[0])
-		err(errs, "profile: missing (required)");
+		config_error_add(errs, "profile: missing (required)");
 	if (!json_object_object_get_ex(root, "fields", &v) || !json_object_is_type(v, json_type_object)) {
-		err(errs, "fields: missing (required) or not an object");
+		config_error_add(errs, "fields: missing (required) or not an object");
 	} else {
 		json_object_object_foreach(v, fname, fo) {
 			if (fname[0] != '_')
@@ -334,7 +322,7 @@ int rack_profile_parse(const char *text, size_t len, const char *name, struct ra
 		}
 		for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
 			if (!p->f[required[i]].mapped)
-				err(errs, "fields.%s: missing (required)", field_names[required[i]]);
+				config_error_add(errs, "fields.%s: missing (required)", field_names[required[i]]);
 	}
 	json_object_put(root);
 	if (errs->n == 0)
@@ -346,24 +334,20 @@ int rack_profile_parse(const char *text, size_t len, const char *name, struct ra
 
 int rack_profile_load(const char *path, struct rack_profile *p, struct config_errors *errs)
 {
-	FILE *fp = fopen(path, "re");
-	char *text;
-	size_t n;
+	char why[CONFIG_ERROR_LEN], *text;
+	size_t len;
+	int fd, rc;
 
 	errs->n = 0;
-	if (!fp) {
-		err(errs, "%s: cannot open: %s", path, strerror(errno));
+	fd = fileio_open(path, why, sizeof why);
+	if (fd < 0 || fileio_read(fd, path, PROFILE_MAX_BYTES, &text, &len, why, sizeof why) < 0) {
+		config_error_add(errs, "%s", why);
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
-	text = malloc(PROFILE_MAX_BYTES + 1);
-	n = text ? fread(text, 1, PROFILE_MAX_BYTES + 1, fp) : 0;
-	fclose(fp);
-	if (!text || n > PROFILE_MAX_BYTES) {
-		err(errs, "%s: %s", path, text ? "larger than 256 KiB" : "out of memory");
-		free(text);
-		return -1;
-	}
-	int rc = rack_profile_parse(text, n, path, p, errs);
+	close(fd);
+	rc = rack_profile_parse(text, len, path, p, errs);
 	free(text);
 	return rc;
 }

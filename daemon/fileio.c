@@ -1,0 +1,59 @@
+#include "daemon/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fileio_open(const char *path, char *why, size_t whylen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		snprintf(why, whylen, "%s: cannot open: %s", path, strerror(errno));
+	return fd;
+}
+
+int fileio_read(int fd, const char *path, size_t max, char **text, size_t *len, char *why,
+		size_t whylen)
+{
+	struct stat st;
+	size_t got = 0;
+	char *buf;
+
+	*text = NULL;
+	*len = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s: not a regular file", path);
+		return -1;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		snprintf(why, whylen, "%s: %lld bytes is larger than the %zu accepted", path,
+			 (long long)st.st_size, max);
+		return -1;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(why, whylen, "%s: out of memory", path);
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(why, whylen, "%s: read error: %s", path, n ? strerror(errno) : "short read");
+			explicit_bzero(buf, got);
+			free(buf);
+			return -1;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	*text = buf;
+	*len = got;
+	return 0;
+}

@@ -1,0 +1,19 @@
+/* Reading a whole small file (a config, a register profile, a key file)
+ * with the checks each of them needs, in one place. */
+#ifndef SWAPD_FILEIO_H
+#define SWAPD_FILEIO_H
+
+#include <stddef.h>
+
+/* Opens path read-only; -1 with "PATH: cannot open: REASON" in why. */
+int fileio_open(const char *path, char *why, size_t whylen);
+
+/* Reads the regular file open on fd, of at most max bytes, into a new
+ * NUL-terminated buffer (*text, *len; free() it). Returns 0, or -1 with a
+ * reason naming path in why (never any of the content). On failure nothing
+ * stays allocated and what was read is wiped first, since it may have been
+ * a key file. fd stays open. */
+int fileio_read(int fd, const char *path, size_t max, char **text, size_t *len, char *why,
+		size_t whylen);
+
+#endif
