@@ -44,10 +44,14 @@ enum slot_state slots_state(int i)
 	return states[i];
 }
 
-static enum slot_state derive(const struct rack_reading *r)
+static enum slot_state derive(const struct rack_reading *r, enum slot_state was)
 {
 	if (!r->online)
 		return SLOT_OFFLINE;
+	/* A battery just arrived: say nothing about it until its health is
+	 * read, rather than call it idle and then charged a moment later. */
+	if (r->present && r->health_pending && !r->fault_bits)
+		return was;
 	if (r->fault_bits)
 		return SLOT_FAULT;
 	if (!r->present)
@@ -61,7 +65,7 @@ static enum slot_state derive(const struct rack_reading *r)
 
 static void on_rack_update(int i, void *arg)
 {
-	enum slot_state st = derive(rack_reading(i));
+	enum slot_state st = derive(rack_reading(i), states[i]);
 
 	(void)arg;
 	if (st == states[i])

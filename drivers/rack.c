@@ -124,8 +124,14 @@ static void decode_block(struct slot_state *s, const struct rack_block *b, const
 		r->slow_at = wall_ms();
 	/* A battery came or went: its identity and health are wanted now,
 	 * not at the next slow cycle. */
-	if (b->fast && r->present != was_present)
+	if (b->fast && r->present != was_present) {
 		s->need_slow = true;
+		r->health_pending = r->present;
+	}
+	/* The plan puts the health blocks last: after the last one the
+	 * battery is fully known. */
+	if (!b->fast && b == &rk.prof.blocks[rk.prof.nblocks - 1])
+		r->health_pending = false;
 }
 
 static void start_cycle(void *arg);

@@ -51,6 +51,8 @@ struct rack_config {
  * consumers show them with their time, never as fresh. */
 struct rack_reading {
 	bool online;
+	bool health_pending;   /* a battery came: its identity and health are
+				* not read yet (within this cycle or the next) */
 	int64_t fast_at, slow_at;
 	bool present, door_open, locked;
 	int state;
