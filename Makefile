@@ -68,6 +68,9 @@ FUZZERS     :=   # phony targets run by `make fuzz`
 TEST_DEPS   :=   # anything else the tests need built
 
 .DEFAULT_GOAL := all
+# Prerequisites written $$(VAR) are expanded after every module.mk is read,
+# so a fragment may link objects that a later fragment lists.
+.SECONDEXPANSION:
 include $(sort $(wildcard */module.mk))
 
 .PHONY: all test check demo bench fuzz install clean

@@ -9,6 +9,7 @@
 #include "daemon/health.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "drivers/scanner.h"
 
 #define PURGE_INTERVAL_MS (3600 * 1000)
 
@@ -208,6 +209,16 @@ static json_object *cmd_revoke(const struct control_req *req, void *arg)
 	return control_ok(NULL);
 }
 
+/* Each line the kiosk's scanner reads is a scan (token.md: the driver has
+ * stripped the CR/LF). */
+static void on_scanner_line(const char *line, size_t len, void *arg)
+{
+	struct token tok;
+
+	(void)arg;
+	access_scan(line, len, "scanner", &tok);
+}
+
 static void purge(void *arg)
 {
 	(void)arg;
@@ -242,6 +253,11 @@ enum sw_err access_start(const struct config *cfg, struct store *st, const char 
 	snprintf(boot_id, sizeof boot_id, "%s", boot);
 	control_register("scan", true, cmd_scan, NULL);
 	control_register("scans", false, cmd_scans, NULL);
+	if (cfg->scanner.enabled) {
+		enum sw_err se = scanner_open(&cfg->scanner, on_scanner_line, NULL, why, whylen);
+		if (se != SW_OK)
+			return se;
+	}
 	if (!tc.enabled) {
 		health_set("tokens", HEALTH_DISABLED, "no tokens section: every scan is refused");
 		return SW_OK;
@@ -273,6 +289,7 @@ void access_reconfigure(const struct config *cfg)
 
 void access_stop(void)
 {
+	scanner_close();
 	if (loop_timer_armed(&purge_timer))
 		loop_timer_cancel(&purge_timer);
 	token_keyring_clear(&ring);

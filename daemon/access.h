@@ -14,8 +14,9 @@
 #include "daemon/store.h"
 #include "daemon/token.h"
 
-/* Loads the key file and registers the scan, scans, ticket and revoke
- * commands. Without a tokens section every scan is refused. */
+/* Loads the key file, starts the kiosk's scanner when one is configured
+ * and registers the scan, scans, ticket and revoke commands. Without a
+ * tokens section every scan is refused. */
 enum sw_err access_start(const struct config *cfg, struct store *st, const char *boot,
 			 char *why, size_t whylen);
 

@@ -224,6 +224,23 @@ static const char *conv_kid(const char *s, void *dst)
 	return NULL;
 }
 
+static const char *conv_scanner_backend(const char *s, void *dst)
+{
+	(void)dst;
+	if (strcmp(s, "serialport") != 0 && strcmp(s, "tty") != 0)
+		return "is not \"serialport\" or \"tty\"";
+	return NULL;
+}
+
+static const struct field scanner_fields[] = {
+	STR(struct scanner_config, backend, false, conv_scanner_backend),
+	STR(struct scanner_config, device, true, conv_abs_path),
+	INTCHK(struct scanner_config, baud, 1200, 230400, check_baud),
+	INT(struct scanner_config, dedup_ms, 0, 60000),
+	INT(struct scanner_config, reconnect_ms, 100, 60000),
+	{ 0 },
+};
+
 static const struct field tokens_fields[] = {
 	STR(struct config_tokens, keys, true, NULL),
 	INT(struct config_tokens, skew_s, 0, 3600),
@@ -250,6 +267,9 @@ static const struct field top_fields[] = {
 	OBJ(store, store_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
+	{ .key = "scanner", .type = F_OBJ, .off = offsetof(struct config, scanner),
+	  .sub = scanner_fields, .optional = true,
+	  .enabled_off = offsetof(struct config, scanner.enabled) },
 	{ .key = "tokens", .type = F_OBJ, .off = offsetof(struct config, tokens),
 	  .sub = tokens_fields, .optional = true,
 	  .enabled_off = offsetof(struct config, tokens.enabled) },
@@ -282,6 +302,10 @@ void config_defaults(struct config *cfg)
 	cfg->rack.charged_soc = 95;
 	cfg->rack.telemetry_interval_ms = 10000;
 	cfg->rack.telemetry_rows = 200000;
+	snprintf(cfg->scanner.backend, sizeof cfg->scanner.backend, "serialport");
+	cfg->scanner.baud = 9600;
+	cfg->scanner.dedup_ms = 1000;
+	cfg->scanner.reconnect_ms = 1000;
 	cfg->tokens.skew_s = 60;
 	cfg->tokens.life_swap_s = 24 * 3600;
 	cfg->tokens.life_transport_s = 7 * 24 * 3600;
@@ -629,6 +653,8 @@ int config_check_reload(const struct config *running, const struct config *next,
 			  next->store.path);
 	if (running->tokens.enabled != next->tokens.enabled)
 		config_error_add(errs, "tokens: adding or removing the tokens section needs a restart");
+	if (memcmp(&running->scanner, &next->scanner, sizeof running->scanner) != 0)
+		config_error_add(errs, "scanner: changing the scanner section needs a restart");
 	if (memcmp(&running->rack, &next->rack, sizeof running->rack) != 0)
 		config_error_add(errs, "rack: changing the rack section needs a restart");
 	if (strcmp(running->control.socket, next->control.socket) != 0 ||

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "drivers/rack.h"
+#include "drivers/scanner.h"
 
 #define CONFIG_MAX_ERRORS 32
 #define CONFIG_ERROR_LEN 256
@@ -41,6 +42,8 @@ struct config {
 	} control;
 
 	struct rack_config rack; /* enabled when the "rack" section is there */
+
+	struct scanner_config scanner; /* enabled when the "scanner" section is there */
 
 	struct config_tokens {     /* enabled when the "tokens" section is there */
 		bool enabled;

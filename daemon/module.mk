@@ -8,9 +8,10 @@ SWAPD_LIBS = $(LIB_JSON) $(LIB_SQLITE) $(LIB_CRYPTO) $(LIB_MODBUS) -lpthread -lm
 BINS += $(O)/bin/swapd
 SBIN_PROGS += swapd
 
-$(O)/bin/swapd: $(O)/obj/daemon/main.o $(SWAPD_CORE_OBJS)
+# The drivers (drivers/module.mk) list their own objects as DRIVER_OBJS.
+$(O)/bin/swapd: $(O)/obj/daemon/main.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS)
 
 # swapctl is the daemon's client and speaks only JSON over the socket.
 BINS += $(O)/bin/swapctl
@@ -22,15 +23,15 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store
 
-$(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS)
+$(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)
-$(O)/tests/test_loop: $(O)/obj/tests/unit/test_loop.o $(SWAPD_CORE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+$(O)/tests/test_loop: $(O)/obj/tests/unit/test_loop.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)
-$(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+$(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(LIB_CMOCKA)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
 # make bench: rack polling against the line limit (tools/bench_rack.py).
 BENCHES += bench-rack
