@@ -1,0 +1,77 @@
+/* GPIO lines of the station: lock relays, door sensors, the emergency stop
+ * and the kiosk's indicator lights, found by name on one chip. Input edges
+ * come through the loop, are debounced, and reach the caller as a change of
+ * the line's meaning (door open, stop pressed), never as raw levels. Doors
+ * fail locked: lock outputs are requested in their locked state, go back
+ * to it when a write fails, and are locked again at close. */
+#ifndef SWAPD_GPIO_H
+#define SWAPD_GPIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "daemon/err.h"
+
+#define GPIO_MAX_LINES 64
+#define GPIO_NAME_MAX 32
+
+/* What a line is; its direction follows. */
+enum gpio_role {
+	GPIO_LOCK,   /* output: a slot's lock relay */
+	GPIO_DOOR,   /* input: a slot's door sensor; active = open */
+	GPIO_ESTOP,  /* input: the emergency stop; active = pressed */
+	GPIO_LIGHT,  /* output: a kiosk indicator; active = on */
+};
+
+struct gpio_line_config {
+	enum gpio_role role;
+	int slot;                   /* lock, door: the slot number 1..999; else 0 */
+	char name[GPIO_NAME_MAX];   /* the line's name on the chip, or its offset "17" */
+	bool active_low;            /* the line is active at the low level */
+	bool locked_active;         /* lock: locked while active (a maglock);
+				     * false: active unlocks (a strike) */
+	int debounce_ms;            /* inputs: a level must hold this long, 0..1000 */
+};
+
+struct gpio_config {
+	bool enabled;
+	char chip[128];   /* "gpiochip0", "/dev/gpiochip0", a chip label, or
+			   * "sim:/path/to/socket" for the simulated chip */
+	struct gpio_line_config lines[GPIO_MAX_LINES];
+	size_t nlines;
+};
+
+/* Called from the loop when a debounced input changed. */
+typedef void (*gpio_input_fn)(enum gpio_role role, int slot, bool active, void *arg);
+
+/* Validates cfg, opens the chip and requests every line: locks first, in
+ * their locked state, then the rest; reads the inputs' initial levels
+ * (no callback for those; ask gpio_get). On failure returns SW_EINVAL
+ * (config), SW_ENOENT (no such chip or line), SW_EBUSY (line taken) or
+ * SW_EIO with a reason naming the chip and line in why, reports "gpio" as
+ * failed, and leaves nothing open (lock lines already set stay locked). */
+enum sw_err gpio_open(const struct gpio_config *cfg, gpio_input_fn on_input, void *arg,
+		      char *why, size_t whylen);
+
+/* Whether slot's lock is driven by GPIO here. */
+bool gpio_has_lock(int slot);
+
+/* Drives slot's lock. SW_ENOENT when GPIO has no lock for slot; SW_EIO
+ * when the write failed, after which the line is driven locked if it still
+ * can be, and "gpio" reports failed. */
+enum sw_err gpio_set_lock(int slot, bool locked);
+
+/* Switches the light on the line called name. SW_ENOENT for no such
+ * light, SW_EIO when the write failed. */
+enum sw_err gpio_set_light(const char *name, bool on);
+
+/* The state of a line in *active: for GPIO_DOOR open and for GPIO_ESTOP
+ * pressed, as last debounced; for GPIO_LOCK locked, as last driven. slot
+ * is 0 for the estop. SW_ENOENT when there is no such line. */
+enum sw_err gpio_get(enum gpio_role role, int slot, bool *active);
+
+/* Locks every lock, releases the lines, closes the chip. Safe when not
+ * open. */
+void gpio_close(void);
+
+#endif
