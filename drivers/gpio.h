@@ -34,7 +34,7 @@ struct gpio_line_config {
 };
 
 struct gpio_config {
-	bool enabled;
+	bool enabled;     /* the "gpio" section is there */
 	char chip[128];   /* "gpiochip0", "/dev/gpiochip0", a chip label, or
 			   * "sim:/path/to/socket" for the simulated chip */
 	struct gpio_line_config lines[GPIO_MAX_LINES];

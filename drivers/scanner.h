@@ -18,7 +18,7 @@
 #define SCANNER_LINE_MAX 512
 
 struct scanner_config {
-	bool enabled;
+	bool enabled;       /* the "scanner" section is there */
 	char backend[16];    /* "serialport" (libserialport) or "tty" (termios, also a pty) */
 	char device[256];    /* e.g. /dev/serial/by-id/usb-...; need not exist yet */
 	int baud;            /* 1200..230400; USB-CDC ignores it */
