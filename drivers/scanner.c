@@ -197,7 +197,9 @@ static void try_connect(void *arg)
 	log_cond(&sc.dev_cond, DEV_CANNOT_OPEN, LOG_WARNING, "scanner: %s; retrying", why);
 	health_set("scanner", HEALTH_FAILED, "%s", why);
 	loop_timer_arm(&sc.retry, sc.backoff_ms);
-	sc.backoff_ms = sc.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sc.backoff_ms * 2;
+	/* doubling stops at 30 s, or at reconnect_ms when that is longer */
+	if (sc.backoff_ms < BACKOFF_MAX_MS)
+		sc.backoff_ms = sc.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : sc.backoff_ms * 2;
 }
 
 enum sw_err scanner_open(const struct scanner_config *cfg, scanner_line_fn on_line, void *arg,
@@ -221,13 +223,13 @@ enum sw_err scanner_open(const struct scanner_config *cfg, scanner_line_fn on_li
 		snprintf(why, whylen, "scanner.baud: %d is not a standard rate 1200..230400", cfg->baud);
 		return SW_EINVAL;
 	}
-	if (cfg->dedup_ms < 0 || cfg->dedup_ms > 10000) {
-		snprintf(why, whylen, "scanner.dedup_ms: %d is out of range 0..10000", cfg->dedup_ms);
+	if (cfg->dedup_ms < 0 || cfg->dedup_ms > 60000) {
+		snprintf(why, whylen, "scanner.dedup_ms: %d is out of range 0..60000", cfg->dedup_ms);
 		return SW_EINVAL;
 	}
-	if (cfg->reconnect_ms < 10 || cfg->reconnect_ms > BACKOFF_MAX_MS) {
-		snprintf(why, whylen, "scanner.reconnect_ms: %d is out of range 10..%d",
-			 cfg->reconnect_ms, BACKOFF_MAX_MS);
+	if (cfg->reconnect_ms < 10 || cfg->reconnect_ms > 60000) {
+		snprintf(why, whylen, "scanner.reconnect_ms: %d is out of range 10..60000",
+			 cfg->reconnect_ms);
 		return SW_EINVAL;
 	}
 	memset(&sc, 0, sizeof sc);
