@@ -24,7 +24,8 @@ enum ftype {
 	F_BOOL,  /* JSON true or false */
 	F_OBJ,   /* a section, described by `sub` */
 	F_ARRAY, /* up to `max` objects described by `sub`, each `size` bytes,
-		  * their number stored as an int at `count_off` */
+		  * their number stored at `count_off` as an int, or as a
+		  * size_t when `count_size` says so */
 };
 
 /* conv returns NULL when s is good (having stored it), else the reason,
@@ -42,6 +43,7 @@ struct field {
 	const char *(*check)(long long v);
 	const struct field *sub;
 	size_t count_off;
+	size_t count_size;
 	bool optional;      /* F_OBJ: may be absent; its presence sets the */
 	size_t enabled_off; /* bool at this offset */
 };
@@ -241,6 +243,41 @@ static const struct field scanner_fields[] = {
 	{ 0 },
 };
 
+static const char *conv_gpio_role(const char *s, void *dst)
+{
+	static const char *const roles[] = {
+		[GPIO_LOCK] = "lock", [GPIO_DOOR] = "door", [GPIO_ESTOP] = "estop", [GPIO_LIGHT] = "light",
+	};
+
+	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+		if (strcmp(s, roles[i]) == 0) {
+			*(enum gpio_role *)dst = (enum gpio_role)i;
+			return NULL;
+		}
+	return "is not one of lock, door, estop, light";
+}
+
+static const struct field gpio_line_fields[] = {
+	{ .key = "role", .type = F_CONV, .off = offsetof(struct gpio_line_config, role),
+	  .conv = conv_gpio_role, .required = true },
+	INT(struct gpio_line_config, slot, 1, 999),
+	{ .key = "line", .type = F_STR, .off = offsetof(struct gpio_line_config, name),
+	  .size = sizeof(((struct gpio_line_config *)0)->name), .required = true },
+	BOOL(struct gpio_line_config, active_low),
+	BOOL(struct gpio_line_config, locked_active),
+	INT(struct gpio_line_config, debounce_ms, 0, 1000),
+	{ 0 },
+};
+
+static const struct field gpio_fields[] = {
+	STR(struct gpio_config, chip, true, NULL),
+	{ .key = "lines", .type = F_ARRAY, .off = offsetof(struct gpio_config, lines),
+	  .size = sizeof(struct gpio_line_config), .max = GPIO_MAX_LINES, .required = true,
+	  .count_off = offsetof(struct gpio_config, nlines), .count_size = sizeof(size_t),
+	  .sub = gpio_line_fields },
+	{ 0 },
+};
+
 static const struct field tokens_fields[] = {
 	STR(struct config_tokens, keys, true, NULL),
 	INT(struct config_tokens, skew_s, 0, 3600),
@@ -267,6 +304,8 @@ static const struct field top_fields[] = {
 	OBJ(store, store_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
+	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,
+	  .optional = true, .enabled_off = offsetof(struct config, gpio.enabled) },
 	{ .key = "scanner", .type = F_OBJ, .off = offsetof(struct config, scanner),
 	  .sub = scanner_fields, .optional = true,
 	  .enabled_off = offsetof(struct config, scanner.enabled) },
@@ -302,6 +341,8 @@ void config_defaults(struct config *cfg)
 	cfg->rack.charged_soc = 95;
 	cfg->rack.telemetry_interval_ms = 10000;
 	cfg->rack.telemetry_rows = 200000;
+	for (size_t i = 0; i < GPIO_MAX_LINES; i++)
+		cfg->gpio.lines[i].debounce_ms = 20;
 	snprintf(cfg->scanner.backend, sizeof cfg->scanner.backend, "serialport");
 	cfg->scanner.baud = 9600;
 	cfg->scanner.dedup_ms = 1000;
@@ -393,7 +434,10 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 			}
 			parse_section(e, f->sub, (char *)dst + i * f->size, ipath, errs);
 		}
-		*(int *)((char *)base + f->count_off) = (int)n;
+		if (f->count_size == sizeof(size_t))
+			*(size_t *)((char *)base + f->count_off) = n;
+		else
+			*(int *)((char *)base + f->count_off) = (int)n;
 		return;
 	}
 	case F_STR:
@@ -514,6 +558,33 @@ static void check_tokens(struct config_tokens *t, const char *name, struct confi
 	free(ring);
 }
 
+/* A slot whose lock is driven by GPIO needs that lock line, and a lock or
+ * door line must belong to a slot of the rack (the driver checks the rest:
+ * roles, one line per name, one lock and one door per slot). */
+static void check_gpio_locks(const struct config *cfg, struct config_errors *errs)
+{
+	for (int i = 0; cfg->rack.enabled && i < cfg->rack.nslots; i++) {
+		const struct rack_slot_config *s = &cfg->rack.slots[i];
+		bool found = false;
+		for (size_t k = 0; cfg->gpio.enabled && k < cfg->gpio.nlines; k++)
+			found |= cfg->gpio.lines[k].role == GPIO_LOCK && cfg->gpio.lines[k].slot == s->slot;
+		if (s->lock_gpio && !found)
+			config_error_add(errs, "rack.slots[%d].lock: \"gpio\", but gpio.lines has no lock for slot %d",
+					 i, s->slot);
+	}
+	for (size_t k = 0; cfg->gpio.enabled && k < cfg->gpio.nlines; k++) {
+		const struct gpio_line_config *l = &cfg->gpio.lines[k];
+		bool known = false;
+		if (l->role != GPIO_LOCK && l->role != GPIO_DOOR)
+			continue;
+		for (int i = 0; cfg->rack.enabled && i < cfg->rack.nslots; i++)
+			known |= cfg->rack.slots[i].slot == l->slot;
+		if (!known)
+			config_error_add(errs, "gpio.lines[%zu].slot: %d is not a slot in rack.slots", k,
+					 l->slot);
+	}
+}
+
 /* What one key cannot say alone: slot numbers and units are unique, the
  * heartbeat comes well within the controllers' master-lost timeout, and the
  * register profile (a relative path is taken from the config file's
@@ -616,6 +687,12 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 		check_rack(&cfg->rack, name, errs);
 	if (cfg->tokens.enabled)
 		check_tokens(&cfg->tokens, name, errs);
+	if (cfg->gpio.enabled) {
+		char why[CONFIG_ERROR_LEN];
+		if (gpio_check(&cfg->gpio, why, sizeof why) != SW_OK)
+			config_error_add(errs, "%s", why);
+	}
+	check_gpio_locks(cfg, errs);
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }
@@ -653,6 +730,8 @@ int config_check_reload(const struct config *running, const struct config *next,
 			  next->store.path);
 	if (running->tokens.enabled != next->tokens.enabled)
 		config_error_add(errs, "tokens: adding or removing the tokens section needs a restart");
+	if (memcmp(&running->gpio, &next->gpio, sizeof running->gpio) != 0)
+		config_error_add(errs, "gpio: changing the gpio section needs a restart");
 	if (memcmp(&running->scanner, &next->scanner, sizeof running->scanner) != 0)
 		config_error_add(errs, "scanner: changing the scanner section needs a restart");
 	if (memcmp(&running->rack, &next->rack, sizeof running->rack) != 0)

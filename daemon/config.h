@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "drivers/gpio.h"
 #include "drivers/rack.h"
 #include "drivers/scanner.h"
 
@@ -44,6 +45,7 @@ struct config {
 	struct rack_config rack; /* enabled when the "rack" section is there */
 
 	struct scanner_config scanner; /* enabled when the "scanner" section is there */
+	struct gpio_config gpio;       /* enabled when the "gpio" section is there */
 
 	struct config_tokens {     /* enabled when the "tokens" section is there */
 		bool enabled;

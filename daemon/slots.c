@@ -10,11 +10,14 @@
 #include "daemon/health.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "drivers/gpio.h"
 #include "drivers/rack.h"
 
 /* A copy: a reload frees the config struct, and the rack section cannot
  * change without a restart anyway (config_check_reload). */
 static struct rack_config rc;
+static bool have_gpio;
+static bool estop;           /* the emergency stop is pressed */
 static struct store *store;
 static enum slot_state states[RACK_MAX_SLOTS];
 static struct loop_timer telemetry_timer;
@@ -127,8 +130,14 @@ static json_object *slot_json(int i)
 		json_object_object_add(o, "cell_min", num(r->cell_min, 0.001));
 		json_object_object_add(o, "cell_max", num(r->cell_max, 0.001));
 	}
-	json_object_object_add(o, "door", json_object_new_string(r->door_open ? "open" : "closed"));
-	json_object_object_add(o, "lock", json_object_new_string(r->locked ? "locked" : "unlocked"));
+	/* Where GPIO has the door sensor or drives the lock, it knows best. */
+	bool door_open = r->door_open, locked = r->locked, v;
+	if (have_gpio && gpio_get(GPIO_DOOR, rc.slots[i].slot, &v) == SW_OK)
+		door_open = v;
+	if (have_gpio && rc.slots[i].lock_gpio && gpio_get(GPIO_LOCK, rc.slots[i].slot, &v) == SW_OK)
+		locked = v;
+	json_object_object_add(o, "door", json_object_new_string(door_open ? "open" : "closed"));
+	json_object_object_add(o, "lock", json_object_new_string(locked ? "locked" : "unlocked"));
 	json_object_object_add(o, "fault_bits", json_object_new_int64((int64_t)r->fault_bits));
 	for (int f = 0; f < RFLT_COUNT; f++)
 		if (p->fault_bit[f] >= 0 && (r->fault_bits >> p->fault_bit[f]) & 1)
@@ -261,12 +270,21 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 
 	if (i < 0)
 		return err;
-	if (rc.slots[i].lock_gpio && f == RF_LOCK_CMD)
-		return control_error("not_supported", "slot %d's lock is driven by GPIO",
-				     rc.slots[i].slot);
+	if (estop && f == RF_CHARGE_ENABLE && value != 0)
+		return control_error("estop", "the emergency stop is pressed");
 	snprintf(detail, sizeof detail, "slot %d %s", rc.slots[i].slot, what);
 	if (store_audit(store, req->who, what, detail) != SW_OK)
 		return control_error("store_failed", "cannot record the command; not sending it");
+	if (rc.slots[i].lock_gpio && f == RF_LOCK_CMD) {
+		enum sw_err e = gpio_set_lock(rc.slots[i].slot, value != 0);
+		if (e != SW_OK)
+			return control_error("slot_error", "slot %d's lock relay: %s", rc.slots[i].slot,
+					     sw_strerror(e));
+		json_object *r = json_object_new_object();
+		json_object_object_add(r, "slot", json_object_new_int(rc.slots[i].slot));
+		json_object_object_add(r, "done", json_object_new_string(what));
+		return control_ok(r);
+	}
 	struct write_ctx *w = calloc(1, sizeof *w);
 	if (!w || !(w->pending = control_defer(req))) {
 		free(w);
@@ -314,13 +332,54 @@ static json_object *cmd_charge(const struct control_req *req, void *arg)
 	return slot_write(req, RF_CHARGE_ENABLE, on, on ? "charge on" : "charge off");
 }
 
+/* GPIO inputs. The emergency stop turns charging off on every slot and
+ * keeps it off while pressed (the controllers' own cut-offs stand anyway). */
+static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
+{
+	(void)arg;
+	if (role == GPIO_DOOR) {
+		log_msg(LOG_INFO, "slot %d: door %s (sensor)", slot, active ? "open" : "closed");
+		return;
+	}
+	if (role != GPIO_ESTOP || active == estop)
+		return;
+	estop = active;
+	if (!estop) {
+		log_msg(LOG_NOTICE, "emergency stop released");
+		health_set("gpio", HEALTH_OK, "emergency stop released");
+		return;
+	}
+	log_msg(LOG_CRIT, "emergency stop pressed: charging off on every slot");
+	health_set("gpio", HEALTH_FAILED, "emergency stop pressed");
+	store_audit(store, "gpio", "estop", "pressed");
+	for (int i = 0; rc.enabled && i < rc.nslots; i++)
+		if (rack_write(i, RF_CHARGE_ENABLE, 0, NULL, NULL) != SW_OK)
+			log_msg(LOG_ERR, "slot %d: cannot queue charging off", rc.slots[i].slot);
+}
+
+/* An emergency stop already pressed at start counts as pressed now. */
+static void check_estop(void)
+{
+	bool pressed;
+
+	if (have_gpio && gpio_get(GPIO_ESTOP, 0, &pressed) == SW_OK && pressed)
+		on_gpio_input(GPIO_ESTOP, 0, true, NULL);
+}
+
 enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen)
 {
 	rc = cfg->rack;
 	store = st;
 	control_register("slots", false, cmd_slots, NULL);
+	if (cfg->gpio.enabled) {
+		enum sw_err e = gpio_open(&cfg->gpio, on_gpio_input, NULL, why, whylen);
+		if (e != SW_OK)
+			return e;
+		have_gpio = true;
+	}
 	if (!rc.enabled) {
 		health_set("rack", HEALTH_DISABLED, "no rack configured");
+		check_estop();
 		return SW_OK;
 	}
 	for (int i = 0; i < rc.nslots; i++)
@@ -334,11 +393,15 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 	control_register("charge", true, cmd_charge, NULL);
 	loop_timer_init(&telemetry_timer, take_samples, NULL);
 	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
+	check_estop();
 	return SW_OK;
 }
 
 void slots_stop(void)
 {
+	if (have_gpio)
+		gpio_close(); /* it locks every lock first */
+	have_gpio = false;
 	if (!rc.enabled)
 		return;
 	loop_timer_cancel(&telemetry_timer);

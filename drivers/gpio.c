@@ -131,7 +131,7 @@ static enum sw_err bad(char *why, size_t whylen, size_t i, const char *fmt, cons
 	return SW_EINVAL;
 }
 
-static enum sw_err validate(const struct gpio_config *cfg, char *why, size_t whylen)
+enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen)
 {
 	char d[96];
 	int estops = 0;
@@ -194,7 +194,7 @@ enum sw_err gpio_open(const struct gpio_config *cfg, gpio_input_fn on_input, voi
 		snprintf(why, whylen, "gpio already open");
 		return SW_EBUSY;
 	}
-	enum sw_err e = validate(cfg, why, whylen);
+	enum sw_err e = gpio_check(cfg, why, whylen);
 	if (e != SW_OK)
 		return e;
 	/* Locks first, so that if a later line fails every lock that could

@@ -44,6 +44,10 @@ struct gpio_config {
 /* Called from the loop when a debounced input changed. */
 typedef void (*gpio_input_fn)(enum gpio_role role, int slot, bool active, void *arg);
 
+/* Checks cfg without touching any hardware (what the config check runs):
+ * SW_EINVAL with "gpio.lines[N].KEY: problem" in why, or SW_OK. */
+enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen);
+
 /* Validates cfg, opens the chip and requests every line: locks first, in
  * their locked state, then the rest; reads the inputs' initial levels
  * (no callback for those; ask gpio_get). On failure returns SW_EINVAL
