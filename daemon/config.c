@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -701,17 +700,13 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 {
 	char why[CONFIG_ERROR_LEN], *text;
 	size_t len;
-	int fd, rc;
+	int rc;
 
 	errs->n = 0;
-	fd = fileio_open(path, why, sizeof why);
-	if (fd < 0 || fileio_read(fd, path, CONFIG_MAX_BYTES, &text, &len, why, sizeof why) < 0) {
+	if (fileio_load(path, CONFIG_MAX_BYTES, &text, &len, why, sizeof why) < 0) {
 		config_error_add(errs, "%s", why);
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	close(fd);
 	rc = config_parse(text, len, path, cfg, errs);
 	free(text);
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);

@@ -17,6 +17,20 @@ int fileio_open(const char *path, char *why, size_t whylen)
 	return fd;
 }
 
+int fileio_load(const char *path, size_t max, char **text, size_t *len, char *why, size_t whylen)
+{
+	int fd = fileio_open(path, why, whylen);
+	int rc;
+
+	*text = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -1;
+	rc = fileio_read(fd, path, max, text, len, why, whylen);
+	close(fd);
+	return rc;
+}
+
 int fileio_read(int fd, const char *path, size_t max, char **text, size_t *len, char *why,
 		size_t whylen)
 {

@@ -16,4 +16,7 @@ int fileio_open(const char *path, char *why, size_t whylen);
 int fileio_read(int fd, const char *path, size_t max, char **text, size_t *len, char *why,
 		size_t whylen);
 
+/* fileio_open() and fileio_read() in one, closing the file again. */
+int fileio_load(const char *path, size_t max, char **text, size_t *len, char *why, size_t whylen);
+
 #endif

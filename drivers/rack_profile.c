@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -336,17 +335,13 @@ int rack_profile_load(const char *path, struct rack_profile *p, struct config_er
 {
 	char why[CONFIG_ERROR_LEN], *text;
 	size_t len;
-	int fd, rc;
+	int rc;
 
 	errs->n = 0;
-	fd = fileio_open(path, why, sizeof why);
-	if (fd < 0 || fileio_read(fd, path, PROFILE_MAX_BYTES, &text, &len, why, sizeof why) < 0) {
+	if (fileio_load(path, PROFILE_MAX_BYTES, &text, &len, why, sizeof why) < 0) {
 		config_error_add(errs, "%s", why);
-		if (fd >= 0)
-			close(fd);
 		return -1;
 	}
-	close(fd);
 	rc = rack_profile_parse(text, len, path, p, errs);
 	free(text);
 	return rc;
