@@ -54,6 +54,7 @@ static struct {
 	int64_t cycle_start;
 	struct loop_timer cycle_timer;
 	/* the job with the worker */
+	bool busy;
 	enum job_kind kind;
 	int job_slot;
 	size_t job_block;
@@ -145,6 +146,12 @@ static bool slot_due(int i, int64_t now)
 
 /* Picks the next job and hands it to the worker; false when the cycle is
  * over (nothing left to do until the next one). */
+static bool submit(const struct rack_job *job)
+{
+	rk.busy = rack_bus_submit(rk.bus, job) == SW_OK;
+	return rk.busy;
+}
+
 static bool next_job(void)
 {
 	int64_t now = loop_now();
@@ -161,7 +168,7 @@ static bool next_job(void)
 		job.addr = rk.prof.f[rk.job_write.field].addr;
 		job.count = (uint16_t)rk.job_write.count;
 		memcpy(job.values, rk.job_write.values, sizeof job.values);
-		return rack_bus_submit(rk.bus, &job) == SW_OK;
+		return submit(&job);
 	}
 	while (rk.cur < rk.cfg.nslots) {
 		struct slot_state *s = &rk.slots[rk.cur];
@@ -191,7 +198,7 @@ static bool next_job(void)
 								   rk.heartbeat, job.values);
 			job.addr = rk.prof.f[RF_HEARTBEAT].addr;
 			s->heartbeat_at = now + rk.cfg.heartbeat_ms;
-			return rack_bus_submit(rk.bus, &job) == SW_OK;
+			return submit(&job);
 		}
 		if (step == 1) {
 			if (!s->r.online || s->watchdog_set || !rk.prof.f[RF_WATCHDOG_S].mapped)
@@ -205,7 +212,7 @@ static bool next_job(void)
 				s->watchdog_set = true;
 				continue;
 			}
-			return rack_bus_submit(rk.bus, &job) == SW_OK;
+			return submit(&job);
 		}
 		size_t b = step - 2;
 		if (b >= rk.prof.nblocks) {
@@ -222,7 +229,7 @@ static bool next_job(void)
 		job.fc = blk->fc;
 		job.addr = blk->addr;
 		job.count = blk->count;
-		return rack_bus_submit(rk.bus, &job) == SW_OK;
+		return submit(&job);
 	}
 	return false;
 }
@@ -329,6 +336,7 @@ static void on_result(int fd, short revents, void *arg)
 		free(r);
 		return;
 	}
+	rk.busy = false;
 	int i = rk.job_slot;
 	account_line(r);
 	if (r->err == SW_EIO)
@@ -466,6 +474,10 @@ void rack_close(void)
 	loop_timer_cancel(&rk.cycle_timer);
 	loop_del_fd(rack_bus_fd(rk.bus));
 	rack_bus_close(rk.bus);
+	/* Every write still owed an answer gets one, the one with the worker
+	 * included: the bus is gone. */
+	if (rk.busy && rk.kind == JOB_WRITE && rk.job_write.done)
+		rk.job_write.done(SW_EIO, rk.job_write.arg);
 	for (size_t n = 0; n < rk.qlen; n++) {
 		struct pending_write *w = &rk.q[(rk.qhead + n) % WRITE_QUEUE];
 		if (w->done)

@@ -233,3 +233,16 @@ def test_scanner_fresh_token_replayed_after_restart(kiosk):
     results = [s["result"] for s in kiosk.request("scans")["result"]["scans"]
                if s["source"] == "scanner"]
     assert results == ["ok", "malformed", "ok", "replayed", "ok"]
+
+
+def test_no_tokens_section_refuses_every_scan(tmp_path):
+    d = Daemon(tmp_path)
+    keys = str(tmp_path / "keys.json")
+    write_keys(keys, [("k1", K1)])
+    try:
+        d.start()
+        assert scan(d, issue(d, station="ST-TEST-1", keys=keys)) == "unknown_key"
+        assert scan(d, "hello") == "malformed"
+        assert d.request("ticket")["error"] == "unknown_command"
+    finally:
+        d.close()
