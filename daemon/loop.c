@@ -208,36 +208,60 @@ static int next_timeout(void)
 	return left > 60000 ? 60000 : (int)left;
 }
 
+/* One round: timers that are due, then a poll() of at most max_wait ms
+ * (-1: until the next timer) and the callbacks of the ready fds. */
+static int loop_once(int max_wait)
+{
+	run_timers();
+	if (stopping)
+		return 0;
+	int wait = next_timeout();
+	if (max_wait >= 0 && (wait < 0 || wait > max_wait))
+		wait = max_wait;
+	int n = poll(pfds, nfds, wait);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		log_msg(LOG_CRIT, "loop: poll: %s", strerror(errno));
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	dispatching = true;
+	size_t count = nfds; /* fds added now wait for the next round */
+	for (size_t i = 0; i < count && !stopping; i++) {
+		short re = pfds[i].revents;
+		if (!re || watches[i].dead)
+			continue;
+		pfds[i].revents = 0;
+		watches[i].fn(pfds[i].fd, re, watches[i].arg);
+	}
+	dispatching = false;
+	if (any_dead)
+		compact();
+	return 0;
+}
+
 int loop_run(void)
 {
 	stopping = false;
-	while (!stopping) {
-		run_timers();
-		if (stopping)
-			break;
-		int n = poll(pfds, nfds, next_timeout());
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_msg(LOG_CRIT, "loop: poll: %s", strerror(errno));
+	while (!stopping)
+		if (loop_once(-1) < 0)
 			return -1;
-		}
-		if (n == 0)
-			continue;
-		dispatching = true;
-		size_t count = nfds; /* fds added now wait for the next round */
-		for (size_t i = 0; i < count && !stopping; i++) {
-			short re = pfds[i].revents;
-			if (!re || watches[i].dead)
-				continue;
-			pfds[i].revents = 0;
-			watches[i].fn(pfds[i].fd, re, watches[i].arg);
-		}
-		dispatching = false;
-		if (any_dead)
-			compact();
-	}
 	return 0;
+}
+
+bool loop_run_until(bool (*done)(void *arg), void *arg, int64_t timeout_ms)
+{
+	int64_t end = loop_now() + timeout_ms;
+
+	stopping = false;
+	while (!done(arg)) {
+		int64_t left = end - loop_now();
+		if (left <= 0 || stopping || loop_once((int)left) < 0)
+			return false;
+	}
+	return true;
 }
 
 void loop_stop(void)

@@ -56,6 +56,11 @@ int loop_run(void);
 /* Makes loop_run() return after the current callback. */
 void loop_stop(void);
 
+/* Runs the loop until done(arg) is true (checked before each round), at
+ * most timeout_ms, or until loop_stop(); returns whether done. For the
+ * last steps of a clean stop, after loop_run returned, and for tests. */
+bool loop_run_until(bool (*done)(void *arg), void *arg, int64_t timeout_ms);
+
 /* Frees the loop's tables (all fds must have been removed). */
 void loop_free(void);
 
