@@ -91,8 +91,13 @@ void rack_free(struct rack *r)
 
 void rack_poll(struct rack *r, uint32_t now_us)
 {
-	for (int i = 0; i < r->n; i++)
-		fw_poll(&r->slots[i].fw, now_us);
+	for (int i = 0; i < r->n; i++) {
+		struct rack_slot *s = &r->slots[i];
+		bool was = s->port.outputs.lock;
+		fw_poll(&s->fw, now_us);
+		/* every time the actuator let go: a door that could open */
+		s->unlocks += was && !s->port.outputs.lock;
+	}
 }
 
 void rack_physics(struct rack *r, double dt)
@@ -367,6 +372,7 @@ static json_object *do_get(struct req *q, struct rack *r)
 	json_object_object_add(o, "door_open", json_object_new_boolean(s->door_open));
 	json_object_object_add(o, "lock_closed", json_object_new_boolean(s->lock_closed));
 	json_object_object_add(o, "lock_actuator", json_object_new_boolean(s->port.outputs.lock));
+	json_object_object_add(o, "unlocks", json_object_new_int64((int64_t)s->unlocks));
 	json_object_object_add(o, "charger_on", json_object_new_boolean(s->port.outputs.charger_on));
 	json_object_object_add(o, "current_limit",
 			       json_object_new_double(s->port.outputs.current_limit_da / 10.0));
@@ -555,6 +561,9 @@ static json_object *do_list(struct req *q, struct rack *r)
 		json_object_object_add(e, "battery", s->bat >= 0 ? json_object_new_uint64(r->bats[s->bat].id) : NULL);
 		json_object_object_add(e, "door_open", json_object_new_boolean(s->door_open));
 		json_object_object_add(e, "lock_closed", json_object_new_boolean(s->lock_closed));
+		json_object_object_add(e, "lock_actuator", json_object_new_boolean(s->port.outputs.lock));
+		json_object_object_add(e, "charger_on", json_object_new_boolean(s->port.outputs.charger_on));
+		json_object_object_add(e, "unlocks", json_object_new_int64((int64_t)s->unlocks));
 		json_object_object_add(e, "state", json_object_new_int(s->fw.slot.in[SLOT_IN_STATE]));
 		json_object_array_add(slots, e);
 	}

@@ -29,6 +29,7 @@ struct rack_slot {
 	bool lock_closed;  /* mechanical bolt position */
 	bool stuck_lock;   /* the bolt no longer follows its actuator */
 	bool silent;       /* cut off the bus: hears and says nothing */
+	uint64_t unlocks;  /* times the lock actuator let go, for the tests */
 };
 
 struct rack {
