@@ -14,6 +14,8 @@ const char *sw_strerror(enum sw_err e)
 	case SW_EBUSY: return "busy";
 	case SW_ETIMEDOUT: return "timed out";
 	case SW_EEXIST: return "already exists";
+	case SW_EREADBACK: return "did not read back as written";
+	case SW_ECANCELED: return "cancelled";
 	}
 	return "unknown error";
 }

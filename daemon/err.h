@@ -15,6 +15,8 @@ enum sw_err {
 	SW_EBUSY,     /* resource held by someone else */
 	SW_ETIMEDOUT, /* peer did not answer in time */
 	SW_EEXIST,    /* already exists */
+	SW_EREADBACK, /* a register did not read back as written */
+	SW_ECANCELED, /* not done: the emergency stop, or swapd stopping */
 };
 
 /* A short, stable, lower-case description of e ("disk full"); never NULL. */

@@ -18,6 +18,7 @@
 static struct rack_config rc;
 static bool have_gpio;
 static bool estop;           /* the emergency stop is pressed */
+static bool stopping;        /* slots_stop: locking up, no more commands */
 static struct store *store;
 static enum slot_state states[RACK_MAX_SLOTS];
 static struct loop_timer telemetry_timer;
@@ -33,6 +34,10 @@ static const char *const fault_names[RFLT_COUNT] = {
 	[RFLT_MASTER_LOST] = "master_lost", [RFLT_LOCK_STUCK] = "lock_stuck",
 	[RFLT_BMS_INVALID] = "bms_invalid",
 };
+
+/* The clean stop waits this long at most for every door to read back
+ * locked: well inside the 2 s that systemd and the docs promise. */
+#define STOP_LOCK_MS 800
 
 /* Below this a battery is not taking charge, whatever the charger says. */
 #define CHARGING_MIN_A 0.2
@@ -130,14 +135,17 @@ static json_object *slot_json(int i)
 		json_object_object_add(o, "cell_min", num(r->cell_min, 0.001));
 		json_object_object_add(o, "cell_max", num(r->cell_max, 0.001));
 	}
-	/* Where GPIO has the door sensor or drives the lock, it knows best. */
-	bool door_open = r->door_open, locked = r->locked, v;
+	/* Where GPIO has the door sensor or drives the lock, it knows best;
+	 * what nobody has read yet is unknown, never closed or locked. */
+	const char *door = r->have[RF_DOOR] ? (r->door_open ? "open" : "closed") : "unknown";
+	const char *lock = r->have[RF_LOCK] ? (r->locked ? "locked" : "unlocked") : "unknown";
+	bool v;
 	if (have_gpio && gpio_get(GPIO_DOOR, rc.slots[i].slot, &v) == SW_OK)
-		door_open = v;
+		door = v ? "open" : "closed";
 	if (have_gpio && rc.slots[i].lock_gpio && gpio_get(GPIO_LOCK, rc.slots[i].slot, &v) == SW_OK)
-		locked = v;
-	json_object_object_add(o, "door", json_object_new_string(door_open ? "open" : "closed"));
-	json_object_object_add(o, "lock", json_object_new_string(locked ? "locked" : "unlocked"));
+		lock = v ? "locked" : "unlocked";
+	json_object_object_add(o, "door", json_object_new_string(door));
+	json_object_object_add(o, "lock", json_object_new_string(lock));
 	json_object_object_add(o, "fault_bits", json_object_new_int64((int64_t)r->fault_bits));
 	for (int f = 0; f < RFLT_COUNT; f++)
 		if (p->fault_bit[f] >= 0 && (r->fault_bits >> p->fault_bit[f]) & 1)
@@ -198,6 +206,7 @@ static json_object *cmd_rack(const struct control_req *req, void *arg)
 	json_object_object_add(r, "transactions", json_object_new_int64((int64_t)st.transactions));
 	json_object_object_add(r, "timeouts", json_object_new_int64((int64_t)st.timeouts));
 	json_object_object_add(r, "errors", json_object_new_int64((int64_t)st.errors));
+	json_object_object_add(r, "discarded", json_object_new_int64((int64_t)st.discarded));
 	json_object_object_add(r, "line_us", json_object_new_int64((int64_t)st.line_us));
 	json_object_object_add(r, "gap_us", json_object_new_int((int)st.gap_us));
 	return control_ok(r);
@@ -270,6 +279,8 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 
 	if (i < 0)
 		return err;
+	if (stopping)
+		return control_error("stopping", "swapd is stopping; every door is being locked");
 	if (estop && f == RF_CHARGE_ENABLE && value != 0)
 		return control_error("estop", "the emergency stop is pressed");
 	snprintf(detail, sizeof detail, "slot %d %s", rc.slots[i].slot, what);
@@ -347,14 +358,17 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	if (!estop) {
 		log_msg(LOG_NOTICE, "emergency stop released");
 		health_set("gpio", HEALTH_OK, "emergency stop released");
+		if (rc.enabled)
+			rack_hold_charging_off(false);
 		return;
 	}
 	log_msg(LOG_CRIT, "emergency stop pressed: charging off on every slot");
 	health_set("gpio", HEALTH_FAILED, "emergency stop pressed");
+	/* Charging goes off first; the record follows, and does not hold the
+	 * stop back when the store cannot write. */
+	if (rc.enabled)
+		rack_hold_charging_off(true);
 	store_audit(store, "gpio", "estop", "pressed");
-	for (int i = 0; rc.enabled && i < rc.nslots; i++)
-		if (rack_write(i, RF_CHARGE_ENABLE, 0, NULL, NULL) != SW_OK)
-			log_msg(LOG_ERR, "slot %d: cannot queue charging off", rc.slots[i].slot);
 }
 
 /* An emergency stop already pressed at start counts as pressed now. */
@@ -397,13 +411,27 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 	return SW_OK;
 }
 
+static bool all_locked(void *arg)
+{
+	(void)arg;
+	return rack_all_locked();
+}
+
 void slots_stop(void)
 {
+	stopping = true;
 	if (have_gpio)
 		gpio_close(); /* it locks every lock first */
 	have_gpio = false;
 	if (!rc.enabled)
 		return;
 	loop_timer_cancel(&telemetry_timer);
+	/* Every controller-driven door is locked and read back before the bus
+	 * closes, so a cabinet without a master watchdog is not left open. A
+	 * slot that does not answer in time got the broadcast lock at least. */
+	rack_lock_all();
+	if (!loop_run_until(all_locked, NULL, STOP_LOCK_MS))
+		log_msg(LOG_WARNING, "rack: not every door confirmed locked at stop");
 	rack_close();
+	stopping = false;
 }

@@ -13,8 +13,33 @@
 
 #define WRITE_QUEUE 64
 #define BACKOFF_MAX_MS 30000
+/* After a timeout the slot is left alone this long: an answer that comes
+ * late must not meet a new request of the same shape, which it would pass
+ * for (a read of the same registers answers the same way). An answer later
+ * than this after its timeout is taken as lost. */
+#define LATE_WINDOW_MS 1000
 
-enum job_kind { JOB_WRITE, JOB_HEARTBEAT, JOB_WATCHDOG, JOB_READ };
+enum job_kind {
+	JOB_BROADCAST,  /* lock every door at once: unit 0, no answer */
+	JOB_SAFE_WRITE, /* a safety target, see safe_targets */
+	JOB_WRITE,      /* a queued command */
+	JOB_VERIFY,     /* reads back what the last write wrote */
+	JOB_HEARTBEAT,
+	JOB_WATCHDOG,
+	JOB_READ,
+};
+
+/* What every slot is brought to, whatever else is queued: written, read
+ * back, and written again each cycle until it reads as wanted. Charging
+ * off comes first. */
+static const struct {
+	enum rack_field f;
+	double value;
+	const char *what;
+} safe_targets[RACK_SAFE_COUNT] = {
+	[RACK_SAFE_CHARGE_OFF] = { RF_CHARGE_ENABLE, 0, "charging off" },
+	[RACK_SAFE_LOCK] = { RF_LOCK_CMD, 1, "lock" },
+};
 
 struct pending_write {
 	int slot;
@@ -29,11 +54,15 @@ struct slot_state {
 	struct rack_reading r;
 	int misses;
 	int64_t retry_at;       /* monotonic ms; offline slots are probed then */
+	int64_t mute_until;     /* monotonic ms; see LATE_WINDOW_MS */
 	int backoff_ms;
 	int64_t heartbeat_at;   /* monotonic ms the next heartbeat is due */
 	bool watchdog_set;      /* rack.watchdog_s written since it came online */
 	bool need_slow;         /* read the health registers this turn */
+	unsigned safe_pending;  /* bit per enum rack_safe not read back yet */
+	uint64_t safe_cycle;    /* cycle of the last safety write: one a cycle */
 	struct log_cond cond;
+	struct log_cond safe_cond;
 };
 
 static struct {
@@ -43,8 +72,11 @@ static struct {
 	rack_update_fn on_update;
 	void *arg;
 	struct slot_state slots[RACK_MAX_SLOTS];
-	struct pending_write q[WRITE_QUEUE];
-	size_t qhead, qlen;
+	struct pending_write q[WRITE_QUEUE]; /* in order; taken from anywhere */
+	size_t qlen;
+	bool hold_off;          /* the emergency stop: no charging anywhere */
+	bool stopping;          /* rack_lock_all: no more commands */
+	bool broadcast_due;
 	/* the cycle in progress */
 	int cur;                /* slot index whose turn it is */
 	size_t step;            /* next step of its turn: 0 heartbeat, 1 watchdog, 2.. blocks */
@@ -57,10 +89,14 @@ static struct {
 	bool busy;
 	enum job_kind kind;
 	int job_slot;
+	int64_t job_at;         /* wall ms it was handed over: its values' read time */
 	size_t job_block;
-	struct pending_write job_write;
+	enum rack_safe job_safe;
+	struct pending_write job_write; /* JOB_WRITE, JOB_SAFE_WRITE, JOB_VERIFY */
+	bool verify_due;        /* the last write succeeded: read it back next */
+	bool verify_safe;       /* and it was a safety write */
 	uint16_t heartbeat;
-	uint64_t timeouts, errors, line_us;
+	uint64_t timeouts, errors;
 	struct log_cond bus_cond;
 	bool open;
 } rk;
@@ -88,6 +124,29 @@ static void report_health(void)
 			   rk.cfg.nslots - online, rk.cfg.nslots);
 }
 
+static void store_field(struct rack_reading *r, enum rack_field f, int64_t raw, double v)
+{
+	switch (f) {
+	case RF_PRESENT: r->present = v >= 0.5; break;
+	case RF_DOOR: r->door_open = v >= 0.5; break;
+	case RF_LOCK: r->locked = v >= 0.5; break;
+	case RF_STATE: r->state = (int)v; break;
+	case RF_FAULT_BITS: r->fault_bits = (uint64_t)raw; break;
+	case RF_BATTERY_ID: r->battery_id = (uint64_t)raw; break;
+	case RF_VOLTAGE: r->voltage = v; break;
+	case RF_CURRENT: r->current = v; break;
+	case RF_TEMPERATURE: r->temperature = v; break;
+	case RF_SOC: r->soc = v; break;
+	case RF_SOH: r->soh = v; break;
+	case RF_CYCLES: r->cycles = (int64_t)v; break;
+	case RF_RESISTANCE: r->resistance = v; break;
+	case RF_CELL_MIN: r->cell_min = v; break;
+	case RF_CELL_MAX: r->cell_max = v; break;
+	case RF_FW_VERSION: r->fw_version = (int)v; break;
+	default: break;
+	}
+}
+
 static void decode_block(struct slot_state *s, const struct rack_block *b, const uint16_t *regs)
 {
 	struct rack_reading *r = &s->r;
@@ -97,32 +156,16 @@ static void decode_block(struct slot_state *s, const struct rack_block *b, const
 	for (int f = 0; f < RF_FIRST_WRITABLE; f++) {
 		if (!rack_profile_raw(&rk.prof, (enum rack_field)f, b, regs, &raw))
 			continue;
-		double v = rack_profile_scale(&rk.prof, (enum rack_field)f, raw);
 		r->have[f] = true;
-		switch ((enum rack_field)f) {
-		case RF_PRESENT: r->present = v >= 0.5; break;
-		case RF_DOOR: r->door_open = v >= 0.5; break;
-		case RF_LOCK: r->locked = v >= 0.5; break;
-		case RF_STATE: r->state = (int)v; break;
-		case RF_FAULT_BITS: r->fault_bits = (uint64_t)raw; break;
-		case RF_BATTERY_ID: r->battery_id = (uint64_t)raw; break;
-		case RF_VOLTAGE: r->voltage = v; break;
-		case RF_CURRENT: r->current = v; break;
-		case RF_TEMPERATURE: r->temperature = v; break;
-		case RF_SOC: r->soc = v; break;
-		case RF_SOH: r->soh = v; break;
-		case RF_CYCLES: r->cycles = (int64_t)v; break;
-		case RF_RESISTANCE: r->resistance = v; break;
-		case RF_CELL_MIN: r->cell_min = v; break;
-		case RF_CELL_MAX: r->cell_max = v; break;
-		case RF_FW_VERSION: r->fw_version = (int)v; break;
-		default: break;
-		}
+		store_field(r, (enum rack_field)f, raw,
+			    rack_profile_scale(&rk.prof, (enum rack_field)f, raw));
 	}
+	/* The time of the request that produced the values, not of the
+	 * answer: they were true then. */
 	if (b->fast)
-		r->fast_at = wall_ms();
+		r->fast_at = rk.job_at;
 	else
-		r->slow_at = wall_ms();
+		r->slow_at = rk.job_at;
 	/* A battery came or went: its identity and health are wanted now,
 	 * not at the next slow cycle. */
 	if (b->fast && r->present != was_present) {
@@ -135,41 +178,89 @@ static void decode_block(struct slot_state *s, const struct rack_block *b, const
 		r->health_pending = false;
 }
 
-static void start_cycle(void *arg);
-
 static bool slot_due(int i, int64_t now)
 {
 	const struct slot_state *s = &rk.slots[i];
 
-	return s->r.online || now >= s->retry_at;
+	return (s->r.online || now >= s->retry_at) && now >= s->mute_until;
 }
 
-/* Picks the next job and hands it to the worker; false when the cycle is
- * over (nothing left to do until the next one). */
 static bool submit(const struct rack_job *job)
 {
+	rk.job_at = wall_ms();
 	rk.busy = rack_bus_submit(rk.bus, job) == SW_OK;
 	return rk.busy;
 }
 
-static bool next_job(void)
+static void write_job(struct rack_job *job, int slot, const struct pending_write *w)
 {
-	int64_t now = loop_now();
-	struct rack_job job = { .timeout_ms = (uint16_t)rk.cfg.response_timeout_ms };
+	job->unit = (uint8_t)rk.cfg.slots[slot].unit;
+	job->op = RACK_WRITE;
+	job->addr = rk.prof.f[w->field].addr;
+	job->count = (uint16_t)w->count;
+	memcpy(job->values, w->values, sizeof job->values);
+}
 
-	if (rk.qlen > 0) {
-		rk.job_write = rk.q[rk.qhead];
-		rk.qhead = (rk.qhead + 1) % WRITE_QUEUE;
+/* The safety write of the first slot that needs one and is due, ahead of
+ * every queued command: a stop or a start must not wait behind them. */
+static bool pick_safety(struct rack_job *job, int64_t now)
+{
+	if (rk.broadcast_due) {
+		rk.broadcast_due = false;
+		rk.kind = JOB_BROADCAST;
+		rk.job_write.count = rack_profile_unscale(&rk.prof, RF_LOCK_CMD, 1, rk.job_write.values);
+		rk.job_write.field = RF_LOCK_CMD;
+		write_job(job, 0, &rk.job_write);
+		job->unit = 0;
+		return rk.job_write.count > 0;
+	}
+	for (int i = 0; i < rk.cfg.nslots; i++) {
+		struct slot_state *s = &rk.slots[i];
+		if (!s->safe_pending || s->safe_cycle == rk.cycle || !slot_due(i, now))
+			continue;
+		/* Stopping: the broadcast went to all; only what answers now
+		 * is worth the wait. */
+		if (rk.stopping && !s->r.online)
+			continue;
+		enum rack_safe b = (s->safe_pending & (1u << RACK_SAFE_CHARGE_OFF)) ?
+					   RACK_SAFE_CHARGE_OFF : RACK_SAFE_LOCK;
+		struct pending_write w = { .slot = i, .field = safe_targets[b].f };
+		w.count = rack_profile_unscale(&rk.prof, w.field, safe_targets[b].value, w.values);
+		if (!w.count) { /* the profile was checked at load: cannot happen */
+			s->safe_pending &= ~(1u << b);
+			continue;
+		}
+		s->safe_cycle = rk.cycle;
+		rk.kind = JOB_SAFE_WRITE;
+		rk.job_slot = i;
+		rk.job_safe = b;
+		rk.job_write = w;
+		write_job(job, i, &w);
+		return true;
+	}
+	return false;
+}
+
+/* The oldest queued command whose slot is not waiting out a late answer. */
+static bool pick_queued(struct rack_job *job, int64_t now)
+{
+	for (size_t n = 0; n < rk.qlen; n++) {
+		if (now < rk.slots[rk.q[n].slot].mute_until)
+			continue;
+		rk.job_write = rk.q[n];
+		memmove(&rk.q[n], &rk.q[n + 1], (rk.qlen - n - 1) * sizeof rk.q[0]);
 		rk.qlen--;
 		rk.kind = JOB_WRITE;
 		rk.job_slot = rk.job_write.slot;
-		job.unit = (uint8_t)rk.cfg.slots[rk.job_slot].unit;
-		job.op = RACK_WRITE;
-		job.addr = rk.prof.f[rk.job_write.field].addr;
-		job.count = (uint16_t)rk.job_write.count;
-		memcpy(job.values, rk.job_write.values, sizeof job.values);
-		return submit(&job);
+		write_job(job, rk.job_slot, &rk.job_write);
+		return true;
 	}
+	return false;
+}
+
+/* One step of the current slot's turn, or the next slot's. */
+static bool pick_turn(struct rack_job *job, int64_t now)
+{
 	while (rk.cur < rk.cfg.nslots) {
 		struct slot_state *s = &rk.slots[rk.cur];
 		if (rk.turn_over || !slot_due(rk.cur, now)) {
@@ -180,7 +271,7 @@ static bool next_job(void)
 		}
 		size_t step = rk.step++;
 		rk.job_slot = rk.cur;
-		job.unit = (uint8_t)rk.cfg.slots[rk.cur].unit;
+		job->unit = (uint8_t)rk.cfg.slots[rk.cur].unit;
 		if (step == 0) {
 			rk.slow_turn = s->r.online &&
 				       (rk.cycle % (uint64_t)rk.cfg.slow_every == 0 || s->need_slow);
@@ -191,28 +282,28 @@ static bool next_job(void)
 			if (!s->r.online || now < s->heartbeat_at || !rk.prof.f[RF_HEARTBEAT].mapped)
 				continue;
 			rk.kind = JOB_HEARTBEAT;
-			job.op = RACK_WRITE;
+			job->op = RACK_WRITE;
 			/* Any changing value will do; this one fits every type. */
 			rk.heartbeat = (uint16_t)((rk.heartbeat + 1) % 10000);
-			job.count = (uint16_t)rack_profile_unscale(&rk.prof, RF_HEARTBEAT,
-								   rk.heartbeat, job.values);
-			job.addr = rk.prof.f[RF_HEARTBEAT].addr;
+			job->count = (uint16_t)rack_profile_unscale(&rk.prof, RF_HEARTBEAT,
+								    rk.heartbeat, job->values);
+			job->addr = rk.prof.f[RF_HEARTBEAT].addr;
 			s->heartbeat_at = now + rk.cfg.heartbeat_ms;
-			return submit(&job);
+			return true;
 		}
 		if (step == 1) {
 			if (!s->r.online || s->watchdog_set || !rk.prof.f[RF_WATCHDOG_S].mapped)
 				continue;
 			rk.kind = JOB_WATCHDOG;
-			job.op = RACK_WRITE;
-			job.count = (uint16_t)rack_profile_unscale(&rk.prof, RF_WATCHDOG_S,
-								   rk.cfg.watchdog_s, job.values);
-			job.addr = rk.prof.f[RF_WATCHDOG_S].addr;
-			if (!job.count) { /* does not fit this profile's register */
+			job->op = RACK_WRITE;
+			job->count = (uint16_t)rack_profile_unscale(&rk.prof, RF_WATCHDOG_S,
+								    rk.cfg.watchdog_s, job->values);
+			job->addr = rk.prof.f[RF_WATCHDOG_S].addr;
+			if (!job->count) { /* does not fit this profile's register */
 				s->watchdog_set = true;
 				continue;
 			}
-			return submit(&job);
+			return true;
 		}
 		size_t b = step - 2;
 		if (b >= rk.prof.nblocks) {
@@ -225,12 +316,38 @@ static bool next_job(void)
 			continue;
 		rk.kind = JOB_READ;
 		rk.job_block = b;
+		job->op = RACK_READ;
+		job->fc = blk->fc;
+		job->addr = blk->addr;
+		job->count = blk->count;
+		return true;
+	}
+	return false;
+}
+
+/* Picks the next job and hands it to the worker; false when there is
+ * nothing left to do until the next cycle. A write is read back before
+ * anything else touches the slot. */
+static bool next_job(void)
+{
+	int64_t now = loop_now();
+	struct rack_job job = { .timeout_ms = (uint16_t)rk.cfg.response_timeout_ms };
+
+	if (rk.verify_due) {
+		const struct rack_field_map *m = &rk.prof.f[rk.job_write.field];
+		rk.verify_due = false;
+		rk.kind = JOB_VERIFY;
+		job.unit = (uint8_t)rk.cfg.slots[rk.job_slot].unit;
 		job.op = RACK_READ;
-		job.fc = blk->fc;
-		job.addr = blk->addr;
-		job.count = blk->count;
+		job.fc = 3; /* commands are holding registers */
+		job.addr = m->addr;
+		job.count = (uint16_t)rk.job_write.count;
 		return submit(&job);
 	}
+	if (pick_safety(&job, now))
+		return submit(&job);
+	if (!rk.stopping && (pick_queued(&job, now) || pick_turn(&job, now)))
+		return submit(&job);
 	return false;
 }
 
@@ -251,6 +368,14 @@ static void pump(void)
 		end_cycle();
 }
 
+/* Between cycles the worker is idle: something urgent starts at once, and
+ * the cycle timer is re-armed when the worker runs out of work. */
+static void kick(void)
+{
+	if (!rk.busy && loop_timer_armed(&rk.cycle_timer) && next_job())
+		loop_timer_cancel(&rk.cycle_timer);
+}
+
 static void start_cycle(void *arg)
 {
 	(void)arg;
@@ -268,6 +393,8 @@ static void slot_missed(int i, enum sw_err e)
 	const struct rack_slot_config *sc = &rk.cfg.slots[i];
 
 	s->misses++;
+	if (e == SW_ETIMEDOUT)
+		s->mute_until = loop_now() + LATE_WINDOW_MS;
 	if (i == rk.cur) {
 		rk.turn_over = true; /* a slot that does not answer ends its turn */
 		s->need_slow |= rk.slow_turn;
@@ -280,49 +407,107 @@ static void slot_missed(int i, enum sw_err e)
 			 sc->slot, sc->unit, s->misses, sw_strerror(e));
 		report_health();
 		rk.on_update(i, rk.arg);
-	} else if (!s->r.online) {
+	} else if (!s->r.online && e != SW_EIO) {
 		s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 		s->retry_at = loop_now() + s->backoff_ms;
 	}
+	/* With the line down no slot was asked: the bus's own reconnect
+	 * backoff (at most 2 s) paces the tries, not the slots'. */
+	if (e == SW_EIO)
+		s->retry_at = 0;
 }
 
+/* A slot is online again when its fast registers were read: a write it
+ * answered says nothing yet of its door or battery. */
 static void slot_answered(int i)
 {
 	struct slot_state *s = &rk.slots[i];
 	const struct rack_slot_config *sc = &rk.cfg.slots[i];
 
 	s->misses = 0;
-	if (!s->r.online) {
+	if (!s->r.online && rk.kind == JOB_READ && rk.prof.blocks[rk.job_block].fast) {
 		s->r.online = true;
 		s->watchdog_set = false;
 		s->need_slow = true;
 		s->heartbeat_at = 0;
+		/* A controller that was away may have restarted with its own
+		 * defaults: under the emergency stop, confirm charging off
+		 * again. */
+		if (rk.hold_off)
+			s->safe_pending |= 1u << RACK_SAFE_CHARGE_OFF;
 		log_cond(&s->cond, 0, LOG_NOTICE, "rack: slot %d (unit %d) online", sc->slot, sc->unit);
 		report_health();
 	}
 }
 
-/* Adds the line time the finished transaction needed at the least: the
- * request and the answer (RTU frames: address, function, data, CRC), each
- * followed by the 3.5-character silence, at 11 bits a character. */
-static void account_line(const struct rack_result *r)
+/* A read-back of the last write: the command is done only when the
+ * register holds what was written. */
+static enum sw_err verified(const struct rack_result *r)
 {
-	unsigned req, resp, words;
+	if (r->err != SW_OK)
+		return r->err;
+	if (memcmp(r->regs, rk.job_write.values, rk.job_write.count * sizeof r->regs[0]) != 0)
+		return SW_EREADBACK;
+	return SW_OK;
+}
 
-	if (r->err == SW_EIO)
-		return; /* nothing went over the line */
-	if (rk.kind == JOB_READ) {
-		req = 8;                                      /* 1+1+2+2+2 */
-		resp = 5 + 2u * rk.prof.blocks[rk.job_block].count; /* 1+1+1+2n+2 */
-	} else {
-		words = rk.kind == JOB_WRITE ? rk.job_write.count : 1;
-		req = words == 1 ? 8 : 9 + 2 * words;         /* 06, or 16 */
-		resp = 8;
+static void safety_done(int i, enum sw_err e)
+{
+	struct slot_state *s = &rk.slots[i];
+	const char *what = safe_targets[rk.job_safe].what;
+
+	if (e == SW_OK) {
+		s->safe_pending &= ~(1u << rk.job_safe);
+		if (!s->safe_pending)
+			log_cond(&s->safe_cond, 0, LOG_NOTICE, "rack: slot %d: %s confirmed",
+				 rk.cfg.slots[i].slot, what);
+		return;
 	}
-	if (r->err == SW_ETIMEDOUT)
-		resp = 0;
-	rk.line_us += (uint64_t)((req + resp) * 11 * 1000000ull / (uint64_t)rk.cfg.baud) +
-		      2ull * rack_bus_gap_us(rk.bus);
+	/* Stays pending: written again next cycle, or when it answers. */
+	log_cond(&s->safe_cond, 1, LOG_WARNING, "rack: slot %d: %s not confirmed yet (%s); retrying",
+		 rk.cfg.slots[i].slot, what, sw_strerror(e));
+}
+
+static void finish_write(enum sw_err e)
+{
+	/* A charge-on that the emergency stop overtook did not stand. */
+	if (e == SW_OK && rk.hold_off && rk.job_write.field == RF_CHARGE_ENABLE)
+		e = SW_ECANCELED;
+	if (rk.job_write.done)
+		rk.job_write.done(e, rk.job_write.arg);
+}
+
+/* What a finished job means for its slot and for the command behind it. */
+static void job_done(int i, const struct rack_result *r)
+{
+	switch (rk.kind) {
+	case JOB_READ:
+		if (r->err == SW_OK)
+			decode_block(&rk.slots[i], &rk.prof.blocks[rk.job_block], r->regs);
+		break;
+	case JOB_WATCHDOG:
+		rk.slots[i].watchdog_set |= r->err == SW_OK;
+		break;
+	case JOB_SAFE_WRITE:
+	case JOB_WRITE:
+		rk.verify_due = r->err == SW_OK;
+		rk.verify_safe = rk.kind == JOB_SAFE_WRITE;
+		if (r->err == SW_OK)
+			break;
+		if (rk.kind == JOB_SAFE_WRITE)
+			safety_done(i, r->err);
+		else
+			finish_write(r->err);
+		break;
+	case JOB_VERIFY:
+		if (rk.verify_safe)
+			safety_done(i, verified(r));
+		else
+			finish_write(verified(r));
+		break;
+	default:
+		break;
+	}
 }
 
 static void on_result(int fd, short revents, void *arg)
@@ -338,7 +523,6 @@ static void on_result(int fd, short revents, void *arg)
 	}
 	rk.busy = false;
 	int i = rk.job_slot;
-	account_line(r);
 	if (r->err == SW_EIO)
 		log_cond(&rk.bus_cond, 1, LOG_ERR, "rack: %s: serial device gone or not there; retrying",
 			 rk.cfg.device);
@@ -353,15 +537,10 @@ static void on_result(int fd, short revents, void *arg)
 		rk.timeouts++;
 	else if (r->err != SW_OK)
 		rk.errors++;
-	if (r->err == SW_OK) {
+	if (rk.kind == JOB_BROADCAST) {
+		/* nobody answers a broadcast; the slots' own writes confirm */
+	} else if (r->err == SW_OK) {
 		slot_answered(i);
-		if (rk.kind == JOB_READ) {
-			const struct rack_block *b = &rk.prof.blocks[rk.job_block];
-			decode_block(&rk.slots[i], b, r->regs);
-		} else if (rk.kind == JOB_WATCHDOG) {
-			rk.slots[i].watchdog_set = true;
-		}
-		rk.on_update(i, rk.arg);
 	} else if (r->err == SW_EIO) {
 		/* The bus is down: every slot missed this cycle, which ends
 		 * here; the next one starts after rack.reconnect_ms. */
@@ -373,8 +552,9 @@ static void on_result(int fd, short revents, void *arg)
 	} else {
 		slot_missed(i, r->err);
 	}
-	if (rk.kind == JOB_WRITE && rk.job_write.done)
-		rk.job_write.done(r->err, rk.job_write.arg);
+	job_done(i, r);
+	if (r->err == SW_OK && rk.kind != JOB_BROADCAST)
+		rk.on_update(i, rk.arg);
 	free(r);
 	pump();
 }
@@ -411,9 +591,16 @@ enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, v
 		rk.bus = NULL;
 		return e ? e : SW_EIO;
 	}
-	/* Slots start offline and due at once: the first cycle probes all. */
-	for (int i = 0; i < cfg->nslots; i++)
+	/* Slots start offline and due at once: the first cycle probes all.
+	 * Before anything else moves, every door is locked: a broadcast
+	 * first, then each controller written and read back. No decision
+	 * holds a door open across a restart (daemon/DESIGN.md, Safety). */
+	rk.broadcast_due = true;
+	for (int i = 0; i < cfg->nslots; i++) {
 		rk.slots[i].backoff_ms = 500;
+		if (!cfg->slots[i].lock_gpio)
+			rk.slots[i].safe_pending = 1u << RACK_SAFE_LOCK;
+	}
 	loop_timer_init(&rk.cycle_timer, start_cycle, NULL);
 	loop_timer_arm(&rk.cycle_timer, 0);
 	rk.open = true;
@@ -437,18 +624,83 @@ enum sw_err rack_write(int i, enum rack_field f, double value, rack_done_fn done
 
 	if (!rk.open || i < 0 || i >= rk.cfg.nslots || f < RF_FIRST_WRITABLE || f >= RF_COUNT)
 		return SW_EINVAL;
+	if (rk.stopping || (rk.hold_off && f == RF_CHARGE_ENABLE && value != 0))
+		return SW_ECANCELED;
 	w.count = rack_profile_unscale(&rk.prof, f, value, w.values);
 	if (!w.count)
 		return SW_EINVAL;
 	if (rk.qlen == WRITE_QUEUE)
 		return SW_EBUSY;
-	rk.q[(rk.qhead + rk.qlen) % WRITE_QUEUE] = w;
-	rk.qlen++;
-	/* Between cycles the worker is idle: start the write at once; the
-	 * cycle timer is re-armed when it is done. */
-	if (loop_timer_armed(&rk.cycle_timer) && next_job())
-		loop_timer_cancel(&rk.cycle_timer);
+	rk.q[rk.qlen++] = w;
+	kick();
 	return SW_OK;
+}
+
+/* Answers and drops the queued commands that match (all when f is
+ * RF_COUNT). */
+static void cancel_queued(enum rack_field f)
+{
+	size_t kept = 0;
+
+	for (size_t n = 0; n < rk.qlen; n++) {
+		struct pending_write w = rk.q[n];
+		if (f != RF_COUNT && w.field != f) {
+			rk.q[kept++] = w;
+			continue;
+		}
+		if (w.done)
+			w.done(SW_ECANCELED, w.arg);
+	}
+	rk.qlen = kept;
+}
+
+void rack_hold_charging_off(bool hold)
+{
+	if (!rk.open || hold == rk.hold_off)
+		return;
+	rk.hold_off = hold;
+	if (!hold)
+		return;
+	/* No queue to overflow: one bit per slot, cleared by a read-back. */
+	for (int i = 0; i < rk.cfg.nslots; i++) {
+		rk.slots[i].safe_pending |= 1u << RACK_SAFE_CHARGE_OFF;
+		rk.slots[i].safe_cycle = 0;
+	}
+	cancel_queued(RF_CHARGE_ENABLE);
+	kick();
+}
+
+void rack_lock_all(void)
+{
+	if (!rk.open)
+		return;
+	rk.stopping = true;
+	cancel_queued(RF_COUNT);
+	rk.broadcast_due = true;
+	for (int i = 0; i < rk.cfg.nslots; i++) {
+		if (rk.cfg.slots[i].lock_gpio)
+			continue;
+		rk.slots[i].safe_pending |= 1u << RACK_SAFE_LOCK;
+		rk.slots[i].safe_cycle = 0;
+	}
+	kick();
+}
+
+bool rack_all_locked(void)
+{
+	if (!rk.open)
+		return true;
+	if (rk.broadcast_due || (rk.busy && rk.kind != JOB_READ))
+		return false;
+	for (int i = 0; i < rk.cfg.nslots; i++)
+		if (rk.slots[i].r.online && (rk.slots[i].safe_pending & (1u << RACK_SAFE_LOCK)))
+			return false;
+	return true;
+}
+
+unsigned rack_safe_pending(int i)
+{
+	return rk.slots[i].safe_pending;
 }
 
 void rack_stats(struct rack_stats *out)
@@ -459,7 +711,8 @@ void rack_stats(struct rack_stats *out)
 	out->transactions = rack_bus_transactions(rk.bus);
 	out->timeouts = rk.timeouts;
 	out->errors = rk.errors;
-	out->line_us = rk.line_us;
+	out->discarded = rack_bus_discarded(rk.bus);
+	out->line_us = rack_bus_line_us(rk.bus);
 	out->gap_us = rack_bus_gap_us(rk.bus);
 	out->bus_up = rack_bus_connected(rk.bus);
 	out->slots = rk.cfg.nslots;
@@ -476,12 +729,11 @@ void rack_close(void)
 	rack_bus_close(rk.bus);
 	/* Every write still owed an answer gets one, the one with the worker
 	 * included: the bus is gone. */
-	if (rk.busy && rk.kind == JOB_WRITE && rk.job_write.done)
+	if (rk.busy && (rk.kind == JOB_WRITE || (rk.kind == JOB_VERIFY && !rk.verify_safe)) &&
+	    rk.job_write.done)
 		rk.job_write.done(SW_EIO, rk.job_write.arg);
-	for (size_t n = 0; n < rk.qlen; n++) {
-		struct pending_write *w = &rk.q[(rk.qhead + n) % WRITE_QUEUE];
-		if (w->done)
-			w->done(SW_EIO, w->arg);
-	}
+	for (size_t n = 0; n < rk.qlen; n++)
+		if (rk.q[n].done)
+			rk.q[n].done(SW_EIO, rk.q[n].arg);
 	memset(&rk, 0, sizeof rk);
 }

@@ -66,6 +66,7 @@ struct rack_reading {
 
 struct rack_stats {
 	uint64_t transactions, timeouts, errors;
+	uint64_t discarded;    /* frames that answered no request in progress */
 	uint64_t line_us;      /* the least time the line needs for the
 				* transactions done: their frames at 11 bits
 				* a character plus two 3.5-character gaps each */
@@ -78,7 +79,9 @@ struct rack_stats {
  * offline/online; slot is the index into rack_config.slots. */
 typedef void (*rack_update_fn)(int slot, void *arg);
 
-/* Called when a queued write finished: SW_OK when the controller took it. */
+/* Called when a queued write finished: SW_OK when the register read back as
+ * written, SW_EREADBACK when it did not, SW_ECANCELED when the emergency
+ * stop or rack_lock_all overtook it, or the error of the transaction. */
 typedef void (*rack_done_fn)(enum sw_err err, void *arg);
 
 /* Loads the profile, starts the bus worker and the poll cycle. Fails with a
@@ -94,10 +97,36 @@ const struct rack_reading *rack_reading(int i);
 const struct rack_profile *rack_profile(void);
 
 /* Queues a write of field f (a writable one) on slot index i, ahead of all
- * reads; done (may be NULL) is called with the outcome. SW_EINVAL when the
- * profile does not map f or value does not fit, SW_EBUSY when the queue is
- * full. */
+ * reads (but behind safety writes); it is read back before done (may be
+ * NULL) is called with the outcome. SW_EINVAL when the profile does not map
+ * f or value does not fit, SW_EBUSY when the queue is full, SW_ECANCELED
+ * for charging on while charging is held off, or after rack_lock_all. */
 enum sw_err rack_write(int i, enum rack_field f, double value, rack_done_fn done, void *arg);
+
+/* Safety targets: what a slot is brought to whatever else is queued. Each
+ * is written and read back, once a cycle, until it reads as wanted; an
+ * offline slot gets it as its probe, so it comes with the slot's return.
+ * It never waits for room in the command queue. */
+enum rack_safe { RACK_SAFE_CHARGE_OFF, RACK_SAFE_LOCK, RACK_SAFE_COUNT };
+
+/* The emergency stop: while hold is true, charging off is a safety target
+ * on every slot (again on each slot that comes back), queued charging
+ * commands are cancelled and new ones refused. */
+void rack_hold_charging_off(bool hold);
+
+/* For a clean stop: cancels queued commands, refuses new ones, and makes
+ * the lock a safety target on every controller-driven slot, after a
+ * broadcast lock. rack_open does the same at start. */
+void rack_lock_all(void);
+
+/* Whether the broadcast lock went out, every online slot's lock read back
+ * locked since the last rack_lock_all (or rack_open), and no write is with
+ * the worker. */
+bool rack_all_locked(void);
+
+/* The safety targets (bits of enum rack_safe) slot index i has not
+ * confirmed yet. */
+unsigned rack_safe_pending(int i);
 
 /* Counters, for status and benchmarks. */
 void rack_stats(struct rack_stats *out);

@@ -13,6 +13,11 @@
 
 #include <modbus.h>
 
+/* A serial device that comes back is opened again within this: the slot
+ * controllers lock themselves after 5 s without a master (their default
+ * watchdog), so the rack must be back well before that. */
+#define RECONNECT_MAX_MS 2000
+
 struct rack_bus {
 	struct rack_bus_config cfg;
 	int req[2];          /* loop -> worker: struct rack_job */
@@ -29,6 +34,8 @@ struct rack_bus {
 	/* shared */
 	atomic_bool connected;
 	atomic_uint_fast64_t transactions;
+	atomic_uint_fast64_t discarded;
+	atomic_uint_fast64_t line_us;
 };
 
 static int64_t now_us(void)
@@ -83,7 +90,8 @@ static bool connect_bus(struct rack_bus *bus)
 		modbus_free(bus->ctx);
 	bus->ctx = NULL;
 	bus->retry_at_us = now + (int64_t)bus->backoff_ms * 1000;
-	bus->backoff_ms = bus->backoff_ms * 2 > 30000 ? 30000 : bus->backoff_ms * 2;
+	int cap = bus->cfg.reconnect_ms > RECONNECT_MAX_MS ? bus->cfg.reconnect_ms : RECONNECT_MAX_MS;
+	bus->backoff_ms = bus->backoff_ms * 2 > cap ? cap : bus->backoff_ms * 2;
 	return false;
 }
 
@@ -93,6 +101,20 @@ static bool connect_bus(struct rack_bus *bus)
 static bool device_gone(int e)
 {
 	return e == EIO || e == ENXIO || e == ENODEV || e == EBADF || e == ECONNRESET || e == EPIPE;
+}
+
+/* Waits up to ms for input on the line: 1 when there is some, 0 when none
+ * came, -1 when the loop is closing the bus (the request pipe's write end
+ * closed), so that no wait of the worker holds up a stop. */
+static int wait_line(struct rack_bus *bus, int fd, int ms)
+{
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = bus->req[0], .events = POLLIN } };
+
+	if (poll(p, 2, ms) < 0)
+		return errno == EINTR ? 0 : -1;
+	if (p[1].revents)
+		return -1;
+	return p[0].revents ? 1 : 0;
 }
 
 /* After a failed transaction the slave may still be sending (a late or
@@ -107,17 +129,144 @@ static void wait_silence(struct rack_bus *bus, int limit_ms)
 	char junk[256];
 
 	while (fd >= 0 && now_us() < end) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, quiet_ms) <= 0 || read(fd, junk, sizeof junk) <= 0)
+		if (wait_line(bus, fd, quiet_ms) <= 0 || read(fd, junk, sizeof junk) <= 0)
 			break;
 	}
 	modbus_flush(bus->ctx);
 }
 
+/* Whatever came in since the last transaction ended answers nothing we
+ * are about to ask: a late answer, a babbling slave. Dropped and counted,
+ * so that it is not read as the answer to the next request. */
+static void drop_input(struct rack_bus *bus)
+{
+	int fd = modbus_get_socket(bus->ctx);
+	char junk[256];
+	bool any = false;
+
+	while (fd >= 0 && read(fd, junk, sizeof junk) > 0) /* the fd is non-blocking */
+		any = true;
+	if (any)
+		atomic_fetch_add(&bus->discarded, 1);
+}
+
+/* Adds the least line time a frame of len bytes needs, 11 bits a character,
+ * and the 3.5-character silence after it: `make bench` compares the sum
+ * with the time the transactions took. */
+static void account_line(struct rack_bus *bus, int len)
+{
+	atomic_fetch_add(&bus->line_us, (uint64_t)len * 11 * 1000000ull / (uint64_t)bus->cfg.baud +
+					       bus->gap_us);
+}
+
+/* The request's bytes without the CRC (libmodbus adds it): unit, function,
+ * and the PDU of Modbus Application Protocol v1.1b3, 6.3/6.4/6.6/6.12. */
+static int build_request(const struct rack_job *job, uint8_t *req)
+{
+	int n = 0;
+
+	req[n++] = job->unit;
+	if (job->op == RACK_READ)
+		req[n++] = job->fc;
+	else
+		req[n++] = job->count == 1 ? 6 : 16;
+	req[n++] = (uint8_t)(job->addr >> 8);
+	req[n++] = (uint8_t)job->addr;
+	if (job->op == RACK_WRITE && job->count == 1) {
+		req[n++] = (uint8_t)(job->values[0] >> 8);
+		req[n++] = (uint8_t)job->values[0];
+		return n;
+	}
+	req[n++] = (uint8_t)(job->count >> 8);
+	req[n++] = (uint8_t)job->count;
+	if (job->op == RACK_WRITE) {
+		req[n++] = (uint8_t)(2 * job->count);
+		for (unsigned i = 0; i < job->count; i++) {
+			req[n++] = (uint8_t)(job->values[i] >> 8);
+			req[n++] = (uint8_t)job->values[i];
+		}
+	}
+	return n;
+}
+
+enum match { MATCH_NONE, MATCH_OK, MATCH_EXCEPTION };
+
+/* Whether a frame (its CRC checked by libmodbus) answers the request: the
+ * same unit and function; for a read, the byte count of the registers
+ * asked; for a write, the echo of address and value (06) or address and
+ * count (16). An exception answers when unit and function match. Anything
+ * else is a late answer to an earlier request, or noise. */
+static enum match reply_match(const uint8_t *req, const uint8_t *rsp, int len)
+{
+	if (len < 5 || rsp[0] != req[0])
+		return MATCH_NONE;
+	if (rsp[1] == (req[1] | 0x80))
+		return len == 5 ? MATCH_EXCEPTION : MATCH_NONE;
+	if (rsp[1] != req[1])
+		return MATCH_NONE;
+	if (req[1] == 3 || req[1] == 4) {
+		unsigned count = (unsigned)req[4] << 8 | req[5];
+		return rsp[2] == 2 * count && len == 5 + 2 * (int)count ? MATCH_OK : MATCH_NONE;
+	}
+	/* 06 echoes address and value, 16 address and count: bytes 2..5. */
+	return len == 8 && memcmp(rsp + 2, req + 2, 4) == 0 ? MATCH_OK : MATCH_NONE;
+}
+
+/* Sends the request and reads frames until one answers it or the response
+ * timeout (counted from the request) runs out. Frames that do not answer it
+ * are dropped and counted: a slave that answers after its timeout must not
+ * have that answer taken for a later request's. */
+static int transact(struct rack_bus *bus, const struct rack_job *job, struct rack_result *r)
+{
+	uint8_t req[MODBUS_RTU_MAX_ADU_LENGTH], rsp[MODBUS_RTU_MAX_ADU_LENGTH];
+	int n = build_request(job, req);
+
+	drop_input(bus);
+	if (modbus_send_raw_request(bus->ctx, req, n) < 0)
+		return -1;
+	account_line(bus, n + 2);
+	if (job->unit == 0)
+		return 0; /* a broadcast is never answered (Modbus over Serial Line 2.1) */
+	int64_t deadline = now_us() + (int64_t)job->timeout_ms * 1000;
+	for (;;) {
+		int64_t left = deadline - now_us();
+		int ready = left > 0 ? wait_line(bus, modbus_get_socket(bus->ctx),
+						 (int)((left + 999) / 1000)) : 0;
+		if (ready <= 0) {
+			errno = ready < 0 ? ECANCELED : ETIMEDOUT;
+			return -1;
+		}
+		left = deadline - now_us();
+		if (left < 1000)
+			left = 1000;
+		modbus_set_response_timeout(bus->ctx, (uint32_t)(left / 1000000),
+					    (uint32_t)(left % 1000000));
+		int len = modbus_receive_confirmation(bus->ctx, rsp);
+		if (len < 0 && (errno == ETIMEDOUT || device_gone(errno)))
+			return -1;
+		switch (len > 0 ? reply_match(req, rsp, len) : MATCH_NONE) {
+		case MATCH_OK:
+			account_line(bus, len);
+			for (unsigned i = 0; job->op == RACK_READ && i < job->count; i++)
+				r->regs[i] = (uint16_t)(rsp[3 + 2 * i] << 8 | rsp[4 + 2 * i]);
+			r->count = job->op == RACK_READ ? job->count : 0;
+			return 0;
+		case MATCH_EXCEPTION:
+			account_line(bus, len);
+			r->exception = rsp[2];
+			errno = EMBXILFUN; /* any exception: reported as SW_EINVAL */
+			return -1;
+		case MATCH_NONE:
+			/* another unit's frame (len 0), a bad CRC, or a stale
+			 * answer: not ours, keep listening */
+			atomic_fetch_add(&bus->discarded, 1);
+			break;
+		}
+	}
+}
+
 static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rack_result *r)
 {
-	int rc;
-
 	memset(r, 0, sizeof *r);
 	r->tag = job->tag;
 	r->unit = job->unit;
@@ -136,34 +285,24 @@ static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rac
 			;
 	}
 	modbus_set_slave(bus->ctx, job->unit);
-	modbus_set_response_timeout(bus->ctx, job->timeout_ms / 1000,
-				    (uint32_t)(job->timeout_ms % 1000) * 1000);
-	if (job->op == RACK_WRITE && job->count == 1)
-		rc = modbus_write_register(bus->ctx, job->addr, job->values[0]);
-	else if (job->op == RACK_WRITE)
-		rc = modbus_write_registers(bus->ctx, job->addr, job->count, job->values);
-	else if (job->fc == 3)
-		rc = modbus_read_registers(bus->ctx, job->addr, job->count, r->regs);
-	else
-		rc = modbus_read_input_registers(bus->ctx, job->addr, job->count, r->regs);
+	int rc = transact(bus, job, r);
 	int e = errno;
 	bus->last_end_us = now_us();
 	r->done_ms = bus->last_end_us / 1000;
 	atomic_fetch_add(&bus->transactions, 1);
-	if (rc >= 0) {
-		r->count = job->op == RACK_READ ? (uint16_t)rc : 0;
+	if (rc >= 0)
 		return;
-	}
 	if (e == ETIMEDOUT) {
 		r->err = SW_ETIMEDOUT;
+	} else if (e == ECANCELED) {
+		r->err = SW_ECANCELED;
+		return;
 	} else if (device_gone(e)) {
 		r->err = SW_EIO;
 		disconnect(bus);
 		bus->retry_at_us = 0; /* try at once: it may be back already */
 	} else {
 		r->err = SW_EINVAL;
-		if (e > MODBUS_ENOBASE && e <= MODBUS_ENOBASE + MODBUS_EXCEPTION_GATEWAY_TARGET)
-			r->exception = e - MODBUS_ENOBASE;
 	}
 	if (bus->ctx)
 		wait_silence(bus, job->timeout_ms);
@@ -271,6 +410,16 @@ bool rack_bus_connected(const struct rack_bus *bus)
 uint64_t rack_bus_transactions(const struct rack_bus *bus)
 {
 	return atomic_load(&bus->transactions);
+}
+
+uint64_t rack_bus_discarded(const struct rack_bus *bus)
+{
+	return atomic_load(&bus->discarded);
+}
+
+uint64_t rack_bus_line_us(const struct rack_bus *bus)
+{
+	return atomic_load(&bus->line_us);
 }
 
 unsigned rack_bus_gap_us(const struct rack_bus *bus)

@@ -19,14 +19,14 @@ struct rack_bus_config {
 	int data_bits;
 	int stop_bits;
 	bool rs485;        /* switch the port to RS-485 mode (TIOCSRS485) */
-	int reconnect_ms;  /* first retry after the device went away; doubles to 30 s */
+	int reconnect_ms;  /* first retry after the device went away; doubles to 2 s */
 };
 
 enum rack_op { RACK_READ, RACK_WRITE };
 
 struct rack_job {
 	uint32_t tag;          /* the caller's, returned in the result */
-	uint8_t unit;          /* slave address 1..247 */
+	uint8_t unit;          /* slave address 1..247; 0 broadcasts a write (no answer) */
 	uint8_t op;            /* enum rack_op */
 	uint8_t fc;            /* reads: 3 or 4 */
 	uint16_t addr, count;  /* registers read or written */
@@ -37,7 +37,7 @@ struct rack_job {
 struct rack_result {
 	uint32_t tag;
 	uint8_t unit;
-	enum sw_err err;       /* SW_ETIMEDOUT no answer, SW_EINVAL exception or bad frame, SW_EIO bus down */
+	enum sw_err err;       /* SW_ETIMEDOUT no answer, SW_EINVAL exception, SW_EIO bus down */
 	int exception;         /* Modbus exception code when err is SW_EINVAL, else 0 */
 	int64_t done_ms;       /* monotonic ms when the answer was complete */
 	uint16_t count;
@@ -64,6 +64,14 @@ bool rack_bus_connected(const struct rack_bus *bus);
 
 /* Transactions done, and the silent interval kept between frames (µs). */
 uint64_t rack_bus_transactions(const struct rack_bus *bus);
+
+/* Frames heard that did not answer the request in progress (late answers
+ * to earlier requests, other units' frames, bad CRCs): dropped, counted. */
+uint64_t rack_bus_discarded(const struct rack_bus *bus);
+
+/* The least time the line needed for the frames sent and answered: 11 bits
+ * a character plus the 3.5-character silence after each frame. */
+uint64_t rack_bus_line_us(const struct rack_bus *bus);
 unsigned rack_bus_gap_us(const struct rack_bus *bus);
 
 /* Stops the worker (finishing its transaction) and closes the device. */
