@@ -17,7 +17,9 @@ build="make gcc libc6-dev pkg-config
 # resolve its Documentation=man: page; a minimal root has neither.
 test="python3 python3-pytest sqlite3 mosquitto mosquitto-clients mbpoll
  qemu-system-arm zbar-tools systemd procps man-db"
-fuzz="clang libclang-rt-14-dev"
+# fuzz: llvm-14 has llvm-symbolizer-14, which the sanitizer runtime runs to
+# put file names and lines in a crash's stack trace.
+fuzz="clang libclang-rt-14-dev llvm-14"
 
 want=""
 for g in "$@"; do
