@@ -12,9 +12,14 @@ build="make gcc libc6-dev pkg-config
  libgpiod-dev libmosquitto-dev libqrencode-dev libpng-dev libcmocka-dev
  gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi"
 # test: the end-to-end tests drive real peers nobody here wrote.
+# procps and man-db: `systemd-analyze verify` (test_systemd.py) checks that
+# the unit's ExecReload=/bin/kill exists (procps) and runs `man` (man-db) to
+# resolve its Documentation=man: page; a minimal root has neither.
 test="python3 python3-pytest sqlite3 mosquitto mosquitto-clients mbpoll
- qemu-system-arm zbar-tools systemd"
-fuzz="clang libclang-rt-14-dev"
+ qemu-system-arm zbar-tools systemd procps man-db"
+# fuzz: llvm-14 has llvm-symbolizer-14, which the sanitizer runtime runs to
+# put file names and lines in a crash's stack trace.
+fuzz="clang libclang-rt-14-dev llvm-14"
 
 want=""
 for g in "$@"; do

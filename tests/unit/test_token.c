@@ -2,6 +2,7 @@
  * test vectors, every single-character change to them, the grammar at its
  * boundaries, each reason code and the order of the steps, issuing, and the
  * key file (validation messages, mode check, no secret in any message). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -809,9 +810,15 @@ static void test_keys_example(void **state)
 	token_keyring_clear(&r);
 }
 
+/* Writes a new file each time: the previous one may be 0400, which only
+ * root could open for writing again. */
 static void write_file(const char *path, const char *text, mode_t mode)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f;
+
+	if (unlink(path) != 0)
+		assert_int_equal(errno, ENOENT);
+	f = fopen(path, "w");
 
 	assert_non_null(f);
 	assert_int_equal(fputs(text, f) >= 0, 1);
