@@ -2,9 +2,15 @@
 what a reply may echo of a request, idle clients, room for admins, and
 clients that half-close their connection."""
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 import pytest
 
+from conftest import bin_path
 from swapd_fixture import Daemon, read_reply
 
 
@@ -58,3 +64,99 @@ def test_unknown_command_echo_is_capped(daemon):
     assert len(reply["message"].encode()) < 100
     assert "é" * 32 in reply["message"]
     s.close()
+
+
+def swapctl(daemon, *args):
+    return subprocess.run([bin_path("swapctl"), "-s", daemon.sock, *args],
+                          capture_output=True, text=True, timeout=20)
+
+
+def test_idle_clients_cannot_keep_an_admin_out(daemon):
+    """16 idle connections fill control.max_clients; the test's own user is an
+    admin (root, or the user swapd runs as), so its swapctl takes the place
+    of the longest idle one. A client in the middle of a line is not idle."""
+    cfg = daemon.default_config()
+    cfg["control"]["io_timeout_ms"] = 20000  # the mid-line client must outlive the test
+    daemon.write_config(cfg)
+    daemon.start()
+    midline = daemon.connect()
+    midline.sendall(b'{"cmd": "status"}\n{"cmd": "sta')
+    assert read_reply(midline)["ok"]  # so the daemon holds the half line
+    idle = []
+    for _ in range(15):
+        s = daemon.connect()
+        assert daemon.request("status", conn=s)["ok"]  # accepted, in this order
+        idle.append(s)
+    r = swapctl(daemon, "status")
+    assert r.returncode == 0, r.stderr
+    assert daemon.wait_log(lambda l: "to make room for admin" in l) is not None
+    assert idle[0].recv(10) == b""  # the longest idle went
+    assert daemon.request("status", conn=idle[1])["ok"]
+    midline.sendall(b'tus"}\n')
+    assert read_reply(midline)["ok"]
+    for s in [midline] + idle:
+        s.close()
+
+
+def test_idle_clients_are_dropped(daemon):
+    cfg = daemon.default_config()
+    cfg["control"]["idle_timeout_ms"] = 300
+    daemon.write_config(cfg)
+    daemon.start()
+    s = daemon.connect()
+    assert daemon.request("status", conn=s)["ok"]
+    assert daemon.wait_log(lambda l: "idle for 300 ms" in l) is not None
+    assert s.recv(10) == b""
+    s.close()
+
+
+HOLDER = """
+import json, socket, sys
+path, n = sys.argv[1], int(sys.argv[2])
+held = []
+for _ in range(n + 1):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(path)
+    held.append(s)
+# the daemon accepts in order: the first n took every slot
+buf = b""
+while not buf.endswith(b"\\n"):
+    chunk = held[-1].recv(4096)
+    if not chunk:
+        break
+    buf += chunk
+print(buf.decode().strip(), flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to connect as another, non-admin user")
+def test_non_admin_idle_clients_cannot_keep_root_out(tmp_path):
+    """What the issue saw: another user fills every slot with idle
+    connections. That user gets busy; root still gets in."""
+    sockdir = tempfile.mkdtemp(prefix="swapd-ctl-")  # reachable by nobody, unlike tmp_path
+    os.chmod(sockdir, 0o711)
+    d = Daemon(tmp_path)
+    d.sock = os.path.join(sockdir, "control.sock")
+    cfg = d.default_config()
+    cfg["control"]["admin_group"] = ""  # only root and swapd's own user (root)
+    d.write_config(cfg)
+    holder = None
+    try:
+        d.start()
+        os.chown(d.sock, -1, 65534)
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, d.sock, "16"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  user=65534, group=65534, extra_groups=[], text=True)
+        busy = json.loads(holder.stdout.readline())
+        assert busy["error"] == "busy", busy
+        r = swapctl(d, "status")
+        assert r.returncode == 0, r.stderr
+        assert d.wait_log(lambda l: "uid 65534" in l and "to make room for admin uid 0" in l)
+    finally:
+        if holder:
+            holder.stdin.close()
+            holder.wait(10)
+        d.close()
+        shutil.rmtree(sockdir)

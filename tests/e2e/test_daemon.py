@@ -204,10 +204,15 @@ def test_control_socket_garbage(daemon):
 def test_too_many_clients(daemon):
     cfg = daemon.default_config()
     cfg["control"]["max_clients"] = 2
+    cfg["control"]["io_timeout_ms"] = 20000  # a and b stay mid-line throughout
     daemon.write_config(cfg)
     daemon.start()
     a, b = daemon.connect(), daemon.connect()
-    assert daemon.request("status", conn=a)["ok"] and daemon.request("status", conn=b)["ok"]
+    # a and b are mid-line, not idle, so even an admin (the test's user is
+    # one) cannot take their place; the reply shows the daemon read the rest
+    for s in (a, b):
+        s.sendall(b'{"cmd": "status"}\n{"cmd": ')
+        assert read_reply(s)["ok"]
     c = daemon.connect()
     assert read_reply(c)["error"] == "busy"
     for s in (a, b, c):
