@@ -215,6 +215,10 @@ def test_too_many_clients(daemon):
         assert read_reply(s)["ok"]
     c = daemon.connect()
     assert read_reply(c)["error"] == "busy"
+    # swapctl says so, with its own exit code, whenever the daemon closed
+    r = run(bin_path("swapctl"), "-s", daemon.sock, "status")
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.startswith("swapctl: busy:") and "Broken pipe" not in r.stderr
     for s in (a, b, c):
         s.close()
 
