@@ -4,14 +4,15 @@ clients that half-close their connection."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 
 import pytest
 
-from conftest import bin_path
-from swapd_fixture import Daemon, read_reply
+from conftest import ROOT, bin_path
+from swapd_fixture import Daemon, RackSim, rack_config, read_reply, slots_of, wait_until
 
 
 @pytest.fixture
@@ -160,3 +161,43 @@ def test_non_admin_idle_clients_cannot_keep_root_out(tmp_path):
             holder.wait(10)
         d.close()
         shutil.rmtree(sockdir)
+
+
+def read_to_eof(s):
+    buf = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
+def test_half_closed_client_is_answered_and_its_unlock_runs(tmp_path):
+    """A client that sends its request and shuts down its sending side gets
+    the answer to a command answered at once; a deferred one (unlock) still
+    runs, audited first, though the reply may find the client gone."""
+    sim = RackSim(tmp_path).start()
+    d = Daemon(tmp_path)
+    try:
+        d.write_config(rack_config(d, sim, os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")))
+        d.start()
+        wait_until(lambda: all(s["online"] for s in slots_of(d).values()), 10, "slots online")
+        s = d.connect()
+        s.sendall(b'{"cmd": "status", "id": 1}\n')
+        s.shutdown(socket.SHUT_WR)
+        reply = json.loads(read_to_eof(s))
+        assert reply["ok"] and reply["id"] == 1
+        s.close()
+
+        assert sim.op("get", slot=1)["registers"]["holding"][0] == 1  # locked
+        s = d.connect()
+        s.sendall(b'{"cmd": "unlock", "args": {"slot": 1}}\n')
+        s.shutdown(socket.SHUT_WR)
+        got = read_to_eof(s)
+        assert got == b"" or json.loads(got)["ok"], got
+        s.close()
+        assert d.sql("SELECT what, detail FROM audit") == [("unlock", "slot 1 unlock")]
+        wait_until(lambda: sim.op("get", slot=1)["registers"]["holding"][0] == 0, 5, "unlocked")
+    finally:
+        d.close()
+        sim.kill()
