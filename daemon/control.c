@@ -14,6 +14,7 @@
 
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/text.h"
 
 /* A client that does not read its replies is dropped past this. */
 #define CONTROL_OUT_MAX (1024 * 1024)
@@ -94,59 +95,6 @@ json_object *control_ok(json_object *result)
 	return r;
 }
 
-/* Length of the character at s (n bytes left) when it is valid UTF-8 and
- * printable, else 0: overlong forms, surrogates, C0 and C1 controls and DEL
- * all give 0. */
-static size_t utf8_printable(const unsigned char *s, size_t n)
-{
-	unsigned lead = s[0];
-	size_t len;
-	uint32_t cp;
-
-	if (lead >= 0x20 && lead < 0x7f)
-		return 1;
-	if (lead < 0xc2 || lead > 0xf4)
-		return 0;
-	len = lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
-	if (len > n)
-		return 0;
-	cp = lead & (0x7fu >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3fu);
-	}
-	if (cp < (len == 2 ? 0x80u : len == 3 ? 0x800u : 0x10000u) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
-		return 0;
-	return len;
-}
-
-/* Copies len bytes of src into dst (cap bytes, NUL-terminated) as text that
- * is safe to show a person: each invalid byte or control character becomes
- * '?', and a character that does not fit whole is left out. Whatever a
- * client sent is echoed only through this, so a reply never carries invalid
- * UTF-8 or a terminal escape, and never more than cap bytes of it. */
-static void clean_text(char *dst, size_t cap, const char *src, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)src;
-	size_t o = 0;
-
-	for (size_t i = 0; i < len;) {
-		size_t n = utf8_printable(s + i, len - i);
-		size_t w = n ? n : 1;
-		if (o + w >= cap)
-			break;
-		if (n)
-			memcpy(dst + o, s + i, n);
-		else
-			dst[o] = '?';
-		o += w;
-		i += w;
-	}
-	dst[o] = '\0';
-}
-
 json_object *control_error(const char *code, const char *fmt, ...)
 {
 	json_object *r = json_object_new_object();
@@ -157,7 +105,7 @@ json_object *control_error(const char *code, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	/* handlers quote what clients sent; vsnprintf may also cut a character */
-	clean_text(clean, sizeof clean, msg, strlen(msg));
+	text_clean(clean, sizeof clean, msg, strlen(msg));
 	json_object_object_add(r, "ok", json_object_new_boolean(0));
 	json_object_object_add(r, "error", json_object_new_string(code));
 	json_object_object_add(r, "message", json_object_new_string(clean));
@@ -295,7 +243,7 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 			cmd = &commands[i];
 	if (!cmd) {
 		char shown[CONTROL_ECHO_MAX + 1];
-		clean_text(shown, sizeof shown, name, namelen);
+		text_clean(shown, sizeof shown, name, namelen);
 		reply = control_error("unknown_command", "no command \"%s\"", shown);
 		goto out;
 	}
