@@ -142,6 +142,7 @@ static const struct field control_fields[] = {
 	STR(struct config_control, admin_group, false, conv_group),
 	INT(struct config_control, max_clients, 1, 256),
 	INT(struct config_control, io_timeout_ms, 10, 60000),
+	INT(struct config_control, idle_timeout_ms, 100, 86400000),
 	{ 0 },
 };
 
@@ -323,6 +324,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->control.admin_group, sizeof cfg->control.admin_group, "swapd-admin");
 	cfg->control.max_clients = 16;
 	cfg->control.io_timeout_ms = 2000;
+	cfg->control.idle_timeout_ms = 60000;
 	snprintf(cfg->store.path, sizeof cfg->store.path, "/var/lib/swapd/swapd.db");
 	cfg->store.busy_timeout_ms = 1000;
 	cfg->store.alive_interval_ms = 60000;

@@ -40,6 +40,7 @@ struct config {
 		char admin_group[33];
 		int max_clients;
 		int io_timeout_ms;
+		int idle_timeout_ms; /* a client with nothing under way is dropped */
 	} control;
 
 	struct rack_config rack; /* enabled when the "rack" section is there */

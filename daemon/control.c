@@ -14,10 +14,13 @@
 
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/text.h"
 
 /* A client that does not read its replies is dropped past this. */
 #define CONTROL_OUT_MAX (1024 * 1024)
 #define CONTROL_MAX_COMMANDS 64
+/* The most of a client's own text an error message quotes back. */
+#define CONTROL_ECHO_MAX 64
 
 struct command {
 	char name[32];
@@ -26,16 +29,26 @@ struct command {
 	void *arg;
 };
 
+/* What a client waits for, which decides how long it may wait. */
+enum client_wait {
+	WAIT_IDLE,  /* nothing under way: idle_timeout_ms */
+	WAIT_IO,    /* owes us the rest of a line or has not taken a reply: io_timeout_ms */
+	WAIT_REPLY, /* a handler owes it a reply: bounded by that handler */
+};
+
 struct client {
 	uint64_t serial; /* unique for the daemon's life, for deferred replies */
 	int fd;
 	struct ucred cred;
 	bool admin;
+	int pending;     /* deferred replies still owed to it */
+	enum client_wait wait;
+	int64_t idle_since;
 	char *in;
 	size_t inlen;
 	char *out;
 	size_t outlen, outcap;
-	struct loop_timer timeout; /* a partial line or unsent reply too long */
+	struct loop_timer timeout; /* waiting too long for what `wait` says */
 	struct client *next;
 };
 
@@ -85,15 +98,17 @@ json_object *control_ok(json_object *result)
 json_object *control_error(const char *code, const char *fmt, ...)
 {
 	json_object *r = json_object_new_object();
-	char msg[512];
+	char msg[512], clean[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* handlers quote what clients sent; vsnprintf may also cut a character */
+	text_clean(clean, sizeof clean, msg, strlen(msg));
 	json_object_object_add(r, "ok", json_object_new_boolean(0));
 	json_object_object_add(r, "error", json_object_new_string(code));
-	json_object_object_add(r, "message", json_object_new_string(msg));
+	json_object_object_add(r, "message", json_object_new_string(clean));
 	return r;
 }
 
@@ -114,16 +129,33 @@ static void client_free(struct client *c)
 	nclients--;
 }
 
-/* Arms the stall timer while the client owes us the rest of a line or has
- * not taken its replies; an idle, fully served client may stay. */
+/* Rearms c's timer for what it now waits for, after any event of c. A stall
+ * is timed from its start; idleness from the client's last event, so an
+ * active client is never idle; a deferred reply is bounded by its handler. */
 static void client_update_timer(struct client *c)
 {
-	if (c->inlen > 0 || c->outlen > 0) {
-		if (!loop_timer_armed(&c->timeout))
-			loop_timer_arm(&c->timeout, settings.io_timeout_ms);
-	} else {
-		loop_timer_cancel(&c->timeout);
+	enum client_wait w = c->inlen > 0 || c->outlen > 0 ? WAIT_IO :
+			     c->pending > 0 ? WAIT_REPLY : WAIT_IDLE;
+
+	if (w == WAIT_IO && c->wait == WAIT_IO && loop_timer_armed(&c->timeout))
+		return;
+	loop_timer_cancel(&c->timeout);
+	c->wait = w;
+	if (w == WAIT_IO) {
+		loop_timer_arm(&c->timeout, settings.io_timeout_ms);
+	} else if (w == WAIT_IDLE) {
+		c->idle_since = loop_now();
+		loop_timer_arm(&c->timeout, settings.idle_timeout_ms);
 	}
+}
+
+static struct client *client_by_serial(uint64_t serial)
+{
+	struct client *c = clients;
+
+	while (c && c->serial != serial)
+		c = c->next;
+	return c;
 }
 
 /* Sends what it can without blocking; false when the client is gone. */
@@ -201,13 +233,18 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 		reply = control_error("bad_request", "\"args\" must be an object");
 		goto out;
 	}
+	/* by length: "status\u0000junk" is not "status" */
 	const char *name = json_object_get_string(cmdv);
+	size_t namelen = (size_t)json_object_get_string_len(cmdv);
 	const struct command *cmd = NULL;
 	for (size_t i = 0; i < ncommands; i++)
-		if (strcmp(commands[i].name, name) == 0)
+		if (strlen(commands[i].name) == namelen &&
+		    memcmp(commands[i].name, name, namelen) == 0)
 			cmd = &commands[i];
 	if (!cmd) {
-		reply = control_error("unknown_command", "no command \"%.40s\"", name);
+		char shown[CONTROL_ECHO_MAX + 1];
+		text_clean(shown, sizeof shown, name, namelen);
+		reply = control_error("unknown_command", "no command \"%s\"", shown);
 		goto out;
 	}
 	if (cmd->admin && !c->admin) {
@@ -240,17 +277,20 @@ struct control_pending *control_defer(const struct control_req *req)
 		return NULL;
 	p->client = req->client;
 	p->id = req->id ? json_object_get(req->id) : NULL;
+	struct client *c = client_by_serial(p->client);
+	if (c)
+		c->pending++; /* not idle while it waits for this */
 	return p;
 }
 
 void control_finish(struct control_pending *p, json_object *reply)
 {
-	struct client *c = clients;
+	struct client *c = client_by_serial(p->client);
 
-	while (c && c->serial != p->client)
-		c = c->next;
 	if (p->id)
 		json_object_object_add(reply, "id", p->id);
+	if (c)
+		c->pending--;
 	if (!c) {
 		json_object_put(reply); /* the client left; p->id went with it */
 	} else if (!client_send(c, reply)) {
@@ -328,8 +368,12 @@ static void client_timeout(void *arg)
 {
 	struct client *c = arg;
 
-	log_msg(LOG_INFO, "control: dropping client uid %u pid %d: stalled for %d ms",
-		(unsigned)c->cred.uid, (int)c->cred.pid, settings.io_timeout_ms);
+	if (c->wait == WAIT_IDLE)
+		log_msg(LOG_INFO, "control: dropping client uid %u pid %d: idle for %d ms",
+			(unsigned)c->cred.uid, (int)c->cred.pid, settings.idle_timeout_ms);
+	else
+		log_msg(LOG_INFO, "control: dropping client uid %u pid %d: stalled for %d ms",
+			(unsigned)c->cred.uid, (int)c->cred.pid, settings.io_timeout_ms);
 	client_free(c);
 }
 
@@ -383,6 +427,38 @@ static void resolve_admin_group(void)
 			settings.admin_group);
 }
 
+static void refuse_busy(int cfd)
+{
+	static const char busy[] = "{\"ok\":false,\"error\":\"busy\",\"message\":\"too many control clients\"}\n";
+
+	if (send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_msg(LOG_DEBUG, "control: could not tell a client it was refused");
+	close(cfd);
+}
+
+/* Whether a newcomer may have a client slot. When all are taken, an admin
+ * takes the place of the client idle longest, so idle connections (up to
+ * max_clients of them, from anyone) cannot keep root out; a client with a
+ * request under way is never dropped for this. */
+static bool make_room(bool admin, const struct ucred *cred)
+{
+	struct client *victim = NULL;
+
+	if (nclients < settings.max_clients)
+		return true;
+	if (!admin)
+		return false;
+	for (struct client *c = clients; c; c = c->next) /* newest first: <= prefers older */
+		if (c->wait == WAIT_IDLE && (!victim || c->idle_since <= victim->idle_since))
+			victim = c;
+	if (!victim)
+		return false;
+	log_msg(LOG_NOTICE, "control: dropping idle client uid %u pid %d to make room for admin uid %u pid %d",
+		(unsigned)victim->cred.uid, (int)victim->cred.pid, (unsigned)cred->uid, (int)cred->pid);
+	client_free(victim);
+	return true;
+}
+
 static void accept_client(int fd, short revents, void *arg)
 {
 	(void)revents;
@@ -395,17 +471,20 @@ static void accept_client(int fd, short revents, void *arg)
 		return;
 	}
 	log_cond(&accept_cond, 0, LOG_INFO, "control: accepting again");
-	if (nclients >= settings.max_clients) {
-		static const char busy[] = "{\"ok\":false,\"error\":\"busy\",\"message\":\"too many control clients\"}\n";
-		if (send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			log_msg(LOG_DEBUG, "control: could not tell a client it was refused");
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_msg(LOG_WARNING, "control: no peer credentials: %s", strerror(errno));
 		close(cfd);
 		return;
 	}
+	bool admin = peer_is_admin(&cred, admin_gid, admin_gid_known);
+	if (!make_room(admin, &cred)) {
+		refuse_busy(cfd);
+		return;
+	}
 	struct client *c = calloc(1, sizeof *c);
-	socklen_t len = sizeof c->cred;
 	if (!c || !(c->in = malloc(CONTROL_LINE_MAX)) ||
-	    getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0 ||
 	    loop_add_fd(cfd, POLLIN, client_io, c) < 0) {
 		log_msg(LOG_WARNING, "control: cannot take a client: %s", strerror(errno));
 		if (c)
@@ -415,12 +494,14 @@ static void accept_client(int fd, short revents, void *arg)
 		return;
 	}
 	c->fd = cfd;
+	c->cred = cred;
+	c->admin = admin;
 	c->serial = next_serial++;
-	c->admin = peer_is_admin(&c->cred, admin_gid, admin_gid_known);
 	loop_timer_init(&c->timeout, client_timeout, c);
 	c->next = clients;
 	clients = c;
 	nclients++;
+	client_update_timer(c);
 }
 
 /* Whether something answers on the socket at path (another swapd). */
@@ -476,6 +557,7 @@ void control_reconfigure(const struct config_control *cfg)
 {
 	settings.max_clients = cfg->max_clients;
 	settings.io_timeout_ms = cfg->io_timeout_ms;
+	settings.idle_timeout_ms = cfg->idle_timeout_ms;
 	snprintf(settings.admin_group, sizeof settings.admin_group, "%s", cfg->admin_group);
 	resolve_admin_group();
 }

@@ -65,7 +65,8 @@ void control_finish(struct control_pending *p, json_object *reply);
  * swapd already answers on it (a live socket is never stolen). */
 enum sw_err control_open(const struct config_control *cfg, char *why, size_t whylen);
 
-/* Applies the reloadable settings (admin group, client limit, timeout). */
+/* Applies the reloadable settings (admin group, client limit, timeouts);
+ * the timers already running keep their length. */
 void control_reconfigure(const struct config_control *cfg);
 
 /* Number of connected clients. */

@@ -7,7 +7,8 @@
  * VALUE is taken as JSON when it parses as a number, true/false or null, and
  * as a string otherwise. Some commands take positional ARGs (swapctl lock 3
  * is swapctl lock slot=3). Exit: 0 ok, 1 the daemon answered with an error,
- * 64 usage, 69 no daemon to talk to. */
+ * 64 usage, 69 no daemon to talk to, 75 the daemon is busy (all its client
+ * slots taken): try again later. */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -43,6 +44,7 @@ static void usage(FILE *f)
 		"  -s, --socket PATH  control socket (default $SWAPD_CONTROL or %s)\n"
 		"  --json             print the reply's result as JSON\n"
 		"  --timeout MS       give up after MS milliseconds (default 5000)\n"
+		"exit: 0 ok, 1 error reply, 64 usage, 69 no swapd, 75 swapd busy\n"
 		"commands: status, slots, lock SLOT, unlock SLOT, charge SLOT on|off;\n"
 		"any other command is sent as is with its KEY=VALUE args\n",
 		DEFAULT_SOCKET);
@@ -94,6 +96,8 @@ static json_object *roundtrip(const char *path, const char *line, int timeout_ms
 		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break; /* it closed first; read why (a busy line, say) */
 		if (n <= 0) {
 			fprintf(stderr, "swapctl: sending to %s: %s\n", path, strerror(errno));
 			goto fail;
@@ -268,6 +272,12 @@ int main(int argc, char **argv)
 	json_object *ok, *result = NULL;
 	json_object_object_get_ex(reply, "result", &result);
 	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+		if (strcmp(str(reply, "error"), "busy") == 0) {
+			fprintf(stderr, "swapctl: busy: swapd has no room for another control client (%s); try again\n",
+				str(reply, "message"));
+			json_object_put(reply);
+			return EX_TEMPFAIL;
+		}
 		fprintf(stderr, "swapctl: %s: %s\n", str(reply, "error"), str(reply, "message"));
 		json_object_put(reply);
 		return 1;

@@ -204,12 +204,21 @@ def test_control_socket_garbage(daemon):
 def test_too_many_clients(daemon):
     cfg = daemon.default_config()
     cfg["control"]["max_clients"] = 2
+    cfg["control"]["io_timeout_ms"] = 20000  # a and b stay mid-line throughout
     daemon.write_config(cfg)
     daemon.start()
     a, b = daemon.connect(), daemon.connect()
-    assert daemon.request("status", conn=a)["ok"] and daemon.request("status", conn=b)["ok"]
+    # a and b are mid-line, not idle, so even an admin (the test's user is
+    # one) cannot take their place; the reply shows the daemon read the rest
+    for s in (a, b):
+        s.sendall(b'{"cmd": "status"}\n{"cmd": ')
+        assert read_reply(s)["ok"]
     c = daemon.connect()
     assert read_reply(c)["error"] == "busy"
+    # swapctl says so, with its own exit code, whenever the daemon closed
+    r = run(bin_path("swapctl"), "-s", daemon.sock, "status")
+    assert r.returncode == 75, r.stderr
+    assert r.stderr.startswith("swapctl: busy:") and "Broken pipe" not in r.stderr
     for s in (a, b, c):
         s.close()
 

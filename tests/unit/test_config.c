@@ -40,6 +40,8 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"control\":{\"max_clients\":2.5}}", "control.max_clients: 2.5 is not an integer" },
 	{ "{" MIN ",\"control\":{\"io_timeout_ms\":99999999999}}",
 	  "control.io_timeout_ms: 99999999999 is out of range 10..60000" },
+	{ "{" MIN ",\"control\":{\"idle_timeout_ms\":99}}",
+	  "control.idle_timeout_ms: 99 is out of range 100..86400000" },
 	{ "{" MIN ",\"control\":{\"mode\":\"660\"}}",
 	  "control.mode: \"660\" is not an octal file mode like \"0660\"" },
 	{ "{" MIN ",\"control\":{\"mode\":\"0666\"}}",

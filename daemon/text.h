@@ -1,0 +1,14 @@
+/* Text from outside (a control client, a device) made safe to show. */
+#ifndef SWAPD_TEXT_H
+#define SWAPD_TEXT_H
+
+#include <stddef.h>
+
+/* Copies len bytes of src into dst (cap > 0 bytes, NUL-terminated) as text
+ * that is safe to show a person: each invalid UTF-8 byte or control
+ * character (C0, DEL, C1) becomes '?', and a character that does not fit
+ * whole is left out. So the copy is valid UTF-8, carries no terminal escape
+ * and is at most cap - 1 bytes. */
+void text_clean(char *dst, size_t cap, const char *src, size_t len);
+
+#endif
