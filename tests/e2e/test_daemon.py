@@ -149,6 +149,29 @@ def test_sighup_bad_config_keeps_old(daemon):
     assert daemon.sql("SELECT detail FROM audit WHERE what = 'config.reload'") == [(new,)]
 
 
+def test_sighup_fifo_config_is_refused_without_hanging(daemon):
+    # A FIFO at the config path once blocked the loop in open() for a
+    # writer that never came: no control socket, no SIGTERM.
+    daemon.start()
+    os.unlink(daemon.config_path)
+    os.mkfifo(daemon.config_path)
+    daemon.signal(signal.SIGHUP)
+    assert daemon.wait_log(lambda l: "reload rejected" in l) is not None, daemon.drain_stderr()
+    assert any(f"{daemon.config_path}: not a regular file" in l for l in daemon.stderr_lines)
+    assert daemon.request("status")["ok"]
+    code, took = daemon.stop(timeout=2)
+    assert code == 0 and took < 2
+
+
+def test_check_fifo_config_exits_promptly(tmp_path):
+    fifo = str(tmp_path / "swapd.json")
+    os.mkfifo(fifo)
+    r = subprocess.run([bin_path("swapd"), "-t", "-c", fifo], capture_output=True, text=True,
+                       timeout=5)
+    assert r.returncode == 78
+    assert r.stderr.strip() == f"{fifo}: not a regular file"
+
+
 def test_control_socket_garbage(daemon):
     daemon.start()
     good = daemon.connect()          # a well-behaved client, connected throughout

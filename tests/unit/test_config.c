@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -147,6 +149,29 @@ static void test_missing_file(void **state)
 	assert_string_equal(errs.msg[0], "/nonexistent/swapd.json: cannot open: No such file or directory");
 }
 
+/* A FIFO as the register profile is refused at once, naming its path,
+ * instead of waiting for a writer. The alarm turns a hang into a failure. */
+static void test_profile_fifo(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[64], json[256], want[128];
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/profile.json", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(json, sizeof json, "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"%s\","
+		 "\"slots\":[{\"slot\":1,\"unit\":1}]}}", path);
+	alarm(10);
+	assert_int_equal(config_parse(json, strlen(json), "t.json", &cfg, &errs), -1);
+	alarm(0);
+	snprintf(want, sizeof want, "rack.profile: %s: not a regular file", path);
+	assert_string_equal(errs.msg[0], want);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_reload_restart_keys(void **state)
 {
 	const char *a = "{" MIN "}";
@@ -174,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_rack_section),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_profile_fifo),
 		cmocka_unit_test(test_reload_restart_keys),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
