@@ -149,6 +149,28 @@ def test_sighup_bad_config_keeps_old(daemon):
     assert daemon.sql("SELECT detail FROM audit WHERE what = 'config.reload'") == [(new,)]
 
 
+def test_sighup_relative_profile_reloads(daemon):
+    # The shipped example uses a relative rack.profile; it once made every
+    # reload fail with "changing the rack section needs a restart".
+    shutil.copytree(os.path.join(ROOT, "config/profiles"), os.path.join(daemon.dir, "profiles"))
+    cfg = daemon.default_config()
+    cfg["rack"] = {"device": os.path.join(daemon.dir, "no-bus"),
+                   "profile": "profiles/swapd-slot-v1.json",
+                   "slots": [{"slot": 1, "unit": 1}]}
+    daemon.write_config(cfg)
+    daemon.start()
+    daemon.signal(signal.SIGHUP)
+    line = daemon.wait_log(lambda l: "config reloaded" in l or "reload rejected" in l)
+    assert line is not None and "config reloaded" in line, daemon.drain_stderr()
+
+    cfg["rack"]["baud"] = 9600
+    daemon.write_config(cfg)
+    daemon.signal(signal.SIGHUP)
+    assert daemon.wait_log(lambda l: "reload rejected" in l) is not None, daemon.drain_stderr()
+    assert any("rack.baud: 9600 differs from the running 19200; changing it needs a restart" in l
+               for l in daemon.stderr_lines)
+
+
 def test_sighup_fifo_config_is_refused_without_hanging(daemon):
     # A FIFO at the config path once blocked the loop in open() for a
     # writer that never came: no control socket, no SIGTERM.
