@@ -11,6 +11,7 @@
 
 #include "daemon/config_field.h"
 #include "daemon/fileio.h"
+#include "daemon/jsonfile.h"
 #include "daemon/log.h"
 #include "daemon/token.h"
 
@@ -588,17 +589,6 @@ static void check_rack(struct rack_config *r, const char *name, struct config_er
 			  r->heartbeat_ms, r->watchdog_s);
 }
 
-/* 1-based line of byte offset `off` in text, for syntax errors. */
-static int line_of(const char *text, size_t off)
-{
-	int line = 1;
-
-	for (size_t i = 0; i < off; i++)
-		if (text[i] == '\n')
-			line++;
-	return line;
-}
-
 static void digest_hex(const char *text, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -614,41 +604,14 @@ static void digest_hex(const char *text, size_t len, char out[65])
 int config_parse(const char *text, size_t len, const char *name, struct config *cfg,
 		 struct config_errors *errs)
 {
-	json_tokener *tok = json_tokener_new();
+	char why[CONFIG_ERROR_LEN];
 	json_object *root;
 
 	errs->n = 0;
 	config_defaults(cfg);
-	if (!tok) {
-		config_error_add(errs, "%s: out of memory", name);
-		return -1;
-	}
-	if (memchr(text, '\0', len)) {
-		config_error_add(errs, "%s: contains a NUL byte; not a JSON text file", name);
-		json_tokener_free(tok);
-		return -1;
-	}
-	/* Strict: a trailing comma or a single-quoted string is a mistake an
-	 * operator should hear about, not something to guess the meaning of. */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-	if (!root || jerr != json_tokener_success) {
-		if (jerr == json_tokener_continue)
-			config_error_add(errs, "%s:%d: JSON syntax error: unexpected end of file", name,
-				  line_of(text, len));
-		else
-			config_error_add(errs, "%s:%d: JSON syntax error: %s", name, line_of(text, end),
-				  json_tokener_error_desc(jerr));
-		json_object_put(root);
-		json_tokener_free(tok);
-		return -1;
-	}
-	json_tokener_free(tok);
-	if (!json_object_is_type(root, json_type_object)) {
-		config_error_add(errs, "%s: the top level is not a JSON object", name);
-		json_object_put(root);
+	root = jsonfile_parse(text, len, name, false, why, sizeof why);
+	if (!root) {
+		config_error_add(errs, "%s", why);
 		return -1;
 	}
 	parse_section(root, config_top_fields, cfg, "", errs);
@@ -658,7 +621,6 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	if (cfg->tokens.enabled)
 		check_tokens(&cfg->tokens, name, errs);
 	if (cfg->gpio.enabled) {
-		char why[CONFIG_ERROR_LEN];
 		if (gpio_check(&cfg->gpio, why, sizeof why) != SW_OK)
 			config_error_add(errs, "%s", why);
 	}

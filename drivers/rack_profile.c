@@ -10,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/fileio.h"
+#include "daemon/jsonfile.h"
 
 #define PROFILE_MAX_BYTES (256 * 1024)
 
@@ -270,28 +271,18 @@ static void parse_fault_bits(json_object *o, struct rack_profile *p, struct conf
 int rack_profile_parse(const char *text, size_t len, const char *name, struct rack_profile *p,
 		       struct config_errors *errs)
 {
-	json_tokener *tok = json_tokener_new();
+	char why[CONFIG_ERROR_LEN];
 	json_object *root, *v;
 	bool low_first = false;
 
 	errs->n = 0;
 	memset(p, 0, sizeof *p);
 	memset(p->fault_bit, -1, sizeof p->fault_bit);
-	if (!tok) {
-		config_error_add(errs, "%s: out of memory", name);
+	root = jsonfile_parse(text, len, name, false, why, sizeof why);
+	if (!root) {
+		config_error_add(errs, "%s", why);
 		return -1;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(root, json_type_object)) {
-		config_error_add(errs, "%s: not a JSON object (%s)", name,
-		    json_tokener_error_desc(json_tokener_get_error(tok)));
-		json_object_put(root);
-		json_tokener_free(tok);
-		return -1;
-	}
-	json_tokener_free(tok);
 
 	json_object_object_foreach(root, key, val) {
 		if (key[0] == '_' || strcmp(key, "description") == 0 || strcmp(key, "fields") == 0)

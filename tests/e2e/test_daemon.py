@@ -70,6 +70,14 @@ def test_check_bad_config_names_key_and_value(daemon):
     ])
 
 
+def test_check_duplicate_key_is_an_error(daemon):
+    text = json.dumps(daemon.default_config())
+    daemon.write_config(text[:-1] + ', "store": {"path": "/tmp/elsewhere.db"}}')
+    r = run(bin_path("swapd"), "-t", "-c", daemon.config_path)
+    assert r.returncode == 78
+    assert r.stderr.strip() == "store: duplicate key"
+
+
 def test_start_with_bad_config_fails(daemon):
     daemon.write_config('{"station": {"id": "ST-1"}, "log": {"level": "info",}}')
     daemon.start(wait_ready=False)

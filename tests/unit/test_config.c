@@ -76,9 +76,20 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
-	  "t.json:2: JSON syntax error: unexpected character" },
-	{ "{\"station\":{\"id\":\"ST-1\"}", "t.json:1: JSON syntax error: unexpected end of file" },
-	{ "{\"station\":{\"id\":\"ST-1\"}} {}", "t.json:1: JSON syntax error: unexpected character" },
+	  "t.json:2:25: JSON syntax error: unexpected character" },
+	{ "{\"station\":{\"id\":\"ST-1\"}", "t.json:1:25: JSON syntax error: unexpected end of file" },
+	{ "{\"station\":{\"id\":\"ST-1\"}} {}", "t.json:1:27: JSON syntax error: unexpected character" },
+	{ "{\"station\":{\"id\":\"ST-1\\u0000\"}}",
+	  "station.id: \"ST-1\\u0000\" contains a NUL character" },
+	/* json-c keeps the last of two equal keys without a word */
+	{ "{" MIN "," RACK("") ",\n" RACK("") "}", "rack: duplicate key" },
+	{ "{" MIN ",\"log\":{\"level\":\"info\",\"level\":\"debug\"}}", "log.level: duplicate key" },
+	{ "{" MIN ",\"log\":{\"level\":\"info\",\"l\\u0065vel\":\"debug\"}}", "log.level: duplicate key" },
+	{ "{" MIN "," RACK("\"device\":\"/dev/ttyS1\",") "}", "rack.device: duplicate key" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\","
+	  "\"slots\":[{\"slot\":1,\"unit\":1},{\"slot\":2,\"unit\":2,\"unit\":3}]}}",
+	  "rack.slots[1].unit: duplicate key" },
+	{ "{" MIN ",\"_c\":1,\"_c\":2}", "_c: duplicate key" },
 };
 
 static void test_bad_inputs(void **state)

@@ -718,9 +718,17 @@ static void test_keys_errors(void **state)
 		  "{\"kid\":\"k1\",\"secret\":\"" K2_B64 "\"}]}",
 		  "kf: keys[2] (kid \"k1\"): kid: also used by keys[0]" },
 		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" SECRET_PREFIX "\",}]}",
-		  "kf: JSON syntax error: unexpected character" },
+		  "kf:1:42: JSON syntax error: unexpected character" },
 		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" SECRET_PREFIX,
-		  "kf: JSON syntax error: unexpected end of file" },
+		  "kf:1:40: JSON syntax error: unexpected end of file" },
+		/* json-c keeps the last of two equal keys: which secret is that? */
+		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\",\"secret\":\"" K2_B64 "\"}]}",
+		  "kf: keys[0].secret: duplicate key" },
+		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\",\"s\\u0065cret\":\"" K2_B64 "\"}]}",
+		  "kf: keys[0].secret: duplicate key" },
+		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\"}],\n"
+		  "\"keys\":[{\"kid\":\"k2\",\"secret\":\"" K2_B64 "\"}]}",
+		  "kf: keys: duplicate key" },
 	};
 
 	(void)state;
