@@ -9,43 +9,14 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "daemon/config_field.h"
 #include "daemon/fileio.h"
+#include "daemon/jsonfile.h"
 #include "daemon/log.h"
 #include "daemon/token.h"
 
 /* Largest config file accepted; a station config is a few KiB. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
-
-enum ftype {
-	F_STR,   /* copied into a char buffer of `size`, then `conv` may check it */
-	F_CONV,  /* a string that `conv` turns into the destination */
-	F_INT,   /* JSON integer within [min, max], then `check` may refuse it */
-	F_BOOL,  /* JSON true or false */
-	F_OBJ,   /* a section, described by `sub` */
-	F_ARRAY, /* up to `max` objects described by `sub`, each `size` bytes,
-		  * their number stored at `count_off` as an int, or as a
-		  * size_t when `count_size` says so */
-};
-
-/* conv returns NULL when s is good (having stored it), else the reason,
- * written after the quoted value: "is not an absolute path". */
-typedef const char *(*conv_fn)(const char *s, void *dst);
-
-struct field {
-	const char *key;
-	enum ftype type;
-	size_t off;
-	size_t size;
-	long long min, max;
-	bool required;
-	conv_fn conv;
-	const char *(*check)(long long v);
-	const struct field *sub;
-	size_t count_off;
-	size_t count_size;
-	bool optional;      /* F_OBJ: may be absent; its presence sets the */
-	size_t enabled_off; /* bool at this offset */
-};
 
 void config_error_add(struct config_errors *errs, const char *fmt, ...)
 {
@@ -115,7 +86,8 @@ static const char *conv_group(const char *s, void *dst)
 	{ .key = #m, .type = F_STR, .off = offsetof(st, m), \
 	  .size = sizeof(((st *)0)->m), .required = req, .conv = cv }
 #define CONV(st, m, cv) \
-	{ .key = #m, .type = F_CONV, .off = offsetof(st, m), .conv = cv }
+	{ .key = #m, .type = F_CONV, .off = offsetof(st, m), \
+	  .size = sizeof(((st *)0)->m), .conv = cv }
 #define INT(st, m, lo, hi) \
 	{ .key = #m, .type = F_INT, .off = offsetof(st, m), .min = lo, .max = hi }
 #define INTCHK(st, m, lo, hi, fn) \
@@ -188,7 +160,7 @@ static const struct field rack_slot_fields[] = {
 	{ .key = "unit", .type = F_INT, .off = offsetof(struct rack_slot_config, unit), .min = 1,
 	  .max = 247, .required = true },
 	{ .key = "lock", .type = F_CONV, .off = offsetof(struct rack_slot_config, lock_gpio),
-	  .conv = conv_lock },
+	  .size = sizeof(bool), .conv = conv_lock },
 	{ 0 },
 };
 
@@ -259,7 +231,7 @@ static const char *conv_gpio_role(const char *s, void *dst)
 
 static const struct field gpio_line_fields[] = {
 	{ .key = "role", .type = F_CONV, .off = offsetof(struct gpio_line_config, role),
-	  .conv = conv_gpio_role, .required = true },
+	  .size = sizeof(enum gpio_role), .conv = conv_gpio_role, .required = true },
 	INT(struct gpio_line_config, slot, 1, 999),
 	{ .key = "line", .type = F_STR, .off = offsetof(struct gpio_line_config, name),
 	  .size = sizeof(((struct gpio_line_config *)0)->name), .required = true },
@@ -297,7 +269,7 @@ static const struct field store_fields[] = {
 	{ 0 },
 };
 
-static const struct field top_fields[] = {
+const struct field config_top_fields[] = {
 	OBJ(station, station_fields),
 	OBJ(log, log_fields),
 	OBJ(control, control_fields),
@@ -525,7 +497,7 @@ static int resolve_path(char path[PATH_MAX], const char *name, const char *key,
 		config_error_add(errs, "%s: \"%.60s\" is too long a path", key, path);
 		return -1;
 	}
-	memcpy(path, full, PATH_MAX);
+	memcpy(path, full, strlen(full) + 1);
 	return 0;
 }
 
@@ -619,17 +591,6 @@ static void check_rack(struct rack_config *r, const char *name, struct config_er
 			  r->heartbeat_ms, r->watchdog_s);
 }
 
-/* 1-based line of byte offset `off` in text, for syntax errors. */
-static int line_of(const char *text, size_t off)
-{
-	int line = 1;
-
-	for (size_t i = 0; i < off; i++)
-		if (text[i] == '\n')
-			line++;
-	return line;
-}
-
 static void digest_hex(const char *text, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -645,51 +606,23 @@ static void digest_hex(const char *text, size_t len, char out[65])
 int config_parse(const char *text, size_t len, const char *name, struct config *cfg,
 		 struct config_errors *errs)
 {
-	json_tokener *tok = json_tokener_new();
+	char why[CONFIG_ERROR_LEN];
 	json_object *root;
 
 	errs->n = 0;
 	config_defaults(cfg);
-	if (!tok) {
-		config_error_add(errs, "%s: out of memory", name);
+	root = jsonfile_parse(text, len, name, false, why, sizeof why);
+	if (!root) {
+		config_error_add(errs, "%s", why);
 		return -1;
 	}
-	if (memchr(text, '\0', len)) {
-		config_error_add(errs, "%s: contains a NUL byte; not a JSON text file", name);
-		json_tokener_free(tok);
-		return -1;
-	}
-	/* Strict: a trailing comma or a single-quoted string is a mistake an
-	 * operator should hear about, not something to guess the meaning of. */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	enum json_tokener_error jerr = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-	if (!root || jerr != json_tokener_success) {
-		if (jerr == json_tokener_continue)
-			config_error_add(errs, "%s:%d: JSON syntax error: unexpected end of file", name,
-				  line_of(text, len));
-		else
-			config_error_add(errs, "%s:%d: JSON syntax error: %s", name, line_of(text, end),
-				  json_tokener_error_desc(jerr));
-		json_object_put(root);
-		json_tokener_free(tok);
-		return -1;
-	}
-	json_tokener_free(tok);
-	if (!json_object_is_type(root, json_type_object)) {
-		config_error_add(errs, "%s: the top level is not a JSON object", name);
-		json_object_put(root);
-		return -1;
-	}
-	parse_section(root, top_fields, cfg, "", errs);
+	parse_section(root, config_top_fields, cfg, "", errs);
 	json_object_put(root);
 	if (cfg->rack.enabled)
 		check_rack(&cfg->rack, name, errs);
 	if (cfg->tokens.enabled)
 		check_tokens(&cfg->tokens, name, errs);
 	if (cfg->gpio.enabled) {
-		char why[CONFIG_ERROR_LEN];
 		if (gpio_check(&cfg->gpio, why, sizeof why) != SW_OK)
 			config_error_add(errs, "%s", why);
 	}
@@ -713,28 +646,4 @@ int config_load(const char *path, struct config *cfg, struct config_errors *errs
 	free(text);
 	snprintf(cfg->path, sizeof cfg->path, "%s", path);
 	return rc;
-}
-
-int config_check_reload(const struct config *running, const struct config *next,
-			struct config_errors *errs)
-{
-	errs->n = 0;
-	if (strcmp(running->station.id, next->station.id) != 0)
-		config_error_add(errs, "station.id: \"%s\" differs from the running \"%s\"; changing it needs a restart",
-			  next->station.id, running->station.id);
-	if (strcmp(running->store.path, next->store.path) != 0)
-		config_error_add(errs, "store.path: \"%s\" differs from the running one; changing it needs a restart",
-			  next->store.path);
-	if (running->tokens.enabled != next->tokens.enabled)
-		config_error_add(errs, "tokens: adding or removing the tokens section needs a restart");
-	if (memcmp(&running->gpio, &next->gpio, sizeof running->gpio) != 0)
-		config_error_add(errs, "gpio: changing the gpio section needs a restart");
-	if (memcmp(&running->scanner, &next->scanner, sizeof running->scanner) != 0)
-		config_error_add(errs, "scanner: changing the scanner section needs a restart");
-	if (memcmp(&running->rack, &next->rack, sizeof running->rack) != 0)
-		config_error_add(errs, "rack: changing the rack section needs a restart");
-	if (strcmp(running->control.socket, next->control.socket) != 0 ||
-	    running->control.mode != next->control.mode)
-		config_error_add(errs, "control.socket: changing the socket path or mode needs a restart");
-	return errs->n ? -1 : 0;
 }

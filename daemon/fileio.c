@@ -10,10 +10,21 @@
 
 int fileio_open(const char *path, char *why, size_t whylen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO (or a tty) must not wait for a writer,
+	 * which would hang the loop that reloads; O_NOCTTY: a tty put at the
+	 * path must not become ours. Only a regular file gets further. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
 
-	if (fd < 0)
+	if (fd < 0) {
 		snprintf(why, whylen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 

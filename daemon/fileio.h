@@ -5,7 +5,9 @@
 
 #include <stddef.h>
 
-/* Opens path read-only; -1 with "PATH: cannot open: REASON" in why. */
+/* Opens path read-only without ever waiting (O_NONBLOCK, so a FIFO at the
+ * path cannot block the caller) and keeps it only if it is a regular file;
+ * -1 with "PATH: cannot open: REASON" or "PATH: not a regular file" in why. */
 int fileio_open(const char *path, char *why, size_t whylen);
 
 /* Reads the regular file open on fd, of at most max bytes, into a new

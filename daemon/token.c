@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "daemon/fileio.h"
+#include "daemon/jsonfile.h"
 
 /* token.md: the mac is the first 16 bytes of the HMAC-SHA256. */
 #define MAC_BYTES 16
@@ -608,34 +609,14 @@ static int parse_keys(json_object *root, const char *name, struct token_keyring 
 int token_keys_parse(const char *text, size_t len, const char *name, struct token_keyring *ring,
 		     char *err, size_t errlen)
 {
-	json_tokener *tok;
 	json_object *root;
-	enum json_tokener_error jerr;
 	int rc;
 
 	token_keyring_clear(ring);
-	if (memchr(text, '\0', len) || len > INT32_MAX) {
-		set_err(err, errlen, "%s: not a JSON text file", name);
+	/* A position but never an excerpt: the text holds secrets. */
+	root = jsonfile_parse(text, len, name, true, err, errlen);
+	if (!root)
 		return -1;
-	}
-	tok = json_tokener_new();
-	if (!tok) {
-		set_err(err, errlen, "%s: out of memory", name);
-		return -1;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	jerr = json_tokener_get_error(tok);
-	/* No position or excerpt in the message: it could quote a secret. */
-	if (!root || jerr != json_tokener_success) {
-		set_err(err, errlen, "%s: JSON syntax error: %s", name,
-			jerr == json_tokener_continue ? "unexpected end of file"
-						      : json_tokener_error_desc(jerr));
-		json_object_put(root);
-		json_tokener_free(tok);
-		return -1;
-	}
-	json_tokener_free(tok);
 	rc = parse_keys(root, name, ring, err, errlen);
 	json_object_put(root);
 	if (rc != 0)

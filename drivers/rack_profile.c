@@ -10,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/fileio.h"
+#include "daemon/jsonfile.h"
 
 #define PROFILE_MAX_BYTES (256 * 1024)
 
@@ -88,89 +89,187 @@ static bool get_number(json_object *v, double *out)
 	return isfinite(*out);
 }
 
-static void parse_field(const char *name, json_object *o, bool default_low_first,
+/* 0/1 fields: swapd reads them as value >= 0.5, writes them as 0 or 1. */
+static bool is_flag(enum rack_field f)
+{
+	return f == RF_PRESENT || f == RF_DOOR || f == RF_LOCK || f == RF_LOCK_CMD ||
+	       f == RF_CHARGE_ENABLE;
+}
+
+/* What the keys of a field object gave; `bad` when a key was there but
+ * wrong (already reported, so not also "missing"). */
+struct field_keys {
+	bool fc, addr, type, bad;
+};
+
+/* One key of field f's object into m; reports a bad value once. */
+static void parse_key(enum rack_field f, const char *key, json_object *v, const char *path,
+		      struct rack_field_map *m, struct field_keys *k, struct config_errors *errs)
+{
+	size_t t;
+
+	if (strcmp(key, "fc") == 0) {
+		int64_t fc = json_object_get_int64(v);
+		k->fc = json_object_is_type(v, json_type_int) && (fc == 3 || fc == 4);
+		if (!k->fc)
+			config_error_add(errs, "%s: %.60s is not 3 (holding) or 4 (input)", path, show(v));
+		m->fc = (uint8_t)fc;
+	} else if (strcmp(key, "addr") == 0) {
+		int64_t a = json_object_get_int64(v);
+		k->addr = json_object_is_type(v, json_type_int) && a >= 0 && a <= 65535;
+		if (!k->addr)
+			config_error_add(errs, "%s: %.60s is not a 0-based register address 0..65535", path,
+					 show(v));
+		m->addr = (uint16_t)a;
+	} else if (strcmp(key, "type") == 0) {
+		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+		for (t = 0; t < sizeof type_names / sizeof type_names[0] && strcmp(type_names[t], s); t++)
+			;
+		k->type = t < sizeof type_names / sizeof type_names[0];
+		if (!k->type)
+			config_error_add(errs, "%s: %.60s is not one of u16, s16, u32, s32, u64", path, show(v));
+		m->type = (enum rack_type)t;
+	} else if (strcmp(key, "scale") == 0) {
+		if (!get_number(v, &m->scale) || m->scale == 0) {
+			config_error_add(errs, "%s: %.60s is not a non-zero number", path, show(v));
+			k->bad = true;
+		}
+	} else if (strcmp(key, "offset") == 0) {
+		if (!get_number(v, &m->offset)) {
+			config_error_add(errs, "%s: %.60s is not a number", path, show(v));
+			k->bad = true;
+		}
+	} else if (strcmp(key, "invert") == 0) {
+		if (!json_object_is_type(v, json_type_boolean) || !is_flag(f)) {
+			config_error_add(errs, "%s: only a 0/1 field (present, door, lock, lock_cmd, charge_enable) takes true or false",
+					 path);
+			k->bad = true;
+		}
+		m->invert = json_object_get_boolean(v);
+	} else if (strcmp(key, "word_order") == 0) {
+		k->bad |= parse_word_order(v, path, &m->low_first, errs) < 0;
+	} else if (strcmp(key, "unit") != 0) {
+		config_error_add(errs, "%s: unknown key", path);
+		k->bad = true;
+	}
+}
+
+static void parse_field(enum rack_field f, json_object *o, bool default_low_first,
 			struct rack_profile *p, struct config_errors *errs)
 {
-	enum rack_field f;
+	const char *name = field_names[f];
 	char path[96];
 	struct rack_field_map m = { .mapped = true, .scale = 1, .low_first = default_low_first };
-	bool have_fc = false, have_addr = false, have_type = false;
+	struct field_keys k = { 0 };
 
-	for (f = 0; f < RF_COUNT; f++)
-		if (strcmp(field_names[f], name) == 0)
-			break;
-	if (f == RF_COUNT) {
-		config_error_add(errs, "fields.%.40s: unknown field", name);
-		return;
-	}
 	if (!json_object_is_type(o, json_type_object)) {
 		config_error_add(errs, "fields.%s: %.60s is not an object", name, show(o));
 		return;
 	}
 	json_object_object_foreach(o, key, v) {
 		snprintf(path, sizeof path, "fields.%s.%.32s", name, key);
-		if (key[0] == '_')
-			continue;
-		if (strcmp(key, "fc") == 0) {
-			int64_t fc = json_object_get_int64(v);
-			if (!json_object_is_type(v, json_type_int) || (fc != 3 && fc != 4)) {
-				config_error_add(errs, "%s: %.60s is not 3 (holding) or 4 (input)", path, show(v));
-				continue;
-			}
-			m.fc = (uint8_t)fc;
-			have_fc = true;
-		} else if (strcmp(key, "addr") == 0) {
-			errno = 0;
-			int64_t a = json_object_get_int64(v);
-			if (!json_object_is_type(v, json_type_int) || a < 0 || a > 65535) {
-				config_error_add(errs, "%s: %.60s is out of range 0..65535", path, show(v));
-				continue;
-			}
-			m.addr = (uint16_t)a;
-			have_addr = true;
-		} else if (strcmp(key, "type") == 0) {
-			const char *s = json_object_is_type(v, json_type_string) ?
-					json_object_get_string(v) : "";
-			size_t t;
-			for (t = 0; t < sizeof type_names / sizeof type_names[0]; t++)
-				if (strcmp(type_names[t], s) == 0)
-					break;
-			if (t == sizeof type_names / sizeof type_names[0]) {
-				config_error_add(errs, "%s: %.60s is not one of u16, s16, u32, s32, u64", path, show(v));
-				continue;
-			}
-			m.type = (enum rack_type)t;
-			have_type = true;
-		} else if (strcmp(key, "scale") == 0) {
-			if (!get_number(v, &m.scale) || m.scale == 0)
-				config_error_add(errs, "%s: %.60s is not a non-zero number", path, show(v));
-		} else if (strcmp(key, "offset") == 0) {
-			if (!get_number(v, &m.offset))
-				config_error_add(errs, "%s: %.60s is not a number", path, show(v));
-		} else if (strcmp(key, "word_order") == 0) {
-			parse_word_order(v, path, &m.low_first, errs);
-		} else if (strcmp(key, "unit") != 0) {
-			config_error_add(errs, "%s: unknown key", path);
-		}
+		if (key[0] != '_')
+			parse_key(f, key, v, path, &m, &k, errs);
 	}
-	if (!have_fc)
+	if (!k.fc && !json_object_object_get_ex(o, "fc", NULL))
 		config_error_add(errs, "fields.%s.fc: missing (required)", name);
-	if (!have_addr)
+	if (!k.addr && !json_object_object_get_ex(o, "addr", NULL))
 		config_error_add(errs, "fields.%s.addr: missing (required)", name);
-	if (!have_type)
+	if (!k.type && !json_object_object_get_ex(o, "type", NULL))
 		config_error_add(errs, "fields.%s.type: missing (required)", name);
-	if (!have_fc || !have_addr || !have_type)
+	if (!k.fc || !k.addr || !k.type || k.bad)
 		return;
 	if ((unsigned)m.addr + rack_type_words(m.type) - 1 > 65535) {
-		config_error_add(errs, "fields.%s: a %s at %u runs past register 65535", name, type_names[m.type],
-		    m.addr);
+		config_error_add(errs, "fields.%s: a %s at %u runs past register 65535 (the last address a %s can start at is %u)",
+				 name, type_names[m.type], m.addr, type_names[m.type],
+				 65536 - rack_type_words(m.type));
 		return;
 	}
 	if (f >= RF_FIRST_WRITABLE && m.fc != 3) {
 		config_error_add(errs, "fields.%s: swapd writes it, so it must be a holding register (fc 3)", name);
 		return;
 	}
+	if (m.invert && (m.scale != 1 || m.offset != 0)) {
+		config_error_add(errs, "fields.%s: \"invert\" takes the place of scale and offset; leave them out",
+				 name);
+		return;
+	}
 	p->f[f] = m;
+}
+
+/* The register value swapd writes for value v into *raw, when it is in
+ * the type's range and reads back as exactly v. */
+static bool exact_raw(const struct rack_profile *p, enum rack_field f, double v, int64_t *raw)
+{
+	uint16_t regs[4];
+	unsigned n = rack_profile_unscale(p, f, v, regs);
+	const struct rack_field_map *m = &p->f[f];
+	uint64_t u = 0;
+
+	if (!n)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		u = (u << 16) | regs[m->low_first ? n - 1 - i : i];
+	*raw = m->type == RT_S16 ? (int16_t)u : m->type == RT_S32 ? (int32_t)u : (int64_t)u;
+	return fabs(rack_profile_scale(p, f, *raw) - v) <= 1e-9 * fmax(1, fabs(v));
+}
+
+/* Every value lo..hi (in steps of 1) is written exactly; else reports the
+ * first that is not. */
+static bool writes_range(const struct rack_profile *p, enum rack_field f, int lo, int hi,
+			 const char *what, struct config_errors *errs)
+{
+	const struct rack_field_map *m = &p->f[f];
+	int64_t raw;
+
+	for (int v = lo; v <= hi; v++)
+		if (!exact_raw(p, f, v, &raw)) {
+			config_error_add(errs, "fields.%s: %d is no exact %s value with scale %g and offset %g; swapd writes %s",
+					 field_names[f], v, type_names[m->type], m->scale, m->offset, what);
+			return false;
+		}
+	return true;
+}
+
+/* A scale or offset must not change what a field means to swapd: a 0/1
+ * field reads register 0 as 0 and 1 as 1 and writes them so (or the
+ * other way round with "invert"), and each command value swapd writes
+ * lands on a register value exactly. */
+static void check_meanings(const struct rack_profile *p, struct config_errors *errs)
+{
+	for (enum rack_field f = 0; f < RF_COUNT; f++) {
+		const struct rack_field_map *m = &p->f[f];
+		double v0 = rack_profile_scale(p, f, 0) + 0.0, v1 = rack_profile_scale(p, f, 1) + 0.0;
+		int64_t r0, r1;
+		if (!m->mapped || !is_flag(f) || m->invert)
+			continue;
+		if (f < RF_FIRST_WRITABLE) {
+			if (v0 >= 0.5 || v1 < 0.5)
+				config_error_add(errs, "fields.%s: scale %g and offset %g read register 0 as %g and 1 as %g, not as 0 and 1 (\"invert\": true inverts a 0/1 field)",
+						 field_names[f], m->scale, m->offset, v0, v1);
+			continue;
+		}
+		if (!writes_range(p, f, 0, 1, "0 and 1", errs))
+			continue;
+		exact_raw(p, f, 0, &r0);
+		exact_raw(p, f, 1, &r1);
+		if (r0 != 0 || r1 == 0)
+			config_error_add(errs, "fields.%s: scale %g and offset %g write 0 as register value %lld and 1 as %lld; 0 must be written as 0 and 1 as non-zero (\"invert\": true inverts a 0/1 field)",
+					 field_names[f], m->scale, m->offset, (long long)r0, (long long)r1);
+	}
+	if (p->f[RF_HEARTBEAT].mapped)
+		writes_range(p, RF_HEARTBEAT, 0, RACK_HEARTBEAT_MAX, "a counter 0..9999", errs);
+	if (p->f[RF_WATCHDOG_S].mapped)
+		writes_range(p, RF_WATCHDOG_S, 1, 3600, "rack.watchdog_s, 1..3600 s", errs);
+	if (p->f[RF_CURRENT_LIMIT].mapped)
+		writes_range(p, RF_CURRENT_LIMIT, 0, 50, "0..50 A", errs);
+	for (int k = 0; k < RFLT_COUNT && p->f[RF_FAULT_BITS].mapped; k++) {
+		unsigned bits = 16 * rack_type_words(p->f[RF_FAULT_BITS].type);
+		if (p->fault_bit[k] >= (int)bits)
+			config_error_add(errs, "fault_bits.%s: bit %d is beyond the %u bits of fields.fault_bits (%s)",
+					 fault_names[k], p->fault_bit[k], bits,
+					 type_names[p->f[RF_FAULT_BITS].type]);
+	}
 }
 
 static void check_overlaps(struct rack_profile *p, struct config_errors *errs)
@@ -270,28 +369,18 @@ static void parse_fault_bits(json_object *o, struct rack_profile *p, struct conf
 int rack_profile_parse(const char *text, size_t len, const char *name, struct rack_profile *p,
 		       struct config_errors *errs)
 {
-	json_tokener *tok = json_tokener_new();
+	char why[CONFIG_ERROR_LEN];
 	json_object *root, *v;
 	bool low_first = false;
 
 	errs->n = 0;
 	memset(p, 0, sizeof *p);
 	memset(p->fault_bit, -1, sizeof p->fault_bit);
-	if (!tok) {
-		config_error_add(errs, "%s: out of memory", name);
+	root = jsonfile_parse(text, len, name, false, why, sizeof why);
+	if (!root) {
+		config_error_add(errs, "%s", why);
 		return -1;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(root, json_type_object)) {
-		config_error_add(errs, "%s: not a JSON object (%s)", name,
-		    json_tokener_error_desc(json_tokener_get_error(tok)));
-		json_object_put(root);
-		json_tokener_free(tok);
-		return -1;
-	}
-	json_tokener_free(tok);
 
 	json_object_object_foreach(root, key, val) {
 		if (key[0] == '_' || strcmp(key, "description") == 0 || strcmp(key, "fields") == 0)
@@ -316,14 +405,21 @@ int rack_profile_parse(const char *text, size_t len, const char *name, struct ra
 		config_error_add(errs, "fields: missing (required) or not an object");
 	} else {
 		json_object_object_foreach(v, fname, fo) {
-			if (fname[0] != '_')
-				parse_field(fname, fo, low_first, p, errs);
+			enum rack_field f;
+			for (f = 0; f < RF_COUNT && strcmp(field_names[f], fname) != 0; f++)
+				;
+			if (f < RF_COUNT)
+				parse_field(f, fo, low_first, p, errs);
+			else if (fname[0] != '_')
+				config_error_add(errs, "fields.%.40s: unknown field", fname);
 		}
 		for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-			if (!p->f[required[i]].mapped)
+			if (!json_object_object_get_ex(v, field_names[required[i]], NULL))
 				config_error_add(errs, "fields.%s: missing (required)", field_names[required[i]]);
 	}
 	json_object_put(root);
+	if (errs->n == 0)
+		check_meanings(p, errs);
 	if (errs->n == 0)
 		check_overlaps(p, errs);
 	if (errs->n == 0)
@@ -370,6 +466,8 @@ bool rack_profile_raw(const struct rack_profile *p, enum rack_field f, const str
 
 double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64_t raw)
 {
+	if (p->f[f].invert)
+		return raw == 0 ? 1 : 0;
 	return (double)raw * p->f[f].scale + p->f[f].offset;
 }
 
@@ -377,7 +475,8 @@ unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, d
 			      uint16_t regs[4])
 {
 	const struct rack_field_map *m = &p->f[f];
-	double raw = round((value - m->offset) / m->scale);
+	double raw = m->invert ? (value == 0 ? 1 : value == 1 ? 0 : -1)
+			       : round((value - m->offset) / m->scale);
 	unsigned words = rack_type_words(m->type);
 	double lo = 0, hi;
 

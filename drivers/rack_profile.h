@@ -1,7 +1,7 @@
 /* Register profiles: where each slot field lives in a slot controller's
  * Modbus registers, as a JSON file rather than code, so a rack from another
  * vendor works by writing a profile (config/profiles/), with no rebuild.
- * The format is described in config/profiles/README.md. */
+ * The format is described in drivers/RACK.md, "Register profiles". */
 #ifndef SWAPD_RACK_PROFILE_H
 #define SWAPD_RACK_PROFILE_H
 
@@ -22,6 +22,10 @@ enum rack_field {
 	RF_COUNT
 };
 
+/* The heartbeat counter swapd writes runs 0..RACK_HEARTBEAT_MAX (the
+ * modulo in drivers/rack.c); a profile must write each value exactly. */
+#define RACK_HEARTBEAT_MAX 9999
+
 #define RF_FIRST_SLOW RF_BATTERY_ID
 #define RF_FIRST_WRITABLE RF_LOCK_CMD
 
@@ -40,6 +44,7 @@ struct rack_field_map {
 	enum rack_type type;
 	bool low_first;    /* 32/64-bit: low word at the lower address */
 	double scale, offset; /* value = raw * scale + offset */
+	bool invert;       /* a 0/1 field: value = raw == 0 (scale and offset unused) */
 };
 
 /* One read transaction: contiguous registers of one function code. */
@@ -63,8 +68,8 @@ struct rack_profile {
 };
 
 /* Reads and validates a profile file; errors (into errs, as with the config)
- * name the field and the value: "fields.soc.addr: 70000 is out of range
- * 0..65535", "fields.soh: registers 30..30 (fc 4) overlap fields.soc". */
+ * name the field and the value: "fields.soc.addr: 70000 is not a 0-based
+ * register address 0..65535", "fields.soh: registers 30..30 (fc 4) overlap fields.soc". */
 int rack_profile_load(const char *path, struct rack_profile *p, struct config_errors *errs);
 
 /* The same for JSON text in memory; name stands for the file in messages. */
@@ -83,12 +88,14 @@ unsigned rack_type_words(enum rack_type t);
 bool rack_profile_raw(const struct rack_profile *p, enum rack_field f, const struct rack_block *b,
 		      const uint16_t *regs, int64_t *raw);
 
-/* raw * scale + offset for field f. */
+/* raw * scale + offset for field f; for an inverted 0/1 field, 1 when raw
+ * is 0 and 0 otherwise. */
 double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64_t raw);
 
 /* The registers to write so that field f reads as value (rounded), in the
  * field's word order; returns how many (1, 2 or 4), or 0 when the value
- * does not fit the field's type. */
+ * does not fit the field's type (or, inverted, is not 0 or 1). A loaded
+ * profile writes every value swapd sends to a command field exactly. */
 unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
 			      uint16_t regs[4]);
 

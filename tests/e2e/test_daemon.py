@@ -70,6 +70,14 @@ def test_check_bad_config_names_key_and_value(daemon):
     ])
 
 
+def test_check_duplicate_key_is_an_error(daemon):
+    text = json.dumps(daemon.default_config())
+    daemon.write_config(text[:-1] + ', "store": {"path": "/tmp/elsewhere.db"}}')
+    r = run(bin_path("swapd"), "-t", "-c", daemon.config_path)
+    assert r.returncode == 78
+    assert r.stderr.strip() == "store: duplicate key"
+
+
 def test_start_with_bad_config_fails(daemon):
     daemon.write_config('{"station": {"id": "ST-1"}, "log": {"level": "info",}}')
     daemon.start(wait_ready=False)
@@ -147,6 +155,51 @@ def test_sighup_bad_config_keeps_old(daemon):
     new = daemon.request("status")["result"]["config_digest"]
     assert new != old
     assert daemon.sql("SELECT detail FROM audit WHERE what = 'config.reload'") == [(new,)]
+
+
+def test_sighup_relative_profile_reloads(daemon):
+    # The shipped example uses a relative rack.profile; it once made every
+    # reload fail with "changing the rack section needs a restart".
+    shutil.copytree(os.path.join(ROOT, "config/profiles"), os.path.join(daemon.dir, "profiles"))
+    cfg = daemon.default_config()
+    cfg["rack"] = {"device": os.path.join(daemon.dir, "no-bus"),
+                   "profile": "profiles/swapd-slot-v1.json",
+                   "slots": [{"slot": 1, "unit": 1}]}
+    daemon.write_config(cfg)
+    daemon.start()
+    daemon.signal(signal.SIGHUP)
+    line = daemon.wait_log(lambda l: "config reloaded" in l or "reload rejected" in l)
+    assert line is not None and "config reloaded" in line, daemon.drain_stderr()
+
+    cfg["rack"]["baud"] = 9600
+    daemon.write_config(cfg)
+    daemon.signal(signal.SIGHUP)
+    assert daemon.wait_log(lambda l: "reload rejected" in l) is not None, daemon.drain_stderr()
+    assert any("rack.baud: 9600 differs from the running 19200; changing it needs a restart" in l
+               for l in daemon.stderr_lines)
+
+
+def test_sighup_fifo_config_is_refused_without_hanging(daemon):
+    # A FIFO at the config path once blocked the loop in open() for a
+    # writer that never came: no control socket, no SIGTERM.
+    daemon.start()
+    os.unlink(daemon.config_path)
+    os.mkfifo(daemon.config_path)
+    daemon.signal(signal.SIGHUP)
+    assert daemon.wait_log(lambda l: "reload rejected" in l) is not None, daemon.drain_stderr()
+    assert any(f"{daemon.config_path}: not a regular file" in l for l in daemon.stderr_lines)
+    assert daemon.request("status")["ok"]
+    code, took = daemon.stop(timeout=2)
+    assert code == 0 and took < 2
+
+
+def test_check_fifo_config_exits_promptly(tmp_path):
+    fifo = str(tmp_path / "swapd.json")
+    os.mkfifo(fifo)
+    r = subprocess.run([bin_path("swapd"), "-t", "-c", fifo], capture_output=True, text=True,
+                       timeout=5)
+    assert r.returncode == 78
+    assert r.stderr.strip() == f"{fifo}: not a regular file"
 
 
 def test_control_socket_garbage(daemon):

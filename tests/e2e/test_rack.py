@@ -237,3 +237,57 @@ def test_second_vendor_profile(tmp_path):
     finally:
         d.close()
         sim.kill()
+
+
+@pytest.mark.parametrize("field,change,message", [
+    # issue 9: "charge 1 off" answered ok while the charger stayed on
+    ("charge_enable", {"offset": -1},
+     "fields.charge_enable: scale 1 and offset -1 write 0 as register value 1 and 1 as 2"),
+    # issue 9: 119 failed heartbeat writes in 24 s
+    ("heartbeat", {"scale": 0.001}, "fields.heartbeat: 66 is no exact u16 value"),
+    # issue 9: an open door shown as closed
+    ("door", {"scale": -1}, "fields.door: scale -1 and offset 0 read register 0 as 0 and 1 as -1"),
+])
+def test_profile_changing_a_meaning_is_a_config_error(tmp_path, sim, field, change, message):
+    prof = json.load(open(PROFILE))
+    prof["fields"][field].update(change)
+    bad = tmp_path / "bad-profile.json"
+    bad.write_text(json.dumps(prof))
+    d = Daemon(tmp_path)
+    d.write_config(rack_config(d, sim, str(bad)))
+    try:
+        r = subprocess.run([bin_path("swapd"), "-t", "-c", d.config_path], capture_output=True,
+                           text=True, timeout=10)
+        assert r.returncode == 78
+        assert r.stderr.startswith(f"rack.profile: {bad}: {message}"), r.stderr
+        assert len(r.stderr.splitlines()) == 1
+    finally:
+        d.close()
+
+
+def test_inverted_profile(tmp_path):
+    # a controller whose door, lock sensor and lock command mean the
+    # opposite of ours: rack-sim serves it, swapd reads and drives it
+    prof = json.load(open(PROFILE))
+    for f in ("door", "lock", "lock_cmd"):
+        del prof["fields"][f]["scale"], prof["fields"][f]["offset"]
+        prof["fields"][f]["invert"] = True
+    path = str(tmp_path / "inverted.json")
+    with open(path, "w") as f:
+        json.dump(prof, f)
+    sim = RackSim(tmp_path, profile=path).start()
+    d = Daemon(tmp_path)
+    try:
+        d.write_config(rack_config(d, sim, path))
+        d.start()
+        wait_until(lambda: all(s["online"] for s in slots_of(d).values()), 10, "slots online")
+        truth = sim.op("get", slot=3)
+        assert slots_of(d)[3]["door"] == ("open" if truth["door_open"] else "closed")
+        assert slots_of(d)[3]["lock"] == ("locked" if truth["lock_closed"] else "unlocked")
+        assert d.request("unlock", slot=3)["ok"]
+        assert not sim.op("get", slot=3)["lock_actuator"]
+        assert d.request("lock", slot=3)["ok"]
+        assert sim.op("get", slot=3)["lock_actuator"]
+    finally:
+        d.close()
+        sim.kill()

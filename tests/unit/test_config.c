@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -76,9 +78,20 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
-	  "t.json:2: JSON syntax error: unexpected character" },
-	{ "{\"station\":{\"id\":\"ST-1\"}", "t.json:1: JSON syntax error: unexpected end of file" },
-	{ "{\"station\":{\"id\":\"ST-1\"}} {}", "t.json:1: JSON syntax error: unexpected character" },
+	  "t.json:2:25: JSON syntax error: unexpected character" },
+	{ "{\"station\":{\"id\":\"ST-1\"}", "t.json:1:25: JSON syntax error: unexpected end of file" },
+	{ "{\"station\":{\"id\":\"ST-1\"}} {}", "t.json:1:27: JSON syntax error: unexpected character" },
+	{ "{\"station\":{\"id\":\"ST-1\\u0000\"}}",
+	  "station.id: \"ST-1\\u0000\" contains a NUL character" },
+	/* json-c keeps the last of two equal keys without a word */
+	{ "{" MIN "," RACK("") ",\n" RACK("") "}", "rack: duplicate key" },
+	{ "{" MIN ",\"log\":{\"level\":\"info\",\"level\":\"debug\"}}", "log.level: duplicate key" },
+	{ "{" MIN ",\"log\":{\"level\":\"info\",\"l\\u0065vel\":\"debug\"}}", "log.level: duplicate key" },
+	{ "{" MIN "," RACK("\"device\":\"/dev/ttyS1\",") "}", "rack.device: duplicate key" },
+	{ "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE "\","
+	  "\"slots\":[{\"slot\":1,\"unit\":1},{\"slot\":2,\"unit\":2,\"unit\":3}]}}",
+	  "rack.slots[1].unit: duplicate key" },
+	{ "{" MIN ",\"_c\":1,\"_c\":2}", "_c: duplicate key" },
 };
 
 static void test_bad_inputs(void **state)
@@ -149,6 +162,29 @@ static void test_missing_file(void **state)
 	assert_string_equal(errs.msg[0], "/nonexistent/swapd.json: cannot open: No such file or directory");
 }
 
+/* A FIFO as the register profile is refused at once, naming its path,
+ * instead of waiting for a writer. The alarm turns a hang into a failure. */
+static void test_profile_fifo(void **state)
+{
+	char dir[] = "/tmp/test_config.XXXXXX", path[64], json[256], want[128];
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/profile.json", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(json, sizeof json, "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"%s\","
+		 "\"slots\":[{\"slot\":1,\"unit\":1}]}}", path);
+	alarm(10);
+	assert_int_equal(config_parse(json, strlen(json), "t.json", &cfg, &errs), -1);
+	alarm(0);
+	snprintf(want, sizeof want, "rack.profile: %s: not a regular file", path);
+	assert_string_equal(errs.msg[0], want);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_reload_restart_keys(void **state)
 {
 	const char *a = "{" MIN "}";
@@ -168,6 +204,81 @@ static void test_reload_restart_keys(void **state)
 	assert_string_not_equal(ca.digest, cc.digest);
 }
 
+/* A reload of the same file is accepted whatever was parsed before it: a
+ * relative profile path once left bytes of an earlier, longer path behind
+ * its NUL, and comparing whole structs refused every reload. */
+static void test_reload_relative_profile(void **state)
+{
+	const char *a = "{" MIN "," RACK("") "}";
+	const char *longer = "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":"
+			     "\"config/profiles/../profiles/../profiles/../profiles/swapd-slot-v1.json\","
+			     "\"slots\":[{\"slot\":1,\"unit\":1}]}}";
+	static struct config running, other, next;
+	struct config_errors errs;
+
+	(void)state;
+	assert_int_equal(config_parse(a, strlen(a), "t.json", &running, &errs), 0);
+	assert_int_equal(config_parse(longer, strlen(longer), "t.json", &other, &errs), 0);
+	assert_int_equal(config_parse(a, strlen(a), "t.json", &next, &errs), 0);
+	if (config_check_reload(&running, &next, &errs) != 0)
+		fail_msg("same file refused: %s", errs.msg[0]);
+}
+
+struct reload_case {
+	const char *running, *next;
+	const char *message; /* NULL: the reload is accepted */
+};
+
+#define SCANNER(extra) "\"scanner\":{" extra "\"device\":\"/dev/ttyACM0\"}"
+#define RESTART "; changing it needs a restart"
+
+static const struct reload_case reload_cases[] = {
+	{ "{" MIN "," RACK("") "}", "{" MIN "," RACK("") ",\"log\":{\"level\":\"debug\"}}", NULL },
+	{ "{" MIN "," RACK("") "}", "{" MIN "," RACK("\"baud\":9600,") "}",
+	  "rack.baud: 9600 differs from the running 19200" RESTART },
+	{ "{" MIN "," RACK("") "}", "{" MIN "," RACK("\"parity\":\"odd\",") "}",
+	  "rack.parity: differs from the running value" RESTART },
+	{ "{" MIN "," RACK("") "}", "{" MIN "," RACK("\"rs485\":true,") "}",
+	  "rack.rs485: true differs from the running false" RESTART },
+	{ "{" MIN "," RACK("") "}", "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE
+	  "\",\"slots\":[{\"slot\":1,\"unit\":2}]}}",
+	  "rack.slots[0].unit: 2 differs from the running 1" RESTART },
+	{ "{" MIN "," RACK("") "}", "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS0\",\"profile\":\"" PROFILE
+	  "\",\"slots\":[{\"slot\":1,\"unit\":1},{\"slot\":2,\"unit\":2}]}}",
+	  "rack.slots: 2 entries differ from the running 1" RESTART },
+	{ "{" MIN "," RACK("") "}", "{" MIN ",\"rack\":{\"device\":\"/dev/ttyS1\",\"profile\":\"" PROFILE
+	  "\",\"slots\":[{\"slot\":1,\"unit\":1}]}}",
+	  "rack.device: \"/dev/ttyS1\" differs from the running \"/dev/ttyS0\"" RESTART },
+	{ "{" MIN "}", "{" MIN "," RACK("") "}", "rack: adding or removing the section needs a restart" },
+	{ "{" MIN "," SCANNER("") "}", "{" MIN "," SCANNER("\"dedup_ms\":5,") "}",
+	  "scanner.dedup_ms: 5 differs from the running 1000" RESTART },
+	{ "{" MIN "}", "{" MIN ",\"control\":{\"mode\":\"0600\"}}",
+	  "control.mode: differs from the running value" RESTART },
+	{ "{" MIN "}", "{" MIN ",\"store\":{\"path\":\"/tmp/x.db\"}}",
+	  "store.path: \"/tmp/x.db\" differs from the running \"/var/lib/swapd/swapd.db\"" RESTART },
+	{ "{" MIN "}", "{" MIN ",\"control\":{\"max_clients\":3,\"io_timeout_ms\":50}}", NULL },
+};
+
+static void test_reload_cases(void **state)
+{
+	static struct config running, next;
+	struct config_errors errs;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof reload_cases / sizeof reload_cases[0]; i++) {
+		const struct reload_case *c = &reload_cases[i];
+		if (config_parse(c->running, strlen(c->running), "t.json", &running, &errs) != 0 ||
+		    config_parse(c->next, strlen(c->next), "t.json", &next, &errs) != 0)
+			fail_msg("case %zu: does not parse: %s", i, errs.msg[0]);
+		int rc = config_check_reload(&running, &next, &errs);
+		if (c->message ? rc != -1 || errs.n != 1 || strcmp(errs.msg[0], c->message) != 0
+			       : rc != 0)
+			fail_msg("case %zu:\n  want: %s\n  got:  %s (rc %d, %zu errors)", i,
+				 c->message ? c->message : "(accepted)", errs.n ? errs.msg[0] : "(none)",
+				 rc, errs.n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,7 +287,10 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_rack_section),
 		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_profile_fifo),
 		cmocka_unit_test(test_reload_restart_keys),
+		cmocka_unit_test(test_reload_relative_profile),
+		cmocka_unit_test(test_reload_cases),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -719,9 +719,17 @@ static void test_keys_errors(void **state)
 		  "{\"kid\":\"k1\",\"secret\":\"" K2_B64 "\"}]}",
 		  "kf: keys[2] (kid \"k1\"): kid: also used by keys[0]" },
 		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" SECRET_PREFIX "\",}]}",
-		  "kf: JSON syntax error: unexpected character" },
+		  "kf:1:42: JSON syntax error: unexpected character" },
 		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" SECRET_PREFIX,
-		  "kf: JSON syntax error: unexpected end of file" },
+		  "kf:1:40: JSON syntax error: unexpected end of file" },
+		/* json-c keeps the last of two equal keys: which secret is that? */
+		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\",\"secret\":\"" K2_B64 "\"}]}",
+		  "kf: keys[0].secret: duplicate key" },
+		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\",\"s\\u0065cret\":\"" K2_B64 "\"}]}",
+		  "kf: keys[0].secret: duplicate key" },
+		{ "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"" K1_B64 "\"}],\n"
+		  "\"keys\":[{\"kid\":\"k2\",\"secret\":\"" K2_B64 "\"}]}",
+		  "kf: keys: duplicate key" },
 	};
 
 	(void)state;
@@ -872,6 +880,27 @@ static void test_keys_file(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* A FIFO at the key file's path is refused at once: opening it must not
+ * wait for a writer (that would hang swapd's loop on a reload). The alarm
+ * turns a hang into a failure. */
+static void test_keys_fifo(void **state)
+{
+	char dir[] = "/tmp/test_token.XXXXXX", path[64], err[256], want[192];
+	struct token_keyring r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/keys.json", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10);
+	assert_int_equal(token_keys_load(path, &r, err, sizeof err), -1);
+	alarm(0);
+	snprintf(want, sizeof want, "%s: not a regular file", path);
+	assert_string_equal(err, want);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -897,6 +926,7 @@ int main(void)
 		cmocka_unit_test(test_keys_good),
 		cmocka_unit_test(test_keys_example),
 		cmocka_unit_test(test_keys_file),
+		cmocka_unit_test(test_keys_fifo),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -78,8 +78,10 @@ static const char *load_field(struct prof_field *pf, json_object *o, bool low_fi
 	if (!json_object_is_type(o, json_type_object))
 		return "is not an object";
 	json_object_object_foreach(o, key, val) {
-		if (strcmp(key, "fc") && strcmp(key, "addr") && strcmp(key, "type") &&
-		    strcmp(key, "scale") && strcmp(key, "offset") && strcmp(key, "word_order")) {
+		/* every key swapd's own parser takes ("unit" and "_..." are notes) */
+		if (key[0] != '_' && strcmp(key, "fc") && strcmp(key, "addr") && strcmp(key, "type") &&
+		    strcmp(key, "scale") && strcmp(key, "offset") && strcmp(key, "word_order") &&
+		    strcmp(key, "unit") && strcmp(key, "invert")) {
 			snprintf(why, whylen, "%s: unknown key", key);
 			return why;
 		}
@@ -106,10 +108,13 @@ static const char *load_field(struct prof_field *pf, json_object *o, bool low_fi
 		return "type: not one of u16, s16, u32, s32, u64";
 	if (pf->addr + prof_words(pf->type) > 65536)
 		return "addr: the value runs past register 65535";
-	if (!json_object_object_get_ex(o, "scale", &v) || !is_number(v) ||
-	    json_object_get_double(v) == 0 || !isfinite(json_object_get_double(v)))
-		return "scale: missing, zero or not a number";
-	pf->scale = json_object_get_double(v);
+	pf->scale = 1;
+	if (json_object_object_get_ex(o, "scale", &v)) {
+		if (!is_number(v) || json_object_get_double(v) == 0 || !isfinite(json_object_get_double(v)))
+			return "scale: zero or not a number";
+		pf->scale = json_object_get_double(v);
+	}
+	pf->invert = json_object_object_get_ex(o, "invert", &v) && json_object_get_boolean(v);
 	if (json_object_object_get_ex(o, "offset", &v)) {
 		if (!is_number(v))
 			return "offset: not a number";
@@ -204,10 +209,11 @@ static double fw_value(const struct slot *s, const struct slot_field *f)
 	return v * pow(10, f->scale_exp);
 }
 
-/* The profile field's raw value for v, saturated to its type. */
+/* The profile field's raw value for v, saturated to its type; an inverted
+ * 0/1 field holds 1 for 0 and 0 otherwise. */
 static uint64_t encode(const struct prof_field *pf, double v)
 {
-	double raw = round((v - pf->offset) / pf->scale);
+	double raw = pf->invert ? v == 0 : round((v - pf->offset) / pf->scale);
 	double lo = 0, hi;
 
 	switch (pf->type) {
@@ -304,7 +310,8 @@ static uint8_t prof_write(void *ctx, uint16_t addr, uint16_t qty, const uint16_t
 		double v = pf->type == SLOT_S16   ? (int16_t)raw
 			   : pf->type == SLOT_S32 ? (int32_t)raw
 						  : (double)raw;
-		double fw = round((v * pf->scale + pf->offset) / pow(10, pf->fw->scale_exp));
+		double fw = pf->invert ? v == 0
+				       : round((v * pf->scale + pf->offset) / pow(10, pf->fw->scale_exp));
 		if (fw < 0 || fw > 65535)
 			return MB_EX_ILLEGAL_VALUE;
 		uint16_t w = (uint16_t)fw;

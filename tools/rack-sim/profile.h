@@ -25,6 +25,7 @@ struct prof_field {
 	uint8_t type; /* enum slot_type */
 	double scale, offset;
 	bool low_first;
+	bool invert; /* a 0/1 field: the register holds 1 for 0, 0 for 1 */
 };
 
 struct prof {
