@@ -37,6 +37,14 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 /* Closes the database; NULL is fine. */
 void store_close(struct store *st);
 
+/* Checks that the database file is still the one opened: not removed, not
+ * replaced by another file. Every state-changing call checks this before it
+ * begins and after it commits; this is for a caller that wants to know while
+ * idle. Once the check fails the store is failed for the rest of the run
+ * (health "store" failed, every change refused with SW_EIO): only a restart,
+ * which opens whatever is at the path then, heals it. */
+enum sw_err store_check(struct store *st);
+
 /* The SQLite detail of the last error, for the caller's log line. */
 const char *store_errmsg(const struct store *st);
 
