@@ -575,7 +575,7 @@ enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t kee
 	if (rc == SQLITE_OK)
 		rc = run(st, "DELETE FROM scans WHERE id <= (SELECT max(id) FROM scans) - ?", "i",
 			 keep_rows);
-	if (rc == SQLITE_OK && strcmp(s->result, "ok") != 0) {
+	if (rc == SQLITE_OK && strcmp(s->result, "ok") != 0 && !s->not_a_token) {
 		/* token.md: every rejection is an audit event with its reason;
 		 * mqtt.md: token.rejected, never the mac or the whole token. */
 		json_object *f = json_object_new_object();

@@ -99,13 +99,14 @@ struct store_scan {
 	char nonce[23];
 	int64_t exp;
 	bool mark_used;       /* an accepted S or T token: write its single-use mark */
+	bool not_a_token;     /* an unreadable scanner line: no token.rejected event */
 	const char *boot;     /* the run, for the event */
 };
 
 /* Records a scan in one transaction: the single-use mark when asked (it
  * fails with SW_EEXIST if the nonce is already marked, and then nothing is
- * recorded), the scan row (the ring keeps keep_rows), and for a rejection
- * the token.rejected event. */
+ * recorded), the scan row (the ring keeps keep_rows), and for a rejected
+ * token the token.rejected event. */
 enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows);
 
 /* Adds nonce to the revocation list until exp (Unix seconds). */
