@@ -19,6 +19,7 @@ static char boot_id[33];
 static struct store *store;
 static struct token_keyring ring;
 static struct loop_timer purge_timer;
+static bool have_scanner;
 static int64_t last_verify_us, last_record_us;
 
 static int64_t mono_us(void)
@@ -142,6 +143,24 @@ static json_object *cmd_scan(const struct control_req *req, void *arg)
 	return control_ok(r);
 }
 
+/* What the scanner read and what became of it: the lines dropped before
+ * they were scans are only here, not in the scan record. */
+static json_object *scanner_json(void)
+{
+	struct scanner_stats ss;
+	json_object *o = json_object_new_object();
+
+	scanner_stats(&ss);
+	json_object_object_add(o, "connected", json_object_new_boolean(ss.connected));
+	json_object_object_add(o, "lines", json_object_new_int64((int64_t)ss.lines));
+	json_object_object_add(o, "repeats", json_object_new_int64((int64_t)ss.repeats));
+	json_object_object_add(o, "too_long", json_object_new_int64((int64_t)ss.too_long));
+	json_object_object_add(o, "unprintable", json_object_new_int64((int64_t)ss.unprintable));
+	json_object_object_add(o, "rate_limited", json_object_new_int64((int64_t)ss.rate_limited));
+	json_object_object_add(o, "disconnects", json_object_new_int64((int64_t)ss.disconnects));
+	return o;
+}
+
 static json_object *cmd_scans(const struct control_req *req, void *arg)
 {
 	json_object *v, *r = json_object_new_object();
@@ -153,6 +172,8 @@ static json_object *cmd_scans(const struct control_req *req, void *arg)
 	if (limit < 1 || limit > 1000)
 		limit = 20;
 	json_object_object_add(r, "scans", store_scans_recent(store, limit));
+	if (have_scanner)
+		json_object_object_add(r, "scanner", scanner_json());
 	return control_ok(r);
 }
 
@@ -207,6 +228,22 @@ static json_object *cmd_revoke(const struct control_req *req, void *arg)
 	return control_ok(NULL);
 }
 
+/* An unreadable scanner line is a scan too, with result "unreadable", so
+ * that the kiosk, which follows the scans, can ask for the code again. It is
+ * no token, so the fleet hears nothing of it. */
+static void scan_unreadable(void)
+{
+	struct store_scan rec = { .source = "scanner", .result = "unreadable", .boot = boot_id,
+				  .not_a_token = true };
+	enum sw_err e = store_scan(store, &rec, tc.scan_history);
+
+	if (e != SW_OK)
+		log_msg(LOG_ERR, "access: an unreadable scan could not be recorded (%s)",
+			sw_strerror(e));
+	else
+		log_msg(LOG_NOTICE, "access: scanner scan: unreadable");
+}
+
 /* Each line the kiosk's scanner reads is a scan (token.md: the driver has
  * stripped the CR/LF). */
 static void on_scanner_line(const char *line, size_t len, void *arg)
@@ -214,7 +251,10 @@ static void on_scanner_line(const char *line, size_t len, void *arg)
 	struct token tok;
 
 	(void)arg;
-	access_scan(line, len, "scanner", &tok);
+	if (!line)
+		scan_unreadable();
+	else
+		access_scan(line, len, "scanner", &tok);
 }
 
 static void purge(void *arg)
@@ -255,6 +295,7 @@ enum sw_err access_start(const struct config *cfg, struct store *st, const char 
 		enum sw_err se = scanner_open(&cfg->scanner, on_scanner_line, NULL, why, whylen);
 		if (se != SW_OK)
 			return se;
+		have_scanner = true;
 	}
 	if (!tc.enabled) {
 		health_set("tokens", HEALTH_DISABLED, "no tokens section: every scan is refused");
@@ -288,6 +329,7 @@ void access_reconfigure(const struct config *cfg)
 void access_stop(void)
 {
 	scanner_close();
+	have_scanner = false;
 	if (loop_timer_armed(&purge_timer))
 		loop_timer_cancel(&purge_timer);
 	token_keyring_clear(&ring);

@@ -23,13 +23,17 @@
 #include "daemon/store.h"
 
 #define DEFAULT_CONFIG "/etc/swapd/swapd.json"
+/* How often an idle store checks its file is still there: two syscalls, so
+ * a database removed while nothing is written shows in the health within a
+ * second (every write checks for itself anyway). */
+#define STORE_CHECK_MS 1000
 
 static struct config *cfg;
 static struct store *store;
 static char boot_id[33];
 static int64_t started_at;
 static int verbose;
-static struct loop_timer alive_timer;
+static struct loop_timer alive_timer, check_timer;
 static char last_status[256];
 
 static void usage(FILE *f)
@@ -59,6 +63,13 @@ static void alive_tick(void *arg)
 	(void)arg;
 	store_run_alive(store, boot_id); /* a failure is the store's health */
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
+}
+
+static void check_tick(void *arg)
+{
+	(void)arg;
+	store_check(store); /* a failure is the store's health */
+	loop_timer_arm(&check_timer, STORE_CHECK_MS);
 }
 
 static void apply_log_level(void)
@@ -126,8 +137,11 @@ static json_object *cmd_status(const struct control_req *req, void *arg)
 
 	(void)req;
 	(void)arg;
-	if (store_stats(store, &ss) == SW_OK)
-		health_set("store", health_get("store"), "%s, %lld events waiting, %lld KiB",
+	/* The figures replace the detail only of a healthy store: a failed
+	 * one keeps saying why it failed. */
+	if (store_check(store) == SW_OK && health_get("store") == HEALTH_OK &&
+	    store_stats(store, &ss) == SW_OK)
+		health_set("store", HEALTH_OK, "%s, %lld events waiting, %lld KiB",
 			   cfg->store.path, (long long)ss.events, (long long)ss.db_bytes / 1024);
 	health_set("control", HEALTH_OK, "%d client%s", control_clients(),
 		   control_clients() == 1 ? "" : "s");
@@ -284,6 +298,8 @@ int main(int argc, char **argv)
 			   (long long)notify_watchdog_ms());
 	loop_timer_init(&alive_timer, alive_tick, NULL);
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
+	loop_timer_init(&check_timer, check_tick, NULL);
+	loop_timer_arm(&check_timer, STORE_CHECK_MS);
 
 	log_msg(LOG_NOTICE, "swapd %s started: station %s, boot %s, %s, config %.12s",
 		SWAPD_VERSION, cfg->station.id, boot_id, reason, cfg->digest);
@@ -296,6 +312,7 @@ int main(int argc, char **argv)
 	notify_send("STOPPING=1\nSTATUS=stopping");
 	store_run_end(store, boot_id);
 	loop_timer_cancel(&alive_timer);
+	loop_timer_cancel(&check_timer);
 	notify_close();
 out_access:
 	access_stop();

@@ -1,11 +1,14 @@
 #include "daemon/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <sqlite3.h>
@@ -18,6 +21,8 @@ struct store {
 	char path[4096];
 	char errmsg[256];
 	struct log_cond cond; /* write failures, logged on change */
+	int fd;               /* the database file, held open to check it is still at path */
+	bool lost;            /* it was removed or replaced: failed until a restart */
 };
 
 /* Forward migrations: entry i takes the schema from version i to i + 1.
@@ -172,8 +177,53 @@ static int query_int(struct store *st, const char *sql, const char *text_arg, in
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Whether the file SQLite writes is still the database at st->path: not
+ * unlinked (what is written to it vanishes with this process) and not
+ * replaced by another file (which a restart would open instead, and which
+ * meanwhile shares our WAL). The file is held open through st->fd, so its
+ * inode number cannot be reused while it is compared. A check that cannot
+ * be made counts as a failed one. */
+static bool file_is_ours(const struct store *st)
+{
+	struct stat open_sb, path_sb;
+
+	if (fstat(st->fd, &open_sb) < 0 || open_sb.st_nlink == 0)
+		return false;
+	if (stat(st->path, &path_sb) < 0)
+		return false;
+	return path_sb.st_dev == open_sb.st_dev && path_sb.st_ino == open_sb.st_ino;
+}
+
+/* Fails the store for the rest of this run. Nothing short of a restart
+ * heals it: the unlinked file cannot come back, and a file now at the path
+ * lacks what this run wrote (audit rows, single-use marks), so neither may
+ * take decisions. A restart opens whatever is at the path as at any start. */
+static enum sw_err lose(struct store *st)
+{
+	if (!st->lost) {
+		st->lost = true;
+		snprintf(st->errmsg, sizeof st->errmsg,
+			 "database file was removed or replaced; restart swapd");
+		log_msg(LOG_CRIT, "store: %s was removed or replaced while swapd ran; every change is refused until swapd restarts",
+			st->path);
+		/* Our WAL stays at path-wal, where a file now at the path
+		 * looks for its own: move it into our own file and empty it,
+		 * so that the newcomer is not read (or recovered after a
+		 * crash) through our pages. */
+		sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		health_set("store", HEALTH_FAILED,
+			   "database file was removed or replaced; changes refused until swapd restarts (%s)",
+			   st->path);
+	}
+	return SW_EIO;
+}
+
 static int begin(struct store *st)
 {
+	if (st->lost || !file_is_ours(st)) {
+		lose(st);
+		return SQLITE_IOERR;
+	}
 	/* IMMEDIATE takes the write lock now, so a busy database fails here
 	 * (bounded by busy_timeout) rather than halfway through. */
 	return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -181,12 +231,22 @@ static int begin(struct store *st)
 
 /* Ends a write transaction. A failure at run time (full disk, I/O error)
  * turns the store's health to failed and is logged once; the next write
- * that succeeds heals both. The caller gets the error and must not act as
- * if the change were recorded. */
+ * that succeeds heals both. A database file found removed or replaced, at
+ * begin() or after the COMMIT, fails the store until a restart. The caller
+ * gets the error and must not act as if the change were recorded. */
 static enum sw_err finish(struct store *st, int rc, const char *what)
 {
+	if (st->lost) {
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return SW_EIO;
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	/* Committed, but to the file a restart will open? A file unlinked
+	 * between begin() and here took the record with it. */
+	if (rc == SQLITE_OK && !file_is_ours(st))
+		return lose(st);
 	if (rc == SQLITE_OK) {
 		if (log_cond(&st->cond, 0, LOG_NOTICE, "store: writing again"))
 			health_set("store", HEALTH_OK, "%s", st->path);
@@ -246,6 +306,28 @@ static enum sw_err migrate(struct store *st, char *why, size_t whylen)
 	return SW_OK;
 }
 
+/* Opens st->fd on the file SQLite just opened, for file_is_ours(). It is
+ * closed only after SQLite's own descriptors: closing a second descriptor
+ * on the file would drop SQLite's POSIX locks. */
+static enum sw_err hold_file(struct store *st, char *why, size_t whylen)
+{
+	int moved = 1;
+
+	st->fd = open(st->path, O_RDONLY | O_CLOEXEC);
+	if (st->fd < 0) {
+		snprintf(why, whylen, "%s: cannot open the database: %s", st->path, strerror(errno));
+		return SW_EIO;
+	}
+	/* SQLite's file, the path and st->fd: all one file, or no start. */
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+	    moved || !file_is_ours(st)) {
+		snprintf(why, whylen, "%s: the database file was replaced while it was being opened",
+			 st->path);
+		return SW_EIO;
+	}
+	return SW_OK;
+}
+
 enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out,
 		       char *why, size_t whylen)
 {
@@ -260,6 +342,7 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 		return SW_ENOMEM;
 	}
 	snprintf(st->path, sizeof st->path, "%s", path);
+	st->fd = -1;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -268,6 +351,9 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 			 path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto out_fail;
 	}
+	e = hold_file(st, why, whylen);
+	if (e != SW_OK)
+		goto out_fail;
 	sqlite3_extended_result_codes(st->db, 1);
 	sqlite3_busy_timeout(st->db, busy_timeout_ms);
 	/* quick_check reads every page: a corrupt file or a non-database is
@@ -322,7 +408,16 @@ void store_close(struct store *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
+	if (st->fd >= 0)
+		close(st->fd);
 	free(st);
+}
+
+enum sw_err store_check(struct store *st)
+{
+	if (st->lost || !file_is_ours(st))
+		return lose(st);
+	return SW_OK;
 }
 
 const char *store_errmsg(const struct store *st)
@@ -480,7 +575,7 @@ enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t kee
 	if (rc == SQLITE_OK)
 		rc = run(st, "DELETE FROM scans WHERE id <= (SELECT max(id) FROM scans) - ?", "i",
 			 keep_rows);
-	if (rc == SQLITE_OK && strcmp(s->result, "ok") != 0) {
+	if (rc == SQLITE_OK && strcmp(s->result, "ok") != 0 && !s->not_a_token) {
 		/* token.md: every rejection is an audit event with its reason;
 		 * mqtt.md: token.rejected, never the mac or the whole token. */
 		json_object *f = json_object_new_object();

@@ -37,6 +37,14 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 /* Closes the database; NULL is fine. */
 void store_close(struct store *st);
 
+/* Checks that the database file is still the one opened: not removed, not
+ * replaced by another file. Every state-changing call checks this before it
+ * begins and after it commits; this is for a caller that wants to know while
+ * idle. Once the check fails the store is failed for the rest of the run
+ * (health "store" failed, every change refused with SW_EIO): only a restart,
+ * which opens whatever is at the path then, heals it. */
+enum sw_err store_check(struct store *st);
+
 /* The SQLite detail of the last error, for the caller's log line. */
 const char *store_errmsg(const struct store *st);
 
@@ -91,13 +99,14 @@ struct store_scan {
 	char nonce[23];
 	int64_t exp;
 	bool mark_used;       /* an accepted S or T token: write its single-use mark */
+	bool not_a_token;     /* an unreadable scanner line: no token.rejected event */
 	const char *boot;     /* the run, for the event */
 };
 
 /* Records a scan in one transaction: the single-use mark when asked (it
  * fails with SW_EEXIST if the nonce is already marked, and then nothing is
- * recorded), the scan row (the ring keeps keep_rows), and for a rejection
- * the token.rejected event. */
+ * recorded), the scan row (the ring keeps keep_rows), and for a rejected
+ * token the token.rejected event. */
 enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows);
 
 /* Adds nonce to the revocation list until exp (Unix seconds). */

@@ -10,6 +10,8 @@
 #include "drivers/scanner_backend.h"
 
 #define BACKOFF_MAX_MS 30000
+/* The bucket counts in milliseconds of credit: a line costs this much. */
+#define LINE_COST_MS (1000 / SCANNER_RATE_PER_S)
 /* Reads per wakeup: a device that floods us still lets the loop turn. */
 #define READS_PER_WAKEUP 8
 
@@ -35,10 +37,12 @@ static struct {
 	char last[SCANNER_LINE_MAX];
 	size_t last_len;
 	int64_t last_at;           /* monotonic ms the last line was seen */
+	int64_t credit_ms;         /* the rate's token bucket, see take_credit() */
+	int64_t credit_at;         /* loop_now() it was last topped up */
 	struct loop_timer retry;
 	int backoff_ms;
 	unsigned gen;              /* changes on every connect and disconnect */
-	struct log_cond dev_cond, input_cond;
+	struct log_cond dev_cond, input_cond, rate_cond;
 	struct scanner_stats st;
 	bool open;
 } sc;
@@ -61,16 +65,48 @@ static const struct scanner_backend *find_backend(const char *name)
 	return NULL;
 }
 
+/* Whether one more line may be passed on now: a token bucket on the loop
+ * clock, so a flood costs a comparison per line, not a verification and a
+ * store write. Lines over the rate are counted, and logged when it starts
+ * and then in summaries (never "back under the rate": under a flood that
+ * would log every line that passes). */
+static bool take_credit(int64_t now)
+{
+	sc.credit_ms += now - sc.credit_at;
+	sc.credit_at = now;
+	if (sc.credit_ms > SCANNER_BURST * LINE_COST_MS)
+		sc.credit_ms = SCANNER_BURST * LINE_COST_MS;
+	if (sc.credit_ms >= LINE_COST_MS) {
+		sc.credit_ms -= LINE_COST_MS;
+		return true;
+	}
+	sc.st.rate_limited++;
+	log_cond(&sc.rate_cond, 1, LOG_WARNING,
+		 "scanner: more than %d lines a second; dropping the lines over that (is the scanner stuck?)",
+		 SCANNER_RATE_PER_S);
+	return false;
+}
+
+/* An over-long or non-printable line ended: the caller hears of it, within
+ * the rate, without its bytes. */
+static void unreadable(void)
+{
+	sc.len = 0;
+	sc.discarding = false;
+	if (take_credit(loop_now()))
+		sc.on_line(NULL, 0, sc.arg);
+}
+
 static void end_line(void)
 {
 	int64_t now = loop_now();
 
-	if (sc.discarding || sc.len == 0) {
-		/* the tail of an over-long line, or the LF of a CRLF */
-		sc.discarding = false;
-		sc.len = 0;
+	if (sc.discarding) {
+		unreadable(); /* the end of an over-long line */
 		return;
 	}
+	if (sc.len == 0)
+		return; /* the LF of a CRLF */
 	for (size_t i = 0; i < sc.len; i++) {
 		unsigned char c = (unsigned char)sc.line[i];
 		if (c < 0x20 || c > 0x7e) {
@@ -78,20 +114,28 @@ static void end_line(void)
 			log_cond(&sc.input_cond, INPUT_UNPRINTABLE, LOG_WARNING,
 				 "scanner: dropped a line with byte 0x%02x at offset %zu (only printable ASCII is a scan)",
 				 c, i);
-			sc.len = 0;
+			unreadable();
 			return;
 		}
 	}
 	/* A code held in front of the scanner repeats for as long as it is
-	 * there; the window slides with each repeat so that is one scan. */
+	 * there; the window slides with each repeat so that is one scan.
+	 * Repeats cost no credit. */
 	bool repeat = sc.len == sc.last_len && memcmp(sc.line, sc.last, sc.len) == 0 &&
 		      now - sc.last_at < sc.cfg.dedup_ms;
-	sc.last_at = now;
 	if (repeat) {
+		sc.last_at = now;
 		sc.st.repeats++;
 		sc.len = 0;
 		return;
 	}
+	/* A line dropped here does not become the last one: a code held in
+	 * view through a flood gets through once there is credit again. */
+	if (!take_credit(now)) {
+		sc.len = 0;
+		return;
+	}
+	sc.last_at = now;
 	memcpy(sc.last, sc.line, sc.len);
 	sc.last_len = sc.len;
 	sc.line[sc.len] = '\0';
@@ -239,6 +283,8 @@ enum sw_err scanner_open(const struct scanner_config *cfg, scanner_line_fn on_li
 	sc.on_line = on_line;
 	sc.arg = arg;
 	sc.backoff_ms = cfg->reconnect_ms;
+	sc.credit_ms = SCANNER_BURST * LINE_COST_MS;
+	sc.credit_at = loop_now();
 	sc.open = true;
 	loop_timer_init(&sc.retry, try_connect, NULL);
 	try_connect(NULL);

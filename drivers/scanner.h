@@ -2,8 +2,10 @@
  * one code per line, ended by CR, LF or CRLF. The driver reads from the loop
  * without ever blocking, hands each complete printable line to its caller
  * once (a code held in front of the scanner repeats; those repeats are one
- * scan), rejects over-long and non-printable lines with one log line, and
- * reopens the device with backoff when it goes away, as USB adapters do. */
+ * scan), reports over-long and non-printable lines as unreadable with one
+ * log line, passes at most a kiosk's rate of lines on (the rest are counted
+ * and dropped), and reopens the device with backoff when it goes away, as
+ * USB adapters do. */
 #ifndef SWAPD_SCANNER_H
 #define SWAPD_SCANNER_H
 
@@ -16,6 +18,13 @@
 /* The longest line delivered; longer ones are dropped up to their CR/LF.
  * A token (token.md) is far shorter. */
 #define SCANNER_LINE_MAX 512
+
+/* The rate of lines passed on: a token bucket of SCANNER_BURST lines,
+ * refilled at SCANNER_RATE_PER_S. A person presents a code every second or
+ * two; a scanner sending faster is stuck or hostile, and each line passed on
+ * costs a verification and a synced store write. */
+#define SCANNER_RATE_PER_S 4
+#define SCANNER_BURST 5
 
 struct scanner_config {
 	bool enabled;       /* the "scanner" section is there */
@@ -31,12 +40,16 @@ struct scanner_stats {
 	uint64_t repeats;     /* identical lines within dedup_ms, not delivered */
 	uint64_t too_long;    /* lines over SCANNER_LINE_MAX, dropped */
 	uint64_t unprintable; /* lines with a byte outside 0x20..0x7e, dropped */
+	uint64_t rate_limited; /* lines (readable or not) over the rate, dropped */
 	uint64_t disconnects; /* times the open device went away */
 	bool connected;
 };
 
 /* Called from the loop with each delivered line: NUL-terminated, without
- * its CR/LF, 1..SCANNER_LINE_MAX bytes, all printable ASCII. It may call
+ * its CR/LF, 1..SCANNER_LINE_MAX bytes, all printable ASCII. An unreadable
+ * line (over-long, or with a byte that is not printable ASCII) comes as line
+ * NULL and len 0, so that the kiosk can ask for the code again; its bytes
+ * are never passed on. Both count against the rate. It may call
  * scanner_close(). */
 typedef void (*scanner_line_fn)(const char *line, size_t len, void *arg);
 

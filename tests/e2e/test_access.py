@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import bin_path
-from swapd_fixture import Daemon
+from swapd_fixture import Daemon, wait_until
 
 STATION = "ST-DEL-001"
 K1 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # token.md test key k1
@@ -246,3 +246,60 @@ def test_no_tokens_section_refuses_every_scan(tmp_path):
         assert d.request("ticket")["error"] == "unknown_command"
     finally:
         d.close()
+
+
+def scanner_counters(d):
+    r = d.request("scans", limit=1)
+    assert r["ok"], r
+    return r["result"]["scanner"]
+
+
+def test_scanner_flood_keeps_control_responsive(kiosk):
+    """Thousands of distinct lines on the scanner's tty, as from a device
+    stuck sending or a hostile one: the control socket keeps answering
+    quickly, and the lines over the scan rate are counted and dropped, never
+    verified or written to the store one by one."""
+    n, chunk = 4000, 25
+    conn = kiosk.connect()
+    lat = []
+    t0 = time.monotonic()
+    for start in range(0, n, chunk):
+        os.write(kiosk.scanner, b"".join(b"FLOOD-%06d\r\n" % i
+                                         for i in range(start, start + chunk)))
+        t = time.monotonic()
+        assert kiosk.request("status", conn=conn)["ok"]
+        lat.append(time.monotonic() - t)
+    lat.sort()
+    p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+    assert p99 < 0.050, f"status p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+    wait_until(lambda: (lambda c: c["lines"] + c["rate_limited"] == n)(scanner_counters(kiosk)),
+               10, "every flood line counted")
+    elapsed = time.monotonic() - t0
+    c = scanner_counters(kiosk)
+    # a kiosk's rate: a small burst, then a few lines a second
+    assert 1 <= c["lines"] <= 5 + 4 * elapsed + 1, (c, elapsed)
+    assert c["rate_limited"] >= n - c["lines"]
+    assert len([s for s in kiosk.request("scans", limit=1000)["result"]["scans"]
+                if s["source"] == "scanner"]) == c["lines"]
+    assert kiosk.wait_log(lambda l: "scanner: more than" in l, 5), kiosk.drain_stderr()
+
+
+def test_unreadable_scanner_line_is_a_scan(kiosk):
+    """A line the scanner read but that is no text (the 0xff of a wrong baud
+    rate, or far too long) shows in `scans` as unreadable, so the kiosk can
+    ask for the code again; the fleet hears nothing of it (it is no token)."""
+    os.write(kiosk.scanner, b"\xff\xfe\x01garbled\r\n")
+    assert kiosk.wait_log(lambda l: "access: scanner scan: unreadable" in l, 10), \
+        kiosk.drain_stderr()
+    os.write(kiosk.scanner, b"x" * 2000 + b"\r\n")
+    assert kiosk.wait_log(lambda l: "access: scanner scan: unreadable" in l, 10), \
+        kiosk.drain_stderr()
+    scanned(kiosk, "hello", "malformed")
+    scans = kiosk.request("scans")["result"]
+    assert [s["result"] for s in scans["scans"]] == ["malformed", "unreadable", "unreadable"]
+    assert scans["scans"][1]["kind"] is None and scans["scans"][1]["source"] == "scanner"
+    c = scans["scanner"]
+    assert (c["unprintable"], c["too_long"], c["lines"], c["rate_limited"]) == (1, 1, 1, 0), c
+    events = kiosk.sql("SELECT payload FROM outbox WHERE type = 'token.rejected'")
+    assert [json.loads(p)["reason"] for (p,) in events] == ["malformed"]
+    assert "garbled" not in json.dumps(scans) + kiosk.drain_stderr()

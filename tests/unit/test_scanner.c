@@ -1,7 +1,8 @@
 /* The scanner driver over a pseudo-terminal, through the real loop: line
- * endings, lines split across writes, over-long and non-printable lines,
- * repeats inside and outside the dedup window, a device that goes away and
- * comes back; and libserialport's errors for a port it cannot open. */
+ * endings, lines split across writes, over-long and non-printable lines
+ * reported as unreadable, repeats inside and outside the dedup window, the
+ * rate limit, a device that goes away and comes back; and libserialport's
+ * errors for a port it cannot open. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,8 +21,10 @@
 #include "drivers/scanner.h"
 
 #define MAX_GOT 16
+#define UNREADABLE "<unreadable>"
 
 static char got[MAX_GOT][SCANNER_LINE_MAX + 1];
+static int64_t got_at[MAX_GOT]; /* loop_now() each line came */
 static size_t ngot;
 static size_t want;        /* stop the loop after this many lines */
 static bool timed_out;
@@ -37,9 +40,15 @@ static void on_deadline(void *arg)
 static void on_line(const char *line, size_t len, void *arg)
 {
 	(void)arg;
-	assert_int_equal(strlen(line), len);
 	assert_true(ngot < MAX_GOT);
-	memcpy(got[ngot++], line, len + 1);
+	got_at[ngot] = loop_now();
+	if (!line) {
+		assert_int_equal(len, 0);
+		snprintf(got[ngot++], sizeof got[0], UNREADABLE);
+	} else {
+		assert_int_equal(strlen(line), len);
+		memcpy(got[ngot++], line, len + 1);
+	}
 	if (ngot == want)
 		loop_stop();
 }
@@ -162,10 +171,11 @@ static void test_overlong_line(void **state)
 	memset(big, 'b', sizeof big);
 	put(p.master, big, sizeof big);
 	put(p.master, "\rOK\r", 4);
-	run_for(2, 2000);
+	run_for(3, 2000);
 	assert_false(timed_out);
 	assert_int_equal(strlen(got[0]), SCANNER_LINE_MAX);
-	assert_string_equal(got[1], "OK");
+	assert_string_equal(got[1], UNREADABLE);
+	assert_string_equal(got[2], "OK");
 	struct scanner_stats st;
 	scanner_stats(&st);
 	assert_int_equal(st.too_long, 1);
@@ -185,9 +195,12 @@ static void test_garbage_bytes(void **state)
 	cfg_for(&cfg, "tty", p.name);
 	open_ok(&cfg);
 	put(p.master, junk, sizeof junk - 1);
-	run_for(1, 2000);
+	run_for(4, 2000);
 	assert_false(timed_out);
-	assert_string_equal(got[0], "GOOD");
+	/* each bad line is reported, never its bytes */
+	for (int i = 0; i < 3; i++)
+		assert_string_equal(got[i], UNREADABLE);
+	assert_string_equal(got[3], "GOOD");
 	struct scanner_stats st;
 	scanner_stats(&st);
 	assert_int_equal(st.unprintable, 3);
@@ -222,6 +235,63 @@ static void test_repeats_within_and_after_window(void **state)
 	assert_int_equal(st.repeats, 2);
 	finish();
 	pty_close(&late_pty);
+}
+
+/* A flood of distinct lines, as from a stuck or hostile scanner: a burst
+ * goes through, then lines pass at the rate; every line is either passed on
+ * or counted as rate-limited, and no window of time passes more than the
+ * token bucket allows. */
+static struct pty flood_pty;
+
+static void put_batch(int fd, int first, int n)
+{
+	char buf[32];
+
+	for (int i = first; i < first + n; i++) {
+		int len = snprintf(buf, sizeof buf, "F-%03d\r", i);
+		put(fd, buf, (size_t)len);
+	}
+}
+
+static void write_second_batch(void *arg)
+{
+	(void)arg;
+	put_batch(flood_pty.master, 100, 20);
+}
+
+static void test_rate_limit(void **state)
+{
+	struct scanner_config cfg;
+	struct loop_timer later;
+	struct scanner_stats st;
+
+	(void)state;
+	pty_open(&flood_pty);
+	cfg_for(&cfg, "tty", flood_pty.name);
+	open_ok(&cfg);
+	put_batch(flood_pty.master, 0, 20);
+	loop_timer_init(&later, write_second_batch, NULL);
+	loop_timer_arm(&later, 600);
+	run_for(MAX_GOT, 900);
+	assert_true(timed_out);
+	/* the burst: the first lines, in order */
+	for (int i = 0; i < SCANNER_BURST; i++) {
+		char line[16];
+		snprintf(line, sizeof line, "F-%03d", i);
+		assert_string_equal(got[i], line);
+	}
+	/* the refill: 600 ms later, at least two more, from the second batch */
+	assert_true(ngot >= SCANNER_BURST + 2);
+	assert_string_equal(got[SCANNER_BURST], "F-100");
+	for (size_t i = 0; i < ngot; i++)
+		for (size_t j = i; j < ngot; j++)
+			assert_true((int64_t)(j - i + 1) <=
+				    SCANNER_BURST + (got_at[j] - got_at[i]) * SCANNER_RATE_PER_S / 1000);
+	scanner_stats(&st);
+	assert_int_equal(st.lines, ngot);
+	assert_int_equal(st.lines + st.rate_limited, 40);
+	finish();
+	pty_close(&flood_pty);
 }
 
 /* Reconnect: the device is a symlink, as /dev/serial/by-id is. Closing the
@@ -359,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_overlong_line),
 		cmocka_unit_test(test_garbage_bytes),
 		cmocka_unit_test(test_repeats_within_and_after_window),
+		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_device_gone_and_back),
 		cmocka_unit_test(test_serialport_errors),
 		cmocka_unit_test(test_bad_config),

@@ -1,5 +1,6 @@
 /* The store: migrations, run bookkeeping and its events, refusal of corrupt
- * or newer databases, and a full disk reported as an error with nothing lost. */
+ * or newer databases, a full disk reported as an error with nothing lost, and
+ * a database file removed or replaced at run time failing every change. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -9,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "daemon/health.h"
 #include "daemon/store.h"
 
 static char dir[64];
@@ -167,6 +170,96 @@ static void test_full_disk(void **state)
 	assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE boot = 'full'"), 1);
 }
 
+static void open_begun(struct store **st)
+{
+	char why[256], reason[32];
+
+	assert_int_equal(store_open(path, 100, st, why, sizeof why), SW_OK);
+	assert_int_equal(store_run_begin(*st, "b1", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(store_audit(*st, "test", "before", "x"), SW_OK);
+	assert_int_equal(store_check(*st), SW_OK);
+}
+
+static void assert_lost(struct store *st)
+{
+	assert_int_equal(store_audit(st, "test", "unlock", "slot 3"), SW_EIO);
+	assert_non_null(strstr(store_errmsg(st), "removed or replaced"));
+	assert_int_equal(health_get("store"), HEALTH_FAILED);
+	assert_int_equal(store_check(st), SW_EIO);
+	assert_int_equal(store_run_alive(st, "b1"), SW_EIO);
+}
+
+/* A database unlinked under the running store: the next change is refused,
+ * and stays refused; a restart then opens a fresh database at the path. */
+static void test_removed_file_fails_until_restart(void **state)
+{
+	struct store *st;
+	char why[256], reason[32];
+
+	(void)state;
+	open_begun(&st);
+	assert_int_equal(unlink(path), 0);
+	assert_lost(st);
+	store_close(st);
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_run_begin(st, "b2", "1.0", reason, sizeof reason), SW_OK);
+	assert_string_equal(reason, "start");
+	assert_int_equal(store_audit(st, "test", "after", "x"), SW_OK);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 1);
+	health_reset();
+}
+
+/* Another database renamed over the running one: refused too, and nothing
+ * of this run lands in the newcomer. */
+static void test_replaced_file_fails(void **state)
+{
+	struct store *st, *other;
+	char other_path[160], why[256];
+
+	(void)state;
+	snprintf(other_path, sizeof other_path, "%s/other.db", dir);
+	assert_int_equal(store_open(other_path, 100, &other, why, sizeof why), SW_OK);
+	store_close(other);
+	open_begun(&st);
+	assert_int_equal(rename(other_path, path), 0);
+	assert_lost(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 0);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 0);
+	health_reset();
+}
+
+/* SQLite syncs the WAL at each COMMIT through fdatasync; this one can
+ * unlink the database just then, between the store's check at begin and
+ * the commit's return. */
+static bool unlink_at_sync;
+
+int fdatasync(int fd)
+{
+	if (unlink_at_sync) {
+		unlink_at_sync = false;
+		unlink(path);
+	}
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* A record committed to a file unlinked meanwhile is not on disk for the
+ * next run: the call fails, so the caller does not act on it. */
+static void test_removed_during_commit(void **state)
+{
+	struct store *st;
+
+	(void)state;
+	open_begun(&st);
+	unlink_at_sync = true;
+	assert_int_equal(store_audit(st, "test", "unlock", "slot 3"), SW_EIO);
+	assert_false(unlink_at_sync);
+	assert_int_equal(health_get("store"), HEALTH_FAILED);
+	store_close(st);
+	health_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -175,6 +268,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refuses_garbage_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_file_fails_until_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_file_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_removed_during_commit, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
