@@ -284,7 +284,7 @@ static bool pick_turn(struct rack_job *job, int64_t now)
 			rk.kind = JOB_HEARTBEAT;
 			job->op = RACK_WRITE;
 			/* Any changing value will do; this one fits every type. */
-			rk.heartbeat = (uint16_t)((rk.heartbeat + 1) % 10000);
+			rk.heartbeat = (uint16_t)((rk.heartbeat + 1) % (RACK_HEARTBEAT_MAX + 1));
 			job->count = (uint16_t)rack_profile_unscale(&rk.prof, RF_HEARTBEAT,
 								    rk.heartbeat, job->values);
 			job->addr = rk.prof.f[RF_HEARTBEAT].addr;
