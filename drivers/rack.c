@@ -7,27 +7,13 @@
 
 #include "daemon/config.h"
 #include "daemon/health.h"
-#include "daemon/log.h"
-#include "daemon/loop.h"
-#include "drivers/rack_bus.h"
-
-#define WRITE_QUEUE 64
+#include "drivers/rack_state.h"
 #define BACKOFF_MAX_MS 30000
 /* After a timeout the slot is left alone this long: an answer that comes
  * late must not meet a new request of the same shape, which it would pass
  * for (a read of the same registers answers the same way). An answer later
  * than this after its timeout is taken as lost. */
 #define LATE_WINDOW_MS 1000
-
-enum job_kind {
-	JOB_BROADCAST,  /* lock every door at once: unit 0, no answer */
-	JOB_SAFE_WRITE, /* a safety target, see safe_targets */
-	JOB_WRITE,      /* a queued command */
-	JOB_VERIFY,     /* reads back what the last write wrote */
-	JOB_HEARTBEAT,
-	JOB_WATCHDOG,
-	JOB_READ,
-};
 
 /* What every slot is brought to, whatever else is queued: written, read
  * back, and written again each cycle until it reads as wanted. Charging
@@ -41,65 +27,7 @@ static const struct {
 	[RACK_SAFE_LOCK] = { RF_LOCK_CMD, 1, "lock" },
 };
 
-struct pending_write {
-	int slot;
-	enum rack_field field;
-	uint16_t values[4];
-	unsigned count;
-	rack_done_fn done;
-	void *arg;
-};
-
-struct slot_state {
-	struct rack_reading r;
-	int misses;
-	int64_t retry_at;       /* monotonic ms; offline slots are probed then */
-	int64_t mute_until;     /* monotonic ms; see LATE_WINDOW_MS */
-	int backoff_ms;
-	int64_t heartbeat_at;   /* monotonic ms the next heartbeat is due */
-	bool watchdog_set;      /* rack.watchdog_s written since it came online */
-	bool need_slow;         /* read the health registers this turn */
-	unsigned safe_pending;  /* bit per enum rack_safe not read back yet */
-	uint64_t safe_cycle;    /* cycle of the last safety write: one a cycle */
-	struct log_cond cond;
-	struct log_cond safe_cond;
-};
-
-static struct {
-	struct rack_config cfg;
-	struct rack_profile prof;
-	struct rack_bus *bus;
-	rack_update_fn on_update;
-	void *arg;
-	struct slot_state slots[RACK_MAX_SLOTS];
-	struct pending_write q[WRITE_QUEUE]; /* in order; taken from anywhere */
-	size_t qlen;
-	bool hold_off;          /* the emergency stop: no charging anywhere */
-	bool stopping;          /* rack_lock_all: no more commands */
-	bool broadcast_due;
-	/* the cycle in progress */
-	int cur;                /* slot index whose turn it is */
-	size_t step;            /* next step of its turn: 0 heartbeat, 1 watchdog, 2.. blocks */
-	bool turn_over;
-	bool slow_turn;         /* this turn reads the health registers too */
-	uint64_t cycle;
-	int64_t cycle_start;
-	struct loop_timer cycle_timer;
-	/* the job with the worker */
-	bool busy;
-	enum job_kind kind;
-	int job_slot;
-	int64_t job_at;         /* wall ms it was handed over: its values' read time */
-	size_t job_block;
-	enum rack_safe job_safe;
-	struct pending_write job_write; /* JOB_WRITE, JOB_SAFE_WRITE, JOB_VERIFY */
-	bool verify_due;        /* the last write succeeded: read it back next */
-	bool verify_safe;       /* and it was a safety write */
-	uint16_t heartbeat;
-	uint64_t timeouts, errors;
-	struct log_cond bus_cond;
-	bool open;
-} rk;
+struct rack_state rk;
 
 static int64_t wall_ms(void)
 {
@@ -124,48 +52,14 @@ static void report_health(void)
 			   rk.cfg.nslots - online, rk.cfg.nslots);
 }
 
-static void store_field(struct rack_reading *r, enum rack_field f, int64_t raw, double v)
-{
-	switch (f) {
-	case RF_PRESENT: r->present = v >= 0.5; break;
-	case RF_DOOR: r->door_open = v >= 0.5; break;
-	case RF_LOCK: r->locked = v >= 0.5; break;
-	case RF_STATE: r->state = (int)v; break;
-	case RF_FAULT_BITS: r->fault_bits = (uint64_t)raw; break;
-	case RF_BATTERY_ID: r->battery_id = (uint64_t)raw; break;
-	case RF_VOLTAGE: r->voltage = v; break;
-	case RF_CURRENT: r->current = v; break;
-	case RF_TEMPERATURE: r->temperature = v; break;
-	case RF_SOC: r->soc = v; break;
-	case RF_SOH: r->soh = v; break;
-	case RF_CYCLES: r->cycles = (int64_t)v; break;
-	case RF_RESISTANCE: r->resistance = v; break;
-	case RF_CELL_MIN: r->cell_min = v; break;
-	case RF_CELL_MAX: r->cell_max = v; break;
-	case RF_FW_VERSION: r->fw_version = (int)v; break;
-	default: break;
-	}
-}
-
 static void decode_block(struct slot_state *s, const struct rack_block *b, const uint16_t *regs)
 {
 	struct rack_reading *r = &s->r;
 	bool was_present = r->present;
-	int64_t raw;
 
-	for (int f = 0; f < RF_FIRST_WRITABLE; f++) {
-		if (!rack_profile_raw(&rk.prof, (enum rack_field)f, b, regs, &raw))
-			continue;
-		r->have[f] = true;
-		store_field(r, (enum rack_field)f, raw,
-			    rack_profile_scale(&rk.prof, (enum rack_field)f, raw));
-	}
 	/* The time of the request that produced the values, not of the
 	 * answer: they were true then. */
-	if (b->fast)
-		r->fast_at = rk.job_at;
-	else
-		r->slow_at = rk.job_at;
+	rack_profile_decode(&rk.prof, b, regs, rk.job_at, r);
 	/* A battery came or went: its identity and health are wanted now,
 	 * not at the next slow cycle. */
 	if (b->fast && r->present != was_present) {
@@ -370,7 +264,7 @@ static void pump(void)
 
 /* Between cycles the worker is idle: something urgent starts at once, and
  * the cycle timer is re-armed when the worker runs out of work. */
-static void kick(void)
+void rack_kick(void)
 {
 	if (!rk.busy && loop_timer_armed(&rk.cycle_timer) && next_job())
 		loop_timer_cancel(&rk.cycle_timer);
@@ -606,118 +500,6 @@ enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, v
 	rk.open = true;
 	health_set("rack", HEALTH_DEGRADED, "starting: %d slots on %s", cfg->nslots, cfg->device);
 	return SW_OK;
-}
-
-const struct rack_reading *rack_reading(int i)
-{
-	return &rk.slots[i].r;
-}
-
-const struct rack_profile *rack_profile(void)
-{
-	return &rk.prof;
-}
-
-enum sw_err rack_write(int i, enum rack_field f, double value, rack_done_fn done, void *arg)
-{
-	struct pending_write w = { .slot = i, .field = f, .done = done, .arg = arg };
-
-	if (!rk.open || i < 0 || i >= rk.cfg.nslots || f < RF_FIRST_WRITABLE || f >= RF_COUNT)
-		return SW_EINVAL;
-	if (rk.stopping || (rk.hold_off && f == RF_CHARGE_ENABLE && value != 0))
-		return SW_ECANCELED;
-	w.count = rack_profile_unscale(&rk.prof, f, value, w.values);
-	if (!w.count)
-		return SW_EINVAL;
-	if (rk.qlen == WRITE_QUEUE)
-		return SW_EBUSY;
-	rk.q[rk.qlen++] = w;
-	kick();
-	return SW_OK;
-}
-
-/* Answers and drops the queued commands that match (all when f is
- * RF_COUNT). */
-static void cancel_queued(enum rack_field f)
-{
-	size_t kept = 0;
-
-	for (size_t n = 0; n < rk.qlen; n++) {
-		struct pending_write w = rk.q[n];
-		if (f != RF_COUNT && w.field != f) {
-			rk.q[kept++] = w;
-			continue;
-		}
-		if (w.done)
-			w.done(SW_ECANCELED, w.arg);
-	}
-	rk.qlen = kept;
-}
-
-void rack_hold_charging_off(bool hold)
-{
-	if (!rk.open || hold == rk.hold_off)
-		return;
-	rk.hold_off = hold;
-	if (!hold)
-		return;
-	/* No queue to overflow: one bit per slot, cleared by a read-back. */
-	for (int i = 0; i < rk.cfg.nslots; i++) {
-		rk.slots[i].safe_pending |= 1u << RACK_SAFE_CHARGE_OFF;
-		rk.slots[i].safe_cycle = 0;
-	}
-	cancel_queued(RF_CHARGE_ENABLE);
-	kick();
-}
-
-void rack_lock_all(void)
-{
-	if (!rk.open)
-		return;
-	rk.stopping = true;
-	cancel_queued(RF_COUNT);
-	rk.broadcast_due = true;
-	for (int i = 0; i < rk.cfg.nslots; i++) {
-		if (rk.cfg.slots[i].lock_gpio)
-			continue;
-		rk.slots[i].safe_pending |= 1u << RACK_SAFE_LOCK;
-		rk.slots[i].safe_cycle = 0;
-	}
-	kick();
-}
-
-bool rack_all_locked(void)
-{
-	if (!rk.open)
-		return true;
-	if (rk.broadcast_due || (rk.busy && rk.kind != JOB_READ))
-		return false;
-	for (int i = 0; i < rk.cfg.nslots; i++)
-		if (rk.slots[i].r.online && (rk.slots[i].safe_pending & (1u << RACK_SAFE_LOCK)))
-			return false;
-	return true;
-}
-
-unsigned rack_safe_pending(int i)
-{
-	return rk.slots[i].safe_pending;
-}
-
-void rack_stats(struct rack_stats *out)
-{
-	memset(out, 0, sizeof *out);
-	if (!rk.open)
-		return;
-	out->transactions = rack_bus_transactions(rk.bus);
-	out->timeouts = rk.timeouts;
-	out->errors = rk.errors;
-	out->discarded = rack_bus_discarded(rk.bus);
-	out->line_us = rack_bus_line_us(rk.bus);
-	out->gap_us = rack_bus_gap_us(rk.bus);
-	out->bus_up = rack_bus_connected(rk.bus);
-	out->slots = rk.cfg.nslots;
-	for (int i = 0; i < rk.cfg.nslots; i++)
-		out->online += rk.slots[i].r.online;
 }
 
 void rack_close(void)

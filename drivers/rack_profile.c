@@ -11,6 +11,7 @@
 #include "daemon/config.h"
 #include "daemon/fileio.h"
 #include "daemon/jsonfile.h"
+#include "drivers/rack.h"
 
 #define PROFILE_MAX_BYTES (256 * 1024)
 
@@ -498,4 +499,44 @@ unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, d
 		regs[i] = (uint16_t)(v >> shift);
 	}
 	return words;
+}
+
+static void store_field(struct rack_reading *r, enum rack_field f, int64_t raw, double v)
+{
+	switch (f) {
+	case RF_PRESENT: r->present = v >= 0.5; break;
+	case RF_DOOR: r->door_open = v >= 0.5; break;
+	case RF_LOCK: r->locked = v >= 0.5; break;
+	case RF_STATE: r->state = (int)v; break;
+	case RF_FAULT_BITS: r->fault_bits = (uint64_t)raw; break;
+	case RF_BATTERY_ID: r->battery_id = (uint64_t)raw; break;
+	case RF_VOLTAGE: r->voltage = v; break;
+	case RF_CURRENT: r->current = v; break;
+	case RF_TEMPERATURE: r->temperature = v; break;
+	case RF_SOC: r->soc = v; break;
+	case RF_SOH: r->soh = v; break;
+	case RF_CYCLES: r->cycles = (int64_t)v; break;
+	case RF_RESISTANCE: r->resistance = v; break;
+	case RF_CELL_MIN: r->cell_min = v; break;
+	case RF_CELL_MAX: r->cell_max = v; break;
+	case RF_FW_VERSION: r->fw_version = (int)v; break;
+	default: break;
+	}
+}
+
+void rack_profile_decode(const struct rack_profile *p, const struct rack_block *b,
+			 const uint16_t *regs, int64_t at, struct rack_reading *r)
+{
+	int64_t raw;
+
+	for (int f = 0; f < RF_FIRST_WRITABLE; f++) {
+		if (!rack_profile_raw(p, (enum rack_field)f, b, regs, &raw))
+			continue;
+		r->have[f] = true;
+		store_field(r, (enum rack_field)f, raw, rack_profile_scale(p, (enum rack_field)f, raw));
+	}
+	if (b->fast)
+		r->fast_at = at;
+	else
+		r->slow_at = at;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct config_errors; /* daemon/config.h */
+struct rack_reading;  /* drivers/rack.h */
 
 enum rack_field {
 	/* fast group: read every cycle */
@@ -98,5 +99,11 @@ double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64
  * profile writes every value swapd sends to a command field exactly. */
 unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,
 			      uint16_t regs[4]);
+
+/* Decodes every read field that block b holds from its registers into r
+ * (marking it in r->have) and stamps the block's group with at: the time
+ * of the request that read them. */
+void rack_profile_decode(const struct rack_profile *p, const struct rack_block *b,
+			 const uint16_t *regs, int64_t at, struct rack_reading *r);
 
 #endif
