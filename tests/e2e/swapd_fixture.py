@@ -26,6 +26,19 @@ def wait_until(pred, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+def others_can_reach(path):
+    """Whether a user with no rights here can get to path: every directory
+    above it searchable by others. Not so in a root made by mktemp (mode
+    0700), where a test that runs a peer as another uid has to skip."""
+    d = os.path.dirname(os.path.abspath(path))
+    while True:
+        if not os.stat(d).st_mode & 0o001:
+            return False
+        if d == "/":
+            return True
+        d = os.path.dirname(d)
+
+
 class Daemon:
     def __init__(self, tmp, config=None, watchdog_usec=None, extra_env=None):
         self.dir = str(tmp)

@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 from conftest import ROOT, bin_path
-from swapd_fixture import Daemon, RackSim, rack_config, read_reply, slots_of, wait_until
+from swapd_fixture import Daemon, others_can_reach, RackSim, rack_config, read_reply, slots_of, wait_until
 
 PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
 VENDOR_B = os.path.join(ROOT, "config/profiles/vendor-b.json")
@@ -168,6 +168,9 @@ def test_commands_need_admin(tmp_path, sim):
     # socket lives where that user can get to it
     sockdir = tempfile.mkdtemp(prefix="swapd-admin-")
     os.chmod(sockdir, 0o755)
+    if not others_can_reach(sockdir + "/x"):
+        shutil.rmtree(sockdir)
+        pytest.skip(f"{sockdir} is out of reach of other users (a directory above is 0700)")
     d = Daemon(tmp_path)
     cfg = rack_config(d, sim, PROFILE)
     cfg["control"]["socket"] = d.sock = os.path.join(sockdir, "control.sock")
