@@ -17,6 +17,9 @@
  * controllers lock themselves after 5 s without a master (their default
  * watchdog), so the rack must be back well before that. */
 #define RECONNECT_MAX_MS 2000
+/* After a broadcast the slaves execute it before the next request comes;
+ * the spec leaves the delay to the master, 100 ms is the usual choice. */
+#define BROADCAST_TURNAROUND_US 100000
 
 struct rack_bus {
 	struct rack_bus_config cfg;
@@ -289,6 +292,13 @@ static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rac
 	int e = errno;
 	bus->last_end_us = now_us();
 	r->done_ms = bus->last_end_us / 1000;
+	/* Nobody answers a broadcast, so nothing marks the end of its frame on
+	 * the line: the write returned when the UART took it. Count its line
+	 * time, and give the slaves the turnaround delay to act on it (Modbus
+	 * over Serial Line v1.02, 2.4.1), or the next request runs into it. */
+	if (rc >= 0 && job->unit == 0)
+		bus->last_end_us += (int64_t)(8 + 2 * job->count) * 11 * 1000000 / bus->cfg.baud +
+				    BROADCAST_TURNAROUND_US;
 	atomic_fetch_add(&bus->transactions, 1);
 	if (rc >= 0)
 		return;
