@@ -357,13 +357,13 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	estop = active;
 	if (!estop) {
 		log_msg(LOG_NOTICE, "emergency stop released");
-		health_set("gpio", HEALTH_OK, "emergency stop released");
+		health_set("estop", HEALTH_OK, "released");
 		if (rc.enabled)
 			rack_hold_charging_off(false);
 		return;
 	}
 	log_msg(LOG_CRIT, "emergency stop pressed: charging off on every slot");
-	health_set("gpio", HEALTH_FAILED, "emergency stop pressed");
+	health_set("estop", HEALTH_FAILED, "emergency stop pressed");
 	/* Charging goes off first; the record follows, and does not hold the
 	 * stop back when the store cannot write. */
 	if (rc.enabled)
@@ -371,13 +371,20 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	store_audit(store, "gpio", "estop", "pressed");
 }
 
-/* An emergency stop already pressed at start counts as pressed now. */
+/* An emergency stop already pressed at start counts as pressed now. The
+ * "estop" health entry is this module's alone: the "gpio" entry is the
+ * driver's, about its lines, and a line that works again must not say
+ * that a pressed stop is fine. */
 static void check_estop(void)
 {
 	bool pressed;
 
-	if (have_gpio && gpio_get(GPIO_ESTOP, 0, &pressed) == SW_OK && pressed)
+	if (!have_gpio || gpio_get(GPIO_ESTOP, 0, &pressed) != SW_OK)
+		return;
+	if (pressed)
 		on_gpio_input(GPIO_ESTOP, 0, true, NULL);
+	else
+		health_set("estop", HEALTH_OK, "released");
 }
 
 enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen)
