@@ -185,7 +185,7 @@ static enum sw_err sim_open(const char *chip, const struct gpio_line_config *lin
 		snprintf(why, whylen, "gpio chip sim:%s: cannot bind: %s", chip, strerror(e));
 		close(c->fd);
 		free(c);
-		return e == EADDRINUSE ? SW_EEXIST : e == EACCES ? SW_EPERM : SW_EIO;
+		return sw_from_errno(e);
 	}
 	*out = c;
 	return SW_OK;
