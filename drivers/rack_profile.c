@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "daemon/config.h"
+#include "daemon/config_errors.h"
 #include "daemon/fileio.h"
 #include "daemon/jsonfile.h"
 #include "drivers/rack.h"

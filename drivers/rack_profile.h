@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config_errors; /* daemon/config.h */
+struct config_errors; /* daemon/config_errors.h */
 struct rack_reading;  /* drivers/rack.h */
 
 enum rack_field {
