@@ -1,7 +1,6 @@
 #include "daemon/config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +13,12 @@
 #include "daemon/jsonfile.h"
 #include "daemon/log.h"
 #include "daemon/token.h"
+#include "drivers/gpio.h"
+#include "drivers/rack_profile.h"
+#include "drivers/serial_baud.h"
 
 /* Largest config file accepted; a station config is a few KiB. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
-
-void config_error_add(struct config_errors *errs, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errs->n < CONFIG_MAX_ERRORS) {
-		va_start(ap, fmt);
-		vsnprintf(errs->msg[errs->n], CONFIG_ERROR_LEN, fmt, ap);
-		va_end(ap);
-	}
-	errs->n++;
-}
 
 static const char *conv_station_id(const char *s, void *dst)
 {
@@ -120,12 +110,7 @@ static const struct field control_fields[] = {
 
 static const char *check_baud(long long v)
 {
-	static const long long rates[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400 };
-
-	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
-		if (v == rates[i])
-			return NULL;
-	return "is not a standard rate";
+	return serial_baud_standard(v) ? NULL : "is not a standard rate";
 }
 
 static const char *conv_parity(const char *s, void *dst)
@@ -209,9 +194,9 @@ static const char *conv_scanner_backend(const char *s, void *dst)
 static const struct field scanner_fields[] = {
 	STR(struct scanner_config, backend, false, conv_scanner_backend),
 	STR(struct scanner_config, device, true, conv_abs_path),
-	INTCHK(struct scanner_config, baud, 1200, 230400, check_baud),
-	INT(struct scanner_config, dedup_ms, 0, 60000),
-	INT(struct scanner_config, reconnect_ms, 100, 60000),
+	INTCHK(struct scanner_config, baud, SCANNER_BAUD_MIN, SCANNER_BAUD_MAX, check_baud),
+	INT(struct scanner_config, dedup_ms, SCANNER_DEDUP_MS_MIN, SCANNER_DEDUP_MS_MAX),
+	INT(struct scanner_config, reconnect_ms, SCANNER_RECONNECT_MS_MIN, SCANNER_RECONNECT_MS_MAX),
 	{ 0 },
 };
 

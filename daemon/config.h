@@ -9,17 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "drivers/gpio.h"
-#include "drivers/rack.h"
-#include "drivers/scanner.h"
-
-#define CONFIG_MAX_ERRORS 32
-#define CONFIG_ERROR_LEN 256
-
-struct config_errors {
-	size_t n;       /* errors found (may exceed what msg holds) */
-	char msg[CONFIG_MAX_ERRORS][CONFIG_ERROR_LEN];
-};
+#include "daemon/config_errors.h"
+#include "drivers/gpio_config.h"
+#include "drivers/rack_config.h"
+#include "drivers/scanner_config.h"
 
 struct config {
 	char path[PATH_MAX];
@@ -64,11 +57,6 @@ struct config {
 		int alive_interval_ms;
 	} store;
 };
-
-/* Adds one message to errs (counting those past CONFIG_MAX_ERRORS); for
- * the modules that validate files of their own (register profiles). */
-void config_error_add(struct config_errors *errs, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* Fills cfg with every default (what an empty "{}" would give, less the
  * required keys). */

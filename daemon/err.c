@@ -1,5 +1,21 @@
 #include "daemon/err.h"
 
+#include <errno.h>
+
+enum sw_err sw_from_errno(int e)
+{
+	switch (e) {
+	case ENOENT: case ENOTDIR: case ENODEV: case ENXIO: return SW_ENOENT;
+	case EACCES: case EPERM: case EROFS: return SW_EPERM;
+	case EBUSY: return SW_EBUSY;
+	case EEXIST: case EADDRINUSE: return SW_EEXIST;
+	case ENOSPC: case EDQUOT: return SW_ENOSPC;
+	case ENOMEM: return SW_ENOMEM;
+	case ETIMEDOUT: return SW_ETIMEDOUT;
+	default: return SW_EIO;
+	}
+}
+
 const char *sw_strerror(enum sw_err e)
 {
 	switch (e) {

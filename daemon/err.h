@@ -19,6 +19,13 @@ enum sw_err {
 	SW_ECANCELED, /* not done: the emergency stop, or swapd stopping */
 };
 
+/* The sw_err for a failed system call's errno: no such file or device is
+ * SW_ENOENT, permission or a read-only file system SW_EPERM, in use
+ * SW_EBUSY, already there (or an address in use) SW_EEXIST, a full disk
+ * SW_ENOSPC, no memory SW_ENOMEM, a timeout SW_ETIMEDOUT, everything else
+ * SW_EIO. The one place errno values become swapd's errors. */
+enum sw_err sw_from_errno(int e);
+
 /* A short, stable, lower-case description of e ("disk full"); never NULL. */
 const char *sw_strerror(enum sw_err e);
 

@@ -1,6 +1,6 @@
-/* swapd: the station edge controller. This file starts the modules in order,
- * runs the loop, and takes them down again; it owns the signals, the config
- * reload and the daemon-wide control commands (status). */
+/* swapd: the station edge controller. This file starts the modules of
+ * `modules[]` in order, runs the loop, and takes them down again in
+ * reverse; it owns the command line, the signals and the config reload. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "daemon/slots.h"
+#include "daemon/status.h"
 #include "daemon/store.h"
 
 #define DEFAULT_CONFIG "/etc/swapd/swapd.json"
@@ -31,7 +32,8 @@
 static struct config *cfg;
 static struct store *store;
 static char boot_id[33];
-static int64_t started_at;
+static char run_reason[32]; /* why this run began, as the store has it */
+static bool run_begun;      /* the store holds this run's record */
 static int verbose;
 static struct loop_timer alive_timer, check_timer;
 static char last_status[256];
@@ -72,6 +74,111 @@ static void check_tick(void *arg)
 	loop_timer_arm(&check_timer, STORE_CHECK_MS);
 }
 
+/* The store row: the database, this run's record in it, and the timers
+ * that keep both current. */
+static enum sw_err store_start(const struct config *c, struct store *unused, char *why,
+			       size_t whylen)
+{
+	(void)unused;
+	enum sw_err e = store_open(c->store.path, c->store.busy_timeout_ms, &store, why, whylen);
+	if (e == SW_OK)
+		e = store_run_begin(store, boot_id, SWAPD_VERSION, run_reason, sizeof run_reason);
+	if (e != SW_OK) {
+		if (store)
+			snprintf(why, whylen, "%.300s: %.200s", c->store.path, store_errmsg(store));
+		return e;
+	}
+	run_begun = true;
+	/* store.c reports only failures and recoveries; the healthy start is
+	 * said here until it reports its own open. */
+	health_set("store", HEALTH_OK, "%s", c->store.path);
+	loop_timer_init(&alive_timer, alive_tick, NULL);
+	loop_timer_arm(&alive_timer, c->store.alive_interval_ms);
+	loop_timer_init(&check_timer, check_tick, NULL);
+	loop_timer_arm(&check_timer, STORE_CHECK_MS);
+	return SW_OK;
+}
+
+static void store_reconfigure(const struct config *c)
+{
+	loop_timer_arm(&alive_timer, c->store.alive_interval_ms);
+}
+
+static void store_stop(void)
+{
+	loop_timer_cancel(&alive_timer);
+	loop_timer_cancel(&check_timer);
+	if (run_begun)
+		store_run_end(store, boot_id);
+	run_begun = false;
+	store_close(store);
+	store = NULL;
+}
+
+static enum sw_err control_start(const struct config *c, struct store *st, char *why,
+				 size_t whylen)
+{
+	(void)st;
+	return control_open(&c->control, why, whylen);
+}
+
+static void control_reconfigure_all(const struct config *c)
+{
+	control_reconfigure(&c->control);
+}
+
+static enum sw_err status_start_run(const struct config *c, struct store *st, char *why,
+				    size_t whylen)
+{
+	return status_start(c, st, boot_id, why, whylen);
+}
+
+static enum sw_err access_start_run(const struct config *c, struct store *st, char *why,
+				    size_t whylen)
+{
+	return access_start(c, st, boot_id, why, whylen);
+}
+
+static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
+				 size_t whylen)
+{
+	(void)c;
+	(void)st;
+	(void)why;
+	(void)whylen;
+	if (notify_init())
+		health_set("systemd", HEALTH_OK, "watchdog %lld ms",
+			   (long long)notify_watchdog_ms());
+	return SW_OK;
+}
+
+static void systemd_stop(void)
+{
+	notify_send("STOPPING=1\nSTATUS=stopping");
+	notify_close();
+}
+
+/* The modules, in start order; they stop in reverse. A module is one row:
+ * start gets the config (valid until its reconfigure, or for good if it
+ * has none: it must copy what it keeps) and the store opened by the first
+ * row; reconfigure (may be NULL) takes a reloaded config; stop must be
+ * safe after a failed start. `exit` is swapd's exit code when start fails. */
+static const struct module {
+	const char *name;
+	enum sw_err (*start)(const struct config *cfg, struct store *st, char *why, size_t whylen);
+	void (*reconfigure)(const struct config *cfg);
+	void (*stop)(void);
+	int exit;
+} modules[] = {
+	{ "store", store_start, store_reconfigure, store_stop, EX_IOERR },
+	{ "control socket", control_start, control_reconfigure_all, control_close, EX_UNAVAILABLE },
+	{ "status", status_start_run, status_reconfigure, status_stop, EX_SOFTWARE },
+	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
+	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
+	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
+};
+#define NMODULES (sizeof modules / sizeof modules[0])
+
 static void apply_log_level(void)
 {
 	log_set_level(verbose ? LOG_DEBUG : cfg->log.level);
@@ -100,9 +207,9 @@ static void reload(void)
 	cfg = next;
 	next = old;
 	apply_log_level();
-	control_reconfigure(&cfg->control);
-	access_reconfigure(cfg);
-	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
+	for (size_t i = 0; i < NMODULES; i++)
+		if (modules[i].reconfigure)
+			modules[i].reconfigure(cfg);
 	store_audit(store, "signal", "config.reload", cfg->digest);
 	log_msg(LOG_NOTICE, "config reloaded: %.12s", cfg->digest);
 out:
@@ -128,33 +235,6 @@ static void on_signal(int fd, short revents, void *arg)
 			break;
 		}
 	}
-}
-
-static json_object *cmd_status(const struct control_req *req, void *arg)
-{
-	json_object *r = json_object_new_object();
-	struct store_stats ss;
-
-	(void)req;
-	(void)arg;
-	/* The figures replace the detail only of a healthy store: a failed
-	 * one keeps saying why it failed. */
-	if (store_check(store) == SW_OK && health_get("store") == HEALTH_OK &&
-	    store_stats(store, &ss) == SW_OK)
-		health_set("store", HEALTH_OK, "%s, %lld events waiting, %lld KiB",
-			   cfg->store.path, (long long)ss.events, (long long)ss.db_bytes / 1024);
-	health_set("control", HEALTH_OK, "%d client%s", control_clients(),
-		   control_clients() == 1 ? "" : "s");
-	json_object_object_add(r, "version", json_object_new_string(SWAPD_VERSION));
-	json_object_object_add(r, "station", json_object_new_string(cfg->station.id));
-	json_object_object_add(r, "boot", json_object_new_string(boot_id));
-	json_object_object_add(r, "uptime_s", json_object_new_int64((loop_now() - started_at) / 1000));
-	json_object_object_add(r, "config_path", json_object_new_string(cfg->path));
-	json_object_object_add(r, "config_digest", json_object_new_string(cfg->digest));
-	json_object_object_add(r, "health",
-			       json_object_new_string(health_state_name(health_overall())));
-	json_object_object_add(r, "subsystems", health_json());
-	return control_ok(r);
 }
 
 static int check_only(const char *path)
@@ -208,13 +288,39 @@ static int signals_open(void)
 	return fd;
 }
 
+/* Starts the modules in table order; on a failure stops those started, in
+ * reverse, and returns the failed row's exit code. */
+static int start_modules(size_t *started)
+{
+	char why[512];
+
+	for (*started = 0; *started < NMODULES; (*started)++) {
+		const struct module *m = &modules[*started];
+		why[0] = '\0';
+		enum sw_err e = m->start(cfg, store, why, sizeof why);
+		if (e != SW_OK) {
+			log_msg(LOG_CRIT, "cannot start: %s: %s (%s)", m->name, why, sw_strerror(e));
+			/* a failed start may have half-opened: its stop cleans up */
+			m->stop();
+			return m->exit;
+		}
+	}
+	return 0;
+}
+
+static void stop_modules(size_t started)
+{
+	while (started > 0)
+		modules[--started].stop();
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
 	bool test_only = false;
-	char why[512], reason[32];
 	struct config_errors errs;
-	int opt, sigfd, rc = 0;
+	size_t started;
+	int opt, sigfd, rc;
 
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -242,7 +348,6 @@ int main(int argc, char **argv)
 		return check_only(path);
 
 	log_init(verbose ? LOG_DEBUG : LOG_INFO);
-	started_at = loop_now();
 	cfg = malloc(sizeof *cfg);
 	if (!cfg || config_load(path, cfg, &errs) < 0) {
 		for (size_t i = 0; cfg && i < errs.n && i < CONFIG_MAX_ERRORS; i++)
@@ -258,70 +363,17 @@ int main(int argc, char **argv)
 		return EX_OSERR;
 	}
 
-	enum sw_err e = store_open(cfg->store.path, cfg->store.busy_timeout_ms, &store, why, sizeof why);
-	if (e == SW_OK)
-		e = store_run_begin(store, boot_id, SWAPD_VERSION, reason, sizeof reason);
-	if (e != SW_OK) {
-		if (store)
-			snprintf(why, sizeof why, "%.300s: %.200s", cfg->store.path, store_errmsg(store));
-		log_msg(LOG_CRIT, "cannot start: store: %s (%s)", why, sw_strerror(e));
-		rc = EX_IOERR;
-		goto out_store;
+	rc = start_modules(&started);
+	if (rc == 0) {
+		health_on_change(update_status);
+		log_msg(LOG_NOTICE, "swapd %s started: station %s, boot %s, %s, config %.12s",
+			SWAPD_VERSION, cfg->station.id, boot_id, run_reason, cfg->digest);
+		health_summary(last_status, sizeof last_status);
+		notify_send("READY=1\nSTATUS=%s\nMAINPID=%d", last_status, (int)getpid());
+		if (loop_run() < 0)
+			rc = EX_SOFTWARE;
 	}
-	health_set("store", HEALTH_OK, "%s", cfg->store.path);
-	health_on_change(update_status);
-
-	control_register("status", false, cmd_status, NULL);
-	e = control_open(&cfg->control, why, sizeof why);
-	if (e != SW_OK) {
-		log_msg(LOG_CRIT, "cannot start: control socket %s (%s)", why, sw_strerror(e));
-		rc = EX_UNAVAILABLE;
-		goto out_control;
-	}
-	health_set("control", HEALTH_OK, "0 clients");
-
-	e = slots_start(cfg, store, why, sizeof why);
-	if (e != SW_OK) {
-		log_msg(LOG_CRIT, "cannot start: rack: %s (%s)", why, sw_strerror(e));
-		rc = EX_CONFIG;
-		goto out_slots;
-	}
-	e = access_start(cfg, store, boot_id, why, sizeof why);
-	if (e != SW_OK) {
-		log_msg(LOG_CRIT, "cannot start: tokens: %s (%s)", why, sw_strerror(e));
-		rc = EX_CONFIG;
-		goto out_access;
-	}
-
-	if (notify_init())
-		health_set("systemd", HEALTH_OK, "watchdog %lld ms",
-			   (long long)notify_watchdog_ms());
-	loop_timer_init(&alive_timer, alive_tick, NULL);
-	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
-	loop_timer_init(&check_timer, check_tick, NULL);
-	loop_timer_arm(&check_timer, STORE_CHECK_MS);
-
-	log_msg(LOG_NOTICE, "swapd %s started: station %s, boot %s, %s, config %.12s",
-		SWAPD_VERSION, cfg->station.id, boot_id, reason, cfg->digest);
-	health_summary(last_status, sizeof last_status);
-	notify_send("READY=1\nSTATUS=%s\nMAINPID=%d", last_status, (int)getpid());
-
-	if (loop_run() < 0)
-		rc = EX_SOFTWARE;
-
-	notify_send("STOPPING=1\nSTATUS=stopping");
-	store_run_end(store, boot_id);
-	loop_timer_cancel(&alive_timer);
-	loop_timer_cancel(&check_timer);
-	notify_close();
-out_access:
-	access_stop();
-out_slots:
-	slots_stop();
-out_control:
-	control_close();
-out_store:
-	store_close(store);
+	stop_modules(started);
 	loop_del_fd(sigfd);
 	close(sigfd);
 	loop_free();

@@ -106,9 +106,14 @@ static json_object *rfc3339(int64_t ms)
 	return json_object_new_string(buf);
 }
 
-static json_object *num(double v, double unit)
+/* A reading at its register's resolution (the profile's scale): a value
+ * of 0.1 steps prints as 90.1, not as the double nearest to it. */
+static json_object *num(const struct rack_profile *p, enum rack_field f, double v)
 {
-	return json_object_new_double(unit * (double)(int64_t)(v / unit + (v < 0 ? -0.5 : 0.5)));
+	char text[48];
+
+	snprintf(text, sizeof text, "%.*f", rack_profile_decimals(p, f), v);
+	return json_object_new_double_s(strtod(text, NULL), text);
 }
 
 static json_object *slot_json(int i)
@@ -125,15 +130,15 @@ static json_object *slot_json(int i)
 	json_object_object_add(o, "state", json_object_new_string(slots_state_name(states[i])));
 	json_object_object_add(o, "battery", bat[0] ? json_object_new_string(bat) : NULL);
 	if (bat[0]) {
-		json_object_object_add(o, "soc", num(r->soc, 0.1));
-		json_object_object_add(o, "soh", num(r->soh, 0.1));
-		json_object_object_add(o, "v", num(r->voltage, 0.01));
-		json_object_object_add(o, "i", num(r->current, 0.01));
-		json_object_object_add(o, "t", num(r->temperature, 0.1));
+		json_object_object_add(o, "soc", num(p, RF_SOC, r->soc));
+		json_object_object_add(o, "soh", num(p, RF_SOH, r->soh));
+		json_object_object_add(o, "v", num(p, RF_VOLTAGE, r->voltage));
+		json_object_object_add(o, "i", num(p, RF_CURRENT, r->current));
+		json_object_object_add(o, "t", num(p, RF_TEMPERATURE, r->temperature));
 		json_object_object_add(o, "cycles", json_object_new_int64(r->cycles));
-		json_object_object_add(o, "resistance_mohm", num(r->resistance, 0.1));
-		json_object_object_add(o, "cell_min", num(r->cell_min, 0.001));
-		json_object_object_add(o, "cell_max", num(r->cell_max, 0.001));
+		json_object_object_add(o, "resistance_mohm", num(p, RF_RESISTANCE, r->resistance));
+		json_object_object_add(o, "cell_min", num(p, RF_CELL_MIN, r->cell_min));
+		json_object_object_add(o, "cell_max", num(p, RF_CELL_MAX, r->cell_max));
 	}
 	/* Where GPIO has the door sensor or drives the lock, it knows best;
 	 * what nobody has read yet is unknown, never closed or locked. */
@@ -357,13 +362,13 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	estop = active;
 	if (!estop) {
 		log_msg(LOG_NOTICE, "emergency stop released");
-		health_set("gpio", HEALTH_OK, "emergency stop released");
+		health_set("estop", HEALTH_OK, "released");
 		if (rc.enabled)
 			rack_hold_charging_off(false);
 		return;
 	}
 	log_msg(LOG_CRIT, "emergency stop pressed: charging off on every slot");
-	health_set("gpio", HEALTH_FAILED, "emergency stop pressed");
+	health_set("estop", HEALTH_FAILED, "emergency stop pressed");
 	/* Charging goes off first; the record follows, and does not hold the
 	 * stop back when the store cannot write. */
 	if (rc.enabled)
@@ -371,13 +376,20 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	store_audit(store, "gpio", "estop", "pressed");
 }
 
-/* An emergency stop already pressed at start counts as pressed now. */
+/* An emergency stop already pressed at start counts as pressed now. The
+ * "estop" health entry is this module's alone: the "gpio" entry is the
+ * driver's, about its lines, and a line that works again must not say
+ * that a pressed stop is fine. */
 static void check_estop(void)
 {
 	bool pressed;
 
-	if (have_gpio && gpio_get(GPIO_ESTOP, 0, &pressed) == SW_OK && pressed)
+	if (!have_gpio || gpio_get(GPIO_ESTOP, 0, &pressed) != SW_OK)
+		return;
+	if (pressed)
 		on_gpio_input(GPIO_ESTOP, 0, true, NULL);
+	else
+		health_set("estop", HEALTH_OK, "released");
 }
 
 enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen)

@@ -11,35 +11,8 @@
 #include <stddef.h>
 
 #include "daemon/err.h"
+#include "drivers/gpio_config.h"
 
-#define GPIO_MAX_LINES 64
-#define GPIO_NAME_MAX 32
-
-/* What a line is; its direction follows. */
-enum gpio_role {
-	GPIO_LOCK,   /* output: a slot's lock relay */
-	GPIO_DOOR,   /* input: a slot's door sensor; active = open */
-	GPIO_ESTOP,  /* input: the emergency stop; active = pressed */
-	GPIO_LIGHT,  /* output: a kiosk indicator; active = on */
-};
-
-struct gpio_line_config {
-	enum gpio_role role;
-	int slot;                   /* lock, door: the slot number 1..999; else 0 */
-	char name[GPIO_NAME_MAX];   /* the line's name on the chip, or its offset "17" */
-	bool active_low;            /* the line is active at the low level */
-	bool locked_active;         /* lock: locked while active (a maglock);
-				     * false: active unlocks (a strike) */
-	int debounce_ms;            /* inputs: a level must hold this long, 0..1000 */
-};
-
-struct gpio_config {
-	bool enabled;     /* the "gpio" section is there */
-	char chip[128];   /* "gpiochip0", "/dev/gpiochip0", a chip label, or
-			   * "sim:/path/to/socket" for the simulated chip */
-	struct gpio_line_config lines[GPIO_MAX_LINES];
-	size_t nlines;
-};
 
 /* Called from the loop when a debounced input changed. */
 typedef void (*gpio_input_fn)(enum gpio_role role, int slot, bool active, void *arg);

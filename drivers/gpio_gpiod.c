@@ -28,16 +28,6 @@ struct gpio_chip {
 	void *arg;
 };
 
-static enum sw_err errno_err(int e)
-{
-	switch (e) {
-	case ENOENT: case ENODEV: case ENXIO: return SW_ENOENT;
-	case EBUSY: return SW_EBUSY;
-	case EACCES: case EPERM: return SW_EPERM;
-	default: return SW_EIO;
-	}
-}
-
 static bool is_offset(const char *name)
 {
 	return name[0] != '\0' && strspn(name, "0123456789") == strlen(name);
@@ -93,13 +83,13 @@ static enum sw_err request(struct gpio_chip *c, const struct gpio_line_config *l
 		int e = errno ? errno : ENOENT;
 		snprintf(why, whylen, "gpio chip %s: no line \"%s\"%s%s", chip, lc->name,
 			 e == ENOENT ? "" : ": ", e == ENOENT ? "" : strerror(e));
-		return e == ENOENT || e == EINVAL ? SW_ENOENT : errno_err(e);
+		return e == ENOENT || e == EINVAL ? SW_ENOENT : sw_from_errno(e);
 	}
 	if (gpiod_line_request(s->line, &rc, init) < 0) {
 		int e = errno;
 		snprintf(why, whylen, "gpio chip %s: cannot request line \"%s\": %s%s", chip, lc->name,
 			 strerror(e), e == EBUSY ? " (used by another program)" : "");
-		return errno_err(e);
+		return sw_from_errno(e);
 	}
 	c->n++;
 	if (output)
@@ -133,7 +123,7 @@ static enum sw_err gpiod_open(const char *chip, const struct gpio_line_config *l
 		snprintf(why, whylen, "gpio chip %s: %s", chip,
 			 e == ENOENT || e == ENODEV ? "no such chip" : strerror(e));
 		free(c);
-		return errno_err(e);
+		return sw_from_errno(e);
 	}
 	for (size_t i = 0; i < n; i++) {
 		errno = 0;

@@ -4,7 +4,8 @@
  * "door-3=1" sets an input's level and, when it changed, calls the same
  * edge function a real event fd would. Every change of an output is sent
  * as "out lock-3=0" to the last address a datagram came from; "?" is
- * answered with "state NAME=LEVEL ...". */
+ * answered with "state NAME=LEVEL ...". "door-3=fail" makes a line's reads
+ * and writes fail (EIO) until "door-3=ok", as a chip that went away would. */
 #include "drivers/gpio_backend.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@ struct gpio_chip {
 	socklen_t peer_len;          /* 0: nobody to tell yet */
 	struct gpio_line_config lines[GPIO_MAX_LINES];
 	int level[GPIO_MAX_LINES];   /* electrical, as on the pin */
+	bool failed[GPIO_MAX_LINES]; /* "NAME=fail": reads and writes fail */
 	size_t n;
 	gpio_edge_fn edge;
 	void *arg;
@@ -76,7 +78,9 @@ static void bad_request(struct gpio_chip *c, const char *fmt, ...)
 	tell(c, buf);
 }
 
-/* One word of a request: "?" or NAME=LEVEL for an input. */
+/* One word of a request: "?", NAME=LEVEL for an input, or NAME=fail and
+ * NAME=ok for any line. A failing or mended input counts as an edge, so
+ * the driver reads it at once, as it would after a real event. */
 static void apply(struct gpio_chip *c, char *word)
 {
 	if (strcmp(word, "?") == 0) {
@@ -84,14 +88,21 @@ static void apply(struct gpio_chip *c, char *word)
 		return;
 	}
 	char *eq = strchr(word, '=');
-	if (!eq || (strcmp(eq + 1, "0") != 0 && strcmp(eq + 1, "1") != 0)) {
-		bad_request(c, "\"%.64s\" is not NAME=0, NAME=1 or ?", word);
+	bool fault = eq && (strcmp(eq + 1, "fail") == 0 || strcmp(eq + 1, "ok") == 0);
+	if (!eq || (!fault && strcmp(eq + 1, "0") != 0 && strcmp(eq + 1, "1") != 0)) {
+		bad_request(c, "\"%.64s\" is not NAME=0, NAME=1, NAME=fail, NAME=ok or ?", word);
 		return;
 	}
 	*eq = '\0';
 	for (size_t i = 0; i < c->n; i++) {
 		if (strcmp(c->lines[i].name, word) != 0)
 			continue;
+		if (fault) {
+			c->failed[i] = eq[1] == 'f';
+			if (!is_output(&c->lines[i]))
+				c->edge(i, c->arg);
+			return;
+		}
 		if (is_output(&c->lines[i])) {
 			bad_request(c, "line \"%.64s\" is an output", word);
 			return;
@@ -174,7 +185,7 @@ static enum sw_err sim_open(const char *chip, const struct gpio_line_config *lin
 		snprintf(why, whylen, "gpio chip sim:%s: cannot bind: %s", chip, strerror(e));
 		close(c->fd);
 		free(c);
-		return e == EADDRINUSE ? SW_EEXIST : e == EACCES ? SW_EPERM : SW_EIO;
+		return sw_from_errno(e);
 	}
 	*out = c;
 	return SW_OK;
@@ -182,6 +193,10 @@ static enum sw_err sim_open(const char *chip, const struct gpio_line_config *lin
 
 static int sim_get(struct gpio_chip *c, size_t i)
 {
+	if (c->failed[i]) {
+		errno = EIO;
+		return -1;
+	}
 	return c->level[i] ^ c->lines[i].active_low;
 }
 
@@ -190,6 +205,10 @@ static int sim_set(struct gpio_chip *c, size_t i, int v)
 	char buf[GPIO_NAME_MAX + 16];
 	int level = v ^ c->lines[i].active_low;
 
+	if (c->failed[i]) {
+		errno = EIO;
+		return -1;
+	}
 	if (c->level[i] == level)
 		return 0;
 	c->level[i] = level;

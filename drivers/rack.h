@@ -8,43 +8,13 @@
 #ifndef SWAPD_RACK_H
 #define SWAPD_RACK_H
 
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "daemon/err.h"
+#include "drivers/rack_config.h"
 #include "drivers/rack_profile.h"
 
-#define RACK_MAX_SLOTS 64
-
-struct rack_slot_config {
-	int slot;            /* the station's slot number, as people say it */
-	int unit;            /* Modbus slave address */
-	bool lock_gpio;      /* its lock is driven by GPIO, not the controller */
-};
-
-struct rack_config {
-	bool enabled;
-	char device[256];
-	int baud;
-	char parity;         /* 'N', 'E', 'O' */
-	int data_bits;
-	int stop_bits;
-	bool rs485;
-	char profile[PATH_MAX];
-	int response_timeout_ms;
-	int offline_after;
-	int poll_interval_ms;
-	int slow_every;
-	int heartbeat_ms;
-	int watchdog_s;
-	int reconnect_ms;
-	int charged_soc;          /* % at or above which a battery counts as charged */
-	int telemetry_interval_ms;
-	int telemetry_rows;       /* the store keeps this many samples */
-	struct rack_slot_config slots[RACK_MAX_SLOTS];
-	int nslots;
-};
 
 /* What swapd last read from one slot. Times are wall-clock Unix ms of the
  * read (0: never); values older than the slot's last miss are stale, and

@@ -8,7 +8,7 @@
 
 #include <json-c/json.h>
 
-#include "daemon/config.h"
+#include "daemon/config_errors.h"
 #include "daemon/fileio.h"
 #include "daemon/jsonfile.h"
 #include "drivers/rack.h"
@@ -470,6 +470,26 @@ double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64
 	if (p->f[f].invert)
 		return raw == 0 ? 1 : 0;
 	return (double)raw * p->f[f].scale + p->f[f].offset;
+}
+
+/* Whether x is a whole number of 10^-d within the rounding of a double. */
+static bool has_decimals(double x, int d)
+{
+	double scaled = fabs(x) * pow(10, d);
+
+	return fabs(scaled - round(scaled)) <= 1e-6 * fmax(1, scaled);
+}
+
+int rack_profile_decimals(const struct rack_profile *p, enum rack_field f)
+{
+	const struct rack_field_map *m = &p->f[f];
+	int d = 1;
+
+	if (!m->mapped || m->invert)
+		return d;
+	while (d < 6 && !(has_decimals(m->scale, d) && has_decimals(m->offset, d)))
+		d++;
+	return d;
 }
 
 unsigned rack_profile_unscale(const struct rack_profile *p, enum rack_field f, double value,

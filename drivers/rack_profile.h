@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct config_errors; /* daemon/config.h */
+struct config_errors; /* daemon/config_errors.h */
 struct rack_reading;  /* drivers/rack.h */
 
 enum rack_field {
@@ -92,6 +92,11 @@ bool rack_profile_raw(const struct rack_profile *p, enum rack_field f, const str
 /* raw * scale + offset for field f; for an inverted 0/1 field, 1 when raw
  * is 0 and 0 otherwise. */
 double rack_profile_scale(const struct rack_profile *p, enum rack_field f, int64_t raw);
+
+/* How many decimals show every value field f can take exactly: those of
+ * its scale and offset (0.1 gives 1, 0.25 gives 2), at least 1 so a value
+ * stays a JSON double, at most 6. The resolution a reading is shown at. */
+int rack_profile_decimals(const struct rack_profile *p, enum rack_field f);
 
 /* The registers to write so that field f reads as value (rounded), in the
  * field's word order; returns how many (1, 2 or 4), or 0 when the value

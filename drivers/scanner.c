@@ -8,6 +8,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "drivers/scanner_backend.h"
+#include "drivers/serial_baud.h"
 
 #define BACKOFF_MAX_MS 30000
 /* The bucket counts in milliseconds of credit: a line costs this much. */
@@ -46,16 +47,6 @@ static struct {
 	struct scanner_stats st;
 	bool open;
 } sc;
-
-static bool valid_baud(int baud)
-{
-	static const int rates[] = { 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400 };
-
-	for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
-		if (rates[i] == baud)
-			return true;
-	return false;
-}
 
 static const struct scanner_backend *find_backend(const char *name)
 {
@@ -263,17 +254,20 @@ enum sw_err scanner_open(const struct scanner_config *cfg, scanner_line_fn on_li
 		snprintf(why, whylen, "scanner.device: empty");
 		return SW_EINVAL;
 	}
-	if (!valid_baud(cfg->baud)) {
-		snprintf(why, whylen, "scanner.baud: %d is not a standard rate 1200..230400", cfg->baud);
+	if (!serial_baud_standard(cfg->baud)) {
+		snprintf(why, whylen, "scanner.baud: %d is not a standard rate %d..%d", cfg->baud,
+			 SCANNER_BAUD_MIN, SCANNER_BAUD_MAX);
 		return SW_EINVAL;
 	}
-	if (cfg->dedup_ms < 0 || cfg->dedup_ms > 60000) {
-		snprintf(why, whylen, "scanner.dedup_ms: %d is out of range 0..60000", cfg->dedup_ms);
+	if (cfg->dedup_ms < SCANNER_DEDUP_MS_MIN || cfg->dedup_ms > SCANNER_DEDUP_MS_MAX) {
+		snprintf(why, whylen, "scanner.dedup_ms: %d is out of range %d..%d", cfg->dedup_ms,
+			 SCANNER_DEDUP_MS_MIN, SCANNER_DEDUP_MS_MAX);
 		return SW_EINVAL;
 	}
-	if (cfg->reconnect_ms < 10 || cfg->reconnect_ms > 60000) {
-		snprintf(why, whylen, "scanner.reconnect_ms: %d is out of range 10..60000",
-			 cfg->reconnect_ms);
+	if (cfg->reconnect_ms < SCANNER_RECONNECT_MS_MIN ||
+	    cfg->reconnect_ms > SCANNER_RECONNECT_MS_MAX) {
+		snprintf(why, whylen, "scanner.reconnect_ms: %d is out of range %d..%d",
+			 cfg->reconnect_ms, SCANNER_RECONNECT_MS_MIN, SCANNER_RECONNECT_MS_MAX);
 		return SW_EINVAL;
 	}
 	memset(&sc, 0, sizeof sc);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "daemon/err.h"
+#include "drivers/scanner_config.h"
 
 /* The longest line delivered; longer ones are dropped up to their CR/LF.
  * A token (token.md) is far shorter. */
@@ -26,14 +27,6 @@
 #define SCANNER_RATE_PER_S 4
 #define SCANNER_BURST 5
 
-struct scanner_config {
-	bool enabled;       /* the "scanner" section is there */
-	char backend[16];    /* "serialport" (libserialport) or "tty" (termios, also a pty) */
-	char device[256];    /* e.g. /dev/serial/by-id/usb-...; need not exist yet */
-	int baud;            /* 1200..230400; USB-CDC ignores it */
-	int dedup_ms;        /* an identical line within this of the last one is a repeat */
-	int reconnect_ms;    /* first retry after the device went away; doubles to 30 s */
-};
 
 struct scanner_stats {
 	uint64_t lines;       /* delivered */

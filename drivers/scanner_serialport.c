@@ -24,12 +24,7 @@ static enum sw_err sp_fail(const char *device, const char *what, char *why, size
 
 	snprintf(why, whylen, "%s: %s: %s", device, what, msg ? msg : "unknown error");
 	sp_free_error_message(msg);
-	switch (e) {
-	case ENOENT: case ENODEV: case ENXIO: return SW_ENOENT;
-	case EACCES: case EPERM: return SW_EPERM;
-	case EBUSY: return SW_EBUSY;
-	default: return SW_EIO;
-	}
+	return sw_from_errno(e);
 }
 
 static enum sw_err serialport_open(const char *device, int baud, struct scanner_port **out,
@@ -42,8 +37,9 @@ static enum sw_err serialport_open(const char *device, int baud, struct scanner_
 	/* libserialport looks the name up in sysfs under /dev/NAME, so a
 	 * /dev/serial/by-id link must be resolved first. */
 	if (!realpath(device, real)) {
-		snprintf(why, whylen, "%s: %s", device, strerror(errno));
-		return errno == ENOENT || errno == ENOTDIR ? SW_ENOENT : SW_EIO;
+		int e = errno;
+		snprintf(why, whylen, "%s: %s", device, strerror(e));
+		return sw_from_errno(e);
 	}
 	if (sp_get_port_by_name(real, &sp) != SP_OK) {
 		snprintf(why, whylen, "%s: not a serial port the kernel lists (a pty needs backend tty)",

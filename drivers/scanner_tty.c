@@ -31,16 +31,6 @@ static speed_t tty_speed(int baud)
 	}
 }
 
-static enum sw_err errno_err(int e)
-{
-	switch (e) {
-	case ENOENT: case ENODEV: case ENXIO: return SW_ENOENT;
-	case EACCES: case EPERM: return SW_EPERM;
-	case EBUSY: return SW_EBUSY;
-	default: return SW_EIO;
-	}
-}
-
 static enum sw_err tty_open(const char *device, int baud, struct scanner_port **out, char *why,
 			    size_t whylen)
 {
@@ -49,14 +39,15 @@ static enum sw_err tty_open(const char *device, int baud, struct scanner_port **
 	int fd = open(device, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0) {
-		snprintf(why, whylen, "%s: %s", device, strerror(errno));
-		return errno_err(errno);
+		int e = errno; /* snprintf may change it */
+		snprintf(why, whylen, "%s: %s", device, strerror(e));
+		return sw_from_errno(e);
 	}
 	if (tcgetattr(fd, &t) < 0) {
 		int e = errno;
 		snprintf(why, whylen, "%s: not a tty: %s", device, strerror(e));
 		close(fd);
-		return e == ENOTTY ? SW_EINVAL : errno_err(e);
+		return e == ENOTTY ? SW_EINVAL : sw_from_errno(e);
 	}
 	cfmakeraw(&t);
 	t.c_cflag |= CLOCAL | CREAD;
@@ -70,7 +61,7 @@ static enum sw_err tty_open(const char *device, int baud, struct scanner_port **
 		int e = errno;
 		snprintf(why, whylen, "%s: cannot set raw mode: %s", device, strerror(e));
 		close(fd);
-		return errno_err(e);
+		return sw_from_errno(e);
 	}
 	struct scanner_port *p = malloc(sizeof *p);
 	if (!p) {

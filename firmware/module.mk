@@ -17,7 +17,10 @@ $(O)/tests/test_fw_slot: $(O)/obj/tests/unit/test_fw_slot.o $(FW_CORE:%=$(O)/obj
 
 # tools/rack-sim: the host build of the firmware, N controllers on one pty.
 RACKSIM := main rack battery profile scenario ctl
-RACKSIM_OBJS := $(RACKSIM:%=$(O)/obj/tools/rack-sim/%.o) $(FW_HOST_OBJS)
+# The register profile parser is swapd's own (drivers/rack_profile.c).
+RACKSIM_OBJS := $(RACKSIM:%=$(O)/obj/tools/rack-sim/%.o) $(FW_HOST_OBJS) \
+	$(O)/obj/drivers/rack_profile.o $(O)/obj/daemon/config_errors.o \
+	$(O)/obj/daemon/fileio.o $(O)/obj/daemon/jsonfile.o
 BINS += $(O)/bin/rack-sim
 BIN_PROGS += rack-sim
 

@@ -98,6 +98,36 @@ def test_gpio_lock_door_and_estop(station):
     assert chip.recv("out") == "out lock-2=0"
 
 
+def subsystems(d):
+    st = d.request("status")["result"]
+    return st["health"], {s["name"]: (s["state"], s["detail"]) for s in st["subsystems"]}
+
+
+def test_a_line_working_again_does_not_clear_a_pressed_estop(station):
+    """The "gpio" entry (its lines) and the "estop" entry (the stop) have
+    one writer each: a door sensor that fails and recovers while the stop
+    is pressed used to overwrite "emergency stop pressed" with ok."""
+    chip = station.chip
+    assert subsystems(station)[1]["estop"] == ("ok", "released")
+    chip.set("estop=1")
+    assert station.wait_log(lambda l: "emergency stop pressed" in l)
+    chip.set("door-3=fail")
+    assert station.wait_log(lambda l: "gpio: cannot read line door-3" in l)
+    health, subs = subsystems(station)
+    assert subs["gpio"][0] == "failed" and "door-3" in subs["gpio"][1]
+    assert subs["estop"] == ("failed", "emergency stop pressed")
+    chip.set("door-3=ok")
+    assert station.wait_log(lambda l: "gpio: line door-3 works again" in l)
+    health, subs = subsystems(station)
+    assert subs["gpio"][0] == "ok"
+    assert subs["estop"] == ("failed", "emergency stop pressed")
+    assert health == "failed"
+    assert station.request("charge", slot=1, on="on")["error"] == "estop"
+    chip.set("estop=0")
+    assert station.wait_log(lambda l: "emergency stop released" in l)
+    assert subsystems(station)[0] == "ok"
+
+
 def test_gpio_lock_without_line_is_a_config_error(tmp_path):
     sim = RackSim(tmp_path).start()
     d = Daemon(tmp_path)

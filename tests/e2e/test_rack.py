@@ -3,6 +3,7 @@ over RS-485: values, offline and back, a vanished serial device, commands
 reaching the controllers' registers, a second vendor's register profile."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -68,6 +69,27 @@ def test_values_match_simulator(station, sim):
     assert r.returncode == 0
     row = next(l for l in r.stdout.splitlines() if l.split()[0] == "2")
     assert "BAT-00042" in row and "idle" in row
+
+
+def test_json_values_at_register_resolution(station, sim):
+    """Each value is printed at its register's resolution (the profile's
+    scale), never as the double nearest to it ("soh":90.100000000000009)."""
+    sim.op("battery", battery=43, soc=63.1, temperature=31.3)
+    sim.op("insert", slot=1, battery=43, force=True)
+    wait_until(lambda: slots_of(station)[1]["battery"] == "BAT-00043", 10, "battery seen")
+    seen = slots_of(station)[1]["health_read_at"]
+    wait_until(lambda: slots_of(station)[1]["health_read_at"] > seen, 10, "a fresh read")
+    r = subprocess.run([bin_path("swapctl"), "-s", station.sock, "--json", "slots"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    # swapd-slot-v1: soc, soh, t, resistance in 0.1; v, i in 0.01; cells in 0.001
+    most = {"soc": 1, "soh": 1, "t": 1, "resistance_mohm": 1, "v": 2, "i": 2,
+            "cell_min": 3, "cell_max": 3}
+    found = re.findall(r'"(\w+)": ?(-?\d+)\.(\d+)', r.stdout)
+    assert {k for k, _, _ in found} >= set(most), r.stdout
+    for key, whole, frac in found:
+        assert len(frac) <= most[key], f"{key}: {whole}.{frac} in {r.stdout}"
+    assert json.loads(r.stdout)  # still valid JSON
 
 
 def test_silenced_slot_goes_offline_and_back(station, sim):

@@ -244,8 +244,8 @@ static void test_bounce_is_one_change(void **state)
 static void test_bad_requests_get_errors(void **state)
 {
 	static const char *const bad[][2] = {
-		{ "hello", "error \"hello\" is not NAME=0, NAME=1 or ?" },
-		{ "door-1=7", "error \"door-1=7\" is not NAME=0, NAME=1 or ?" },
+		{ "hello", "error \"hello\" is not NAME=0, NAME=1, NAME=fail, NAME=ok or ?" },
+		{ "door-1=7", "error \"door-1=7\" is not NAME=0, NAME=1, NAME=fail, NAME=ok or ?" },
 		{ "lock-1=1", "error line \"lock-1\" is an output" },
 		{ "door-9=1", "error no line \"door-9\"" },
 		{ "\xff\x01=1", "error no line \"\xff\x01\"" },

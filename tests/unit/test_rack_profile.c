@@ -123,6 +123,31 @@ static void test_invert(void **state)
 	assert_int_equal(regs[0], 1);
 }
 
+/* A value is shown with the decimals of its scale and offset: vendor-b's
+ * temperature (scale 0.01, offset -273.15) with 2, its voltage (0.001)
+ * with 3; the default map's soh (0.1) with 1, and a scale of 1 still
+ * with 1, so the value stays a double. */
+static void test_decimals(void **state)
+{
+	static struct rack_profile p;
+	static struct config_errors errs;
+
+	(void)state;
+	if (rack_profile_load("config/profiles/vendor-b.json", &p, &errs) != 0)
+		fail_msg("%s", errs.msg[0]);
+	assert_int_equal(rack_profile_decimals(&p, RF_TEMPERATURE), 2);
+	assert_int_equal(rack_profile_decimals(&p, RF_VOLTAGE), 3);
+	if (rack_profile_load("config/profiles/swapd-slot-v1.json", &p, &errs) != 0)
+		fail_msg("%s", errs.msg[0]);
+	assert_int_equal(rack_profile_decimals(&p, RF_SOH), 1);
+	assert_int_equal(rack_profile_decimals(&p, RF_CELL_MIN), 3);
+	assert_int_equal(rack_profile_decimals(&p, RF_CYCLES), 1);
+	p.f[RF_SOH].scale = 0.25;
+	assert_int_equal(rack_profile_decimals(&p, RF_SOH), 2);
+	p.f[RF_SOH].scale = 1.0 / 3;
+	assert_int_equal(rack_profile_decimals(&p, RF_SOH), 6);
+}
+
 /* The shipped profiles pass every check, and the one with a 32-bit
  * watchdog in ms writes each rack.watchdog_s exactly. */
 static void test_shipped_profiles(void **state)
@@ -148,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_bad_profiles),
 		cmocka_unit_test(test_invert),
 		cmocka_unit_test(test_shipped_profiles),
+		cmocka_unit_test(test_decimals),
 	};
 	return cmocka_run_group_tests_name("rack_profile", tests, NULL, NULL);
 }

@@ -97,7 +97,7 @@ static void cfg_for(struct scanner_config *cfg, const char *backend, const char 
 	snprintf(cfg->device, sizeof cfg->device, "%s", device);
 	cfg->baud = 9600;
 	cfg->dedup_ms = 1000;
-	cfg->reconnect_ms = 20;
+	cfg->reconnect_ms = SCANNER_RECONNECT_MS_MIN;
 }
 
 static void open_ok(const struct scanner_config *cfg)

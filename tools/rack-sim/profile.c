@@ -1,9 +1,19 @@
-/* Register profile loading and translation. */
+/* Register profile translation: a profile loaded by swapd's own parser,
+ * served in front of the firmware's map. */
 #include "tools/rack-sim/profile.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "daemon/config_errors.h"
+#include "drivers/rack_profile.h"
+
+/* The profile's types are the firmware's, in the same order. */
+_Static_assert((int)RT_U16 == SLOT_U16 && (int)RT_S16 == SLOT_S16 && (int)RT_U32 == SLOT_U32 &&
+		       (int)RT_S32 == SLOT_S32 && (int)RT_U64 == SLOT_U64,
+	       "enum rack_type and enum slot_type differ");
 
 static const char *const type_names[] = { "u16", "s16", "u32", "s32", "u64" };
 
@@ -47,142 +57,47 @@ json_object *prof_builtin_json(void)
 	return doc;
 }
 
-static bool word_order(json_object *v, bool *low_first)
-{
-	const char *s = json_object_get_string(v);
-
-	if (!json_object_is_type(v, json_type_string))
-		return false;
-	if (!strcmp(s, "high_first"))
-		*low_first = false;
-	else if (!strcmp(s, "low_first"))
-		*low_first = true;
-	else
-		return false;
-	return true;
-}
-
-static bool is_number(json_object *v)
-{
-	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
-}
-
-/* Checks one field object; returns NULL or what is wrong with it. */
-static const char *load_field(struct prof_field *pf, json_object *o, bool low_first, char *why,
-			      size_t whylen)
-{
-	json_object *v;
-
-	pf->low_first = low_first;
-	pf->offset = 0;
-	if (!json_object_is_type(o, json_type_object))
-		return "is not an object";
-	json_object_object_foreach(o, key, val) {
-		/* every key swapd's own parser takes ("unit" and "_..." are notes) */
-		if (key[0] != '_' && strcmp(key, "fc") && strcmp(key, "addr") && strcmp(key, "type") &&
-		    strcmp(key, "scale") && strcmp(key, "offset") && strcmp(key, "word_order") &&
-		    strcmp(key, "unit") && strcmp(key, "invert")) {
-			snprintf(why, whylen, "%s: unknown key", key);
-			return why;
-		}
-		(void)val;
-	}
-	if (!json_object_object_get_ex(o, "fc", &v) || !json_object_is_type(v, json_type_int) ||
-	    (json_object_get_int(v) != 3 && json_object_get_int(v) != 4))
-		return "fc: missing or not 3 (holding) or 4 (input)";
-	pf->fc = (uint8_t)json_object_get_int(v);
-	if (pf->fw->fc == 3 && pf->fc != 3)
-		return "fc: a writable field must be a holding register (3)";
-	if (!json_object_object_get_ex(o, "addr", &v) || !json_object_is_type(v, json_type_int) ||
-	    json_object_get_int64(v) < 0 || json_object_get_int64(v) > 65535)
-		return "addr: missing or not an integer 0..65535";
-	pf->addr = (uint16_t)json_object_get_int(v);
-	if (!json_object_object_get_ex(o, "type", &v))
-		return "type: missing";
-	pf->type = 0xFF;
-	for (uint8_t t = 0; t < 5; t++)
-		if (json_object_is_type(v, json_type_string) &&
-		    !strcmp(json_object_get_string(v), type_names[t]))
-			pf->type = t;
-	if (pf->type == 0xFF)
-		return "type: not one of u16, s16, u32, s32, u64";
-	if (pf->addr + prof_words(pf->type) > 65536)
-		return "addr: the value runs past register 65535";
-	pf->scale = 1;
-	if (json_object_object_get_ex(o, "scale", &v)) {
-		if (!is_number(v) || json_object_get_double(v) == 0 || !isfinite(json_object_get_double(v)))
-			return "scale: zero or not a number";
-		pf->scale = json_object_get_double(v);
-	}
-	pf->invert = json_object_object_get_ex(o, "invert", &v) && json_object_get_boolean(v);
-	if (json_object_object_get_ex(o, "offset", &v)) {
-		if (!is_number(v))
-			return "offset: not a number";
-		pf->offset = json_object_get_double(v);
-	}
-	if (json_object_object_get_ex(o, "word_order", &v) && !word_order(v, &pf->low_first))
-		return "word_order: not \"high_first\" or \"low_first\"";
-	return NULL;
-}
-
-static bool overlaps(const struct prof_field *a, const struct prof_field *b)
-{
-	return a->fc == b->fc && a->addr < b->addr + prof_words(b->type) &&
-	       b->addr < a->addr + prof_words(a->type);
-}
-
+/* The profile as swapd reads it (drivers/rack_profile.c, one parser for
+ * both), turned into the firmware fields it serves. */
 int prof_load(const char *path, struct prof *p, char *err, size_t errlen)
 {
-	json_object *doc = json_object_from_file(path), *v, *fields;
-	bool low_first = false;
-	char why[128];
+	struct rack_profile *rp = malloc(sizeof *rp);
+	struct config_errors *errs = malloc(sizeof *errs);
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
-	if (!doc) {
-		snprintf(err, errlen, "%s: %s", path, json_util_get_last_err());
-		return -1;
-	}
-	if (!json_object_is_type(doc, json_type_object)) {
-		snprintf(err, errlen, "%s: the top level is not a JSON object", path);
+	if (!rp || !errs) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
-	if (!json_object_object_get_ex(doc, "profile", &v) || !json_object_is_type(v, json_type_string)) {
-		snprintf(err, errlen, "%s: profile: missing or not a string", path);
+	if (rack_profile_load(path, rp, errs) < 0) {
+		/* a file error names the file already; a field error does not */
+		bool named = strncmp(errs->msg[0], path, strlen(path)) == 0;
+		snprintf(err, errlen, "%s%s%s", named ? "" : path, named ? "" : ": ", errs->msg[0]);
 		goto out;
 	}
-	snprintf(p->name, sizeof(p->name), "%s", json_object_get_string(v));
-	if (json_object_object_get_ex(doc, "word_order", &v) && !word_order(v, &low_first)) {
-		snprintf(err, errlen, "%s: word_order: not \"high_first\" or \"low_first\"", path);
-		goto out;
-	}
-	if (!json_object_object_get_ex(doc, "fields", &fields) ||
-	    !json_object_is_type(fields, json_type_object)) {
-		snprintf(err, errlen, "%s: fields: missing or not an object", path);
-		goto out;
-	}
-	json_object_object_foreach(fields, name, fo) {
+	snprintf(p->name, sizeof(p->name), "%s", rp->name);
+	for (enum rack_field f = 0; f < RF_COUNT; f++) {
+		const struct rack_field_map *m = &rp->f[f];
 		struct prof_field *pf = &p->f[p->n];
-		const char *bad;
-		if (!(pf->fw = fw_field(name))) {
-			snprintf(err, errlen, "%s: fields.%s: unknown field", path, name);
+		if (!m->mapped)
+			continue;
+		if (!(pf->fw = fw_field(rack_field_name(f)))) {
+			snprintf(err, errlen, "%s: fields.%s: the firmware has no such field", path,
+				 rack_field_name(f));
 			goto out;
 		}
-		if ((bad = load_field(pf, fo, low_first, why, sizeof(why)))) {
-			snprintf(err, errlen, "%s: fields.%s.%s", path, name, bad);
-			goto out;
-		}
-		for (size_t i = 0; i < p->n; i++)
-			if (overlaps(&p->f[i], pf)) {
-				snprintf(err, errlen, "%s: fields.%s overlaps fields.%s", path, name,
-					 p->f[i].fw->name);
-				goto out;
-			}
+		*pf = (struct prof_field){
+			.fw = pf->fw, .fc = m->fc, .addr = m->addr, .type = (uint8_t)m->type,
+			.scale = m->scale, .offset = m->offset, .low_first = m->low_first,
+			.invert = m->invert,
+		};
 		p->n++;
 	}
 	rc = 0;
 out:
-	json_object_put(doc);
+	free(rp);
+	free(errs);
 	return rc;
 }
 

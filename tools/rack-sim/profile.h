@@ -40,8 +40,9 @@ struct prof_port {
 	struct slot *slot;
 };
 
-/* Loads and checks a profile file. Returns 0, or -1 with a message naming
- * the file and the offending key in err. */
+/* Loads and checks a profile file with swapd's parser, so the simulator
+ * serves exactly what swapd would accept. Returns 0, or -1 with swapd's
+ * first message, naming the file and the offending key, in err. */
 int prof_load(const char *path, struct prof *p, char *err, size_t errlen);
 
 /* The firmware's built-in map as a profile document (caller puts it). */
