@@ -130,13 +130,12 @@ static void on_signal(int fd, short revents, void *arg)
 	}
 }
 
-static json_object *cmd_status(const struct control_req *req, void *arg)
+static json_object *cmd_status(const struct control_req *req)
 {
 	json_object *r = json_object_new_object();
 	struct store_stats ss;
 
 	(void)req;
-	(void)arg;
 	/* The figures replace the detail only of a healthy store: a failed
 	 * one keeps saying why it failed. */
 	if (store_check(store) == SW_OK && health_get("store") == HEALTH_OK &&
@@ -156,6 +155,11 @@ static json_object *cmd_status(const struct control_req *req, void *arg)
 	json_object_object_add(r, "subsystems", health_json());
 	return control_ok(r);
 }
+
+static const struct command status_commands[] = {
+	{ .name = "status", .level = LEVEL_VIEWER, .fn = cmd_status,
+	  .help = "uptime, version, config digest, health per subsystem" },
+};
 
 static int check_only(const char *path)
 {
@@ -271,7 +275,12 @@ int main(int argc, char **argv)
 	health_set("store", HEALTH_OK, "%s", cfg->store.path);
 	health_on_change(update_status);
 
-	control_register("status", false, cmd_status, NULL);
+	e = command_register(status_commands, COMMAND_ROWS(status_commands), why, sizeof why);
+	if (e != SW_OK) {
+		log_msg(LOG_CRIT, "cannot start: %s", why);
+		rc = EX_SOFTWARE;
+		goto out_control;
+	}
 	e = control_open(&cfg->control, why, sizeof why);
 	if (e != SW_OK) {
 		log_msg(LOG_CRIT, "cannot start: control socket %s (%s)", why, sw_strerror(e));
