@@ -51,6 +51,7 @@ static struct client *clients;
 static int nclients;
 static struct log_cond accept_cond;
 static uint64_t next_serial = 1;
+
 struct control_pending {
 	uint64_t client;
 	json_object *id;
