@@ -117,17 +117,13 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 	return rec.result;
 }
 
-static json_object *cmd_scan(const struct control_req *req, void *arg)
+static json_object *cmd_scan(const struct control_req *req)
 {
-	json_object *v, *r;
+	const char *text = control_arg_str(req, "token");
 	struct token tok;
+	json_object *r;
 
-	(void)arg;
-	if (!json_object_object_get_ex(req->args, "token", &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return control_error("bad_request", "\"token\" (the scanned text) is missing");
-	const char *result = access_scan(json_object_get_string(v),
-					 (size_t)json_object_get_string_len(v), "control", &tok);
+	const char *result = access_scan(text, strlen(text), "control", &tok);
 	int64_t verify_us, record_us;
 	access_last_timing(&verify_us, &record_us);
 	r = json_object_new_object();
@@ -161,36 +157,31 @@ static json_object *scanner_json(void)
 	return o;
 }
 
-static json_object *cmd_scans(const struct control_req *req, void *arg)
+static json_object *cmd_scans(const struct control_req *req)
 {
-	json_object *v, *r = json_object_new_object();
-	int limit = 20;
+	json_object *r = json_object_new_object();
+	int limit = (int)control_arg_int(req, "limit", 20);
 
-	(void)arg;
-	if (json_object_object_get_ex(req->args, "limit", &v) && json_object_is_type(v, json_type_int))
-		limit = json_object_get_int(v);
-	if (limit < 1 || limit > 1000)
-		limit = 20;
 	json_object_object_add(r, "scans", store_scans_recent(store, limit));
 	if (have_scanner)
 		json_object_object_add(r, "scanner", scanner_json());
 	return control_ok(r);
 }
 
-static json_object *cmd_ticket(const struct control_req *req, void *arg)
+static json_object *cmd_ticket(const struct control_req *req)
 {
 	struct token t = { .kind = TOKEN_SWAP, .arg = "-" };
 	char text[TOKEN_TEXT_MAX + 1], err[160];
-	json_object *v, *r;
+	const char *user = control_arg_str(req, "user");
+	json_object *r;
 	int64_t now = now_s();
 
-	(void)arg;
 	if (!tc.enabled || !tc.walkin_kid[0])
 		return control_error("not_configured", "walk-in tickets need tokens.walkin_kid");
 	if (token_nonce_random(t.nonce) < 0)
 		return control_error("internal", "no randomness for a nonce");
-	if (json_object_object_get_ex(req->args, "user", &v) && json_object_is_type(v, json_type_string))
-		snprintf(t.subject, sizeof t.subject, "%.32s", json_object_get_string(v));
+	if (user)
+		snprintf(t.subject, sizeof t.subject, "%s", user);
 	else
 		snprintf(t.subject, sizeof t.subject, "walkin-%.8s", t.nonce);
 	snprintf(t.station, sizeof t.station, "%s", station);
@@ -207,26 +198,44 @@ static json_object *cmd_ticket(const struct control_req *req, void *arg)
 	return control_ok(r);
 }
 
-static json_object *cmd_revoke(const struct control_req *req, void *arg)
+static json_object *cmd_revoke(const struct control_req *req)
 {
-	json_object *n, *e;
-
-	(void)arg;
-	if (!json_object_object_get_ex(req->args, "nonce", &n) ||
-	    !json_object_is_type(n, json_type_string) ||
-	    !json_object_object_get_ex(req->args, "exp", &e) || !json_object_is_type(e, json_type_int))
-		return control_error("bad_request", "\"nonce\" (string) and \"exp\" (Unix seconds) are needed");
-	const char *nonce = json_object_get_string(n);
+	const char *nonce = control_arg_str(req, "nonce");
 	size_t len = strlen(nonce);
-	/* the nonce grammar of token.md: 6-22 of A-Z a-z 0-9 _ - */
-	if (len < TOKEN_NONCE_MIN || len > TOKEN_NONCE_MAX ||
-	    strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
-		return control_error("bad_request", "\"nonce\" is not a token nonce");
-	if (store_token_revoke(store, nonce, json_object_get_int64(e)) != SW_OK)
+
+	/* the nonce grammar of token.md: 6-22 (the spec's bounds) of A-Z a-z 0-9 _ - */
+	if (strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+		return control_error("bad_request", "\"nonce\": must be A-Z a-z 0-9 _ - only");
+	if (store_token_revoke(store, nonce, control_arg_int(req, "exp", 0)) != SW_OK)
 		return control_error("store_failed", "the revocation could not be recorded");
 	store_audit(store, req->who, "revoke", nonce);
 	return control_ok(NULL);
 }
+
+/* The longest text a control client may submit as a scan. A token is much
+ * shorter (TOKEN_TEXT_MAX); a longer text up to this is still a scan, and
+ * recorded as malformed, as it always was. */
+#define SCAN_TEXT_MAX 4096
+
+static const struct command access_commands[] = {
+	{ .name = "scan", .level = LEVEL_KIOSK, .fn = cmd_scan,
+	  .help = "verify a scanned token and record the scan",
+	  .args = { { "token", ARG_STRING, .required = true, .min = 0, .max = SCAN_TEXT_MAX } } },
+	{ .name = "scans", .level = LEVEL_VIEWER, .fn = cmd_scans,
+	  .help = "the latest scans, newest first, and the scanner's counters",
+	  .args = { { "limit", ARG_INT, .min = 1, .max = 1000 } } },
+};
+
+/* Registered only when tokens are configured. */
+static const struct command token_commands[] = {
+	{ .name = "ticket", .level = LEVEL_STAFF, .fn = cmd_ticket,
+	  .help = "issue a walk-in swap ticket (audited)",
+	  .args = { { "user", ARG_STRING, .min = 1, .max = TOKEN_SUBJECT_MAX } } },
+	{ .name = "revoke", .level = LEVEL_ADMIN, .fn = cmd_revoke,
+	  .help = "revoke a token by its nonce until exp (audited)",
+	  .args = { { "nonce", ARG_STRING, .required = true, .min = TOKEN_NONCE_MIN, .max = TOKEN_NONCE_MAX },
+	    { "exp", ARG_INT, .required = true, .min = 0, .max = INT64_MAX } } },
+};
 
 /* An unreadable scanner line is a scan too, with result "unreadable", so
  * that the kiosk, which follows the scans, can ask for the code again. It is
@@ -289,8 +298,11 @@ enum sw_err access_start(const struct config *cfg, struct store *st, const char 
 	store = st;
 	snprintf(station, sizeof station, "%s", cfg->station.id);
 	snprintf(boot_id, sizeof boot_id, "%s", boot);
-	control_register("scan", true, cmd_scan, NULL);
-	control_register("scans", false, cmd_scans, NULL);
+	enum sw_err re = command_register(access_commands, COMMAND_ROWS(access_commands), why, whylen);
+	if (re == SW_OK && tc.enabled)
+		re = command_register(token_commands, COMMAND_ROWS(token_commands), why, whylen);
+	if (re != SW_OK)
+		return re;
 	if (cfg->scanner.enabled) {
 		enum sw_err se = scanner_open(&cfg->scanner, on_scanner_line, NULL, why, whylen);
 		if (se != SW_OK)
@@ -304,8 +316,6 @@ enum sw_err access_start(const struct config *cfg, struct store *st, const char 
 	enum sw_err e = load_keys(&tc, why, whylen);
 	if (e != SW_OK)
 		return e;
-	control_register("ticket", true, cmd_ticket, NULL);
-	control_register("revoke", true, cmd_revoke, NULL);
 	health_set("tokens", HEALTH_OK, "%zu keys", ring.n);
 	loop_timer_init(&purge_timer, purge, NULL);
 	loop_timer_arm(&purge_timer, 0);

@@ -102,6 +102,8 @@ static const struct field control_fields[] = {
 	STR(struct config_control, socket, false, conv_abs_path),
 	CONV(struct config_control, mode, conv_mode),
 	STR(struct config_control, admin_group, false, conv_group),
+	STR(struct config_control, staff_group, false, conv_group),
+	STR(struct config_control, kiosk_group, false, conv_group),
 	INT(struct config_control, max_clients, 1, 256),
 	INT(struct config_control, io_timeout_ms, 10, 60000),
 	INT(struct config_control, idle_timeout_ms, 100, 86400000),

@@ -31,6 +31,8 @@ struct config {
 		char socket[108];  /* sun_path */
 		unsigned mode;     /* socket file mode */
 		char admin_group[33];
+		char staff_group[33]; /* empty: no staff level */
+		char kiosk_group[33]; /* empty: no kiosk level */
 		int max_clients;
 		int io_timeout_ms;
 		int idle_timeout_ms; /* a client with nothing under way is dropped */

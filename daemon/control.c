@@ -1,7 +1,6 @@
 #include "daemon/control.h"
 
 #include <errno.h>
-#include <grp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,20 +13,13 @@
 
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/peer.h"
 #include "daemon/text.h"
 
 /* A client that does not read its replies is dropped past this. */
 #define CONTROL_OUT_MAX (1024 * 1024)
-#define CONTROL_MAX_COMMANDS 64
 /* The most of a client's own text an error message quotes back. */
 #define CONTROL_ECHO_MAX 64
-
-struct command {
-	char name[32];
-	bool admin;
-	control_fn fn;
-	void *arg;
-};
 
 /* What a client waits for, which decides how long it may wait. */
 enum client_wait {
@@ -40,7 +32,7 @@ struct client {
 	uint64_t serial; /* unique for the daemon's life, for deferred replies */
 	int fd;
 	struct ucred cred;
-	bool admin;
+	enum command_level level;
 	int pending;     /* deferred replies still owed to it */
 	enum client_wait wait;
 	int64_t idle_since;
@@ -55,8 +47,6 @@ struct client {
 static int listen_fd = -1;
 static char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static struct config_control settings;
-static struct command commands[CONTROL_MAX_COMMANDS];
-static size_t ncommands;
 static struct client *clients;
 static int nclients;
 static struct log_cond accept_cond;
@@ -66,25 +56,6 @@ struct control_pending {
 	uint64_t client;
 	json_object *id;
 };
-
-void control_register(const char *cmd, bool admin, control_fn fn, void *arg)
-{
-	size_t i;
-
-	for (i = 0; i < ncommands; i++)
-		if (strcmp(commands[i].name, cmd) == 0)
-			break;
-	if (i == CONTROL_MAX_COMMANDS) {
-		log_msg(LOG_CRIT, "control: too many commands; %s not registered", cmd);
-		return;
-	}
-	if (i == ncommands)
-		ncommands++;
-	snprintf(commands[i].name, sizeof commands[i].name, "%s", cmd);
-	commands[i].admin = admin;
-	commands[i].fn = fn;
-	commands[i].arg = arg;
-}
 
 json_object *control_ok(json_object *result)
 {
@@ -111,6 +82,56 @@ json_object *control_error(const char *code, const char *fmt, ...)
 	json_object_object_add(r, "message", json_object_new_string(clean));
 	return r;
 }
+
+/* The value of argument name, if the request has it: command_check()
+ * has made sure it is of the spec's type. */
+static json_object *arg_value(const struct control_req *req, const char *name)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(req->args, name, &v) ? v : NULL;
+}
+
+int64_t control_arg_int(const struct control_req *req, const char *name, int64_t dflt)
+{
+	json_object *v = arg_value(req, name);
+
+	return v ? json_object_get_int64(v) : dflt;
+}
+
+const char *control_arg_str(const struct control_req *req, const char *name)
+{
+	json_object *v = arg_value(req, name);
+
+	return v ? json_object_get_string(v) : NULL;
+}
+
+bool control_arg_bool(const struct control_req *req, const char *name, bool dflt)
+{
+	json_object *v = arg_value(req, name);
+
+	if (!v)
+		return dflt;
+	if (json_object_is_type(v, json_type_boolean))
+		return json_object_get_boolean(v);
+	return strcmp(json_object_get_string(v), "on") == 0;
+}
+
+static json_object *cmd_help(const struct control_req *req)
+{
+	json_object *r = json_object_new_object();
+
+	(void)req;
+	json_object_object_add(r, "commands", command_list());
+	return control_ok(r);
+}
+
+static const struct command control_commands[] = {
+	{ .name = "help", .level = LEVEL_VIEWER, .fn = cmd_help,
+	  .help = "every command, with its level, arguments and help" },
+	{ .name = "commands", .level = LEVEL_VIEWER, .fn = cmd_help,
+	  .help = "the same as help" },
+};
 
 static void client_free(struct client *c)
 {
@@ -233,35 +254,36 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 		reply = control_error("bad_request", "\"args\" must be an object");
 		goto out;
 	}
-	/* by length: "status\u0000junk" is not "status" */
 	const char *name = json_object_get_string(cmdv);
 	size_t namelen = (size_t)json_object_get_string_len(cmdv);
-	const struct command *cmd = NULL;
-	for (size_t i = 0; i < ncommands; i++)
-		if (strlen(commands[i].name) == namelen &&
-		    memcmp(commands[i].name, name, namelen) == 0)
-			cmd = &commands[i];
+	const struct command *cmd = command_find(name, namelen);
 	if (!cmd) {
 		char shown[CONTROL_ECHO_MAX + 1];
 		text_clean(shown, sizeof shown, name, namelen);
 		reply = control_error("unknown_command", "no command \"%s\"", shown);
 		goto out;
 	}
-	if (cmd->admin && !c->admin) {
-		reply = control_error("forbidden", "\"%s\" needs admin rights (group %s)",
-				      cmd->name, settings.admin_group);
+	if (c->level < cmd->level) {
+		reply = control_error("forbidden", "\"%s\" needs %s rights (group %s); this client has %s",
+				      cmd->name, command_level_name(cmd->level),
+				      peer_group_name(cmd->level), command_level_name(c->level));
+		goto out;
+	}
+	char msg[256];
+	if (!command_check(cmd, args, msg, sizeof msg)) {
+		reply = control_error("bad_request", "%s", msg);
 		goto out;
 	}
 	struct control_req r = {
 		.args = args ? args : json_object_new_object(),
 		.uid = c->cred.uid,
 		.pid = c->cred.pid,
-		.admin = c->admin,
+		.level = c->level,
 		.client = c->serial,
 		.id = *id,
 	};
 	snprintf(r.who, sizeof r.who, "uid %u pid %d", (unsigned)c->cred.uid, (int)c->cred.pid);
-	reply = cmd->fn(&r, cmd->arg);
+	reply = cmd->fn(&r);
 	if (!args)
 		json_object_put(r.args);
 out:
@@ -377,56 +399,6 @@ static void client_timeout(void *arg)
 	client_free(c);
 }
 
-/* Admin: root, our own user, or the admin group among the peer's groups.
- * The groups come from /proc/PID/status, which needs no NSS lookup and so
- * cannot block the loop on a slow directory service. */
-static bool peer_is_admin(const struct ucred *cred, gid_t admin_gid, bool have_gid)
-{
-	char path[64], line[512];
-	FILE *f;
-	bool found = false;
-
-	if (cred->uid == 0 || cred->uid == geteuid())
-		return true;
-	if (!have_gid)
-		return false;
-	if (cred->gid == admin_gid)
-		return true;
-	snprintf(path, sizeof path, "/proc/%d/status", (int)cred->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof line, f)) {
-		if (strncmp(line, "Groups:", 7) != 0)
-			continue;
-		char *p = line + 7, *end;
-		for (;;) {
-			unsigned long g = strtoul(p, &end, 10);
-			if (end == p)
-				break;
-			if (g == admin_gid)
-				found = true;
-			p = end;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static gid_t admin_gid;
-static bool admin_gid_known;
-
-static void resolve_admin_group(void)
-{
-	struct group *g = settings.admin_group[0] ? getgrnam(settings.admin_group) : NULL;
-
-	admin_gid_known = g != NULL;
-	admin_gid = g ? g->gr_gid : 0;
-	if (settings.admin_group[0] && !g)
-		log_msg(LOG_NOTICE, "control: group %s does not exist; only root and swapd's user are admins",
-			settings.admin_group);
-}
-
 static void refuse_busy(int cfd)
 {
 	static const char busy[] = "{\"ok\":false,\"error\":\"busy\",\"message\":\"too many control clients\"}\n";
@@ -440,13 +412,13 @@ static void refuse_busy(int cfd)
  * takes the place of the client idle longest, so idle connections (up to
  * max_clients of them, from anyone) cannot keep root out; a client with a
  * request under way is never dropped for this. */
-static bool make_room(bool admin, const struct ucred *cred)
+static bool make_room(enum command_level level, const struct ucred *cred)
 {
 	struct client *victim = NULL;
 
 	if (nclients < settings.max_clients)
 		return true;
-	if (!admin)
+	if (level != LEVEL_ADMIN)
 		return false;
 	for (struct client *c = clients; c; c = c->next) /* newest first: <= prefers older */
 		if (c->wait == WAIT_IDLE && (!victim || c->idle_since <= victim->idle_since))
@@ -478,8 +450,8 @@ static void accept_client(int fd, short revents, void *arg)
 		close(cfd);
 		return;
 	}
-	bool admin = peer_is_admin(&cred, admin_gid, admin_gid_known);
-	if (!make_room(admin, &cred)) {
+	enum command_level level = peer_level(&cred);
+	if (!make_room(level, &cred)) {
 		refuse_busy(cfd);
 		return;
 	}
@@ -495,7 +467,7 @@ static void accept_client(int fd, short revents, void *arg)
 	}
 	c->fd = cfd;
 	c->cred = cred;
-	c->admin = admin;
+	c->level = level;
 	c->serial = next_serial++;
 	loop_timer_init(&c->timeout, client_timeout, c);
 	c->next = clients;
@@ -523,7 +495,10 @@ enum sw_err control_open(const struct config_control *cfg, char *why, size_t why
 	struct stat st;
 
 	settings = *cfg;
-	resolve_admin_group();
+	enum sw_err re = command_register(control_commands, COMMAND_ROWS(control_commands), why, whylen);
+	if (re != SW_OK)
+		return re;
+	peer_groups(cfg);
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg->socket);
 	if (lstat(cfg->socket, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -558,8 +533,7 @@ void control_reconfigure(const struct config_control *cfg)
 	settings.max_clients = cfg->max_clients;
 	settings.io_timeout_ms = cfg->io_timeout_ms;
 	settings.idle_timeout_ms = cfg->idle_timeout_ms;
-	snprintf(settings.admin_group, sizeof settings.admin_group, "%s", cfg->admin_group);
-	resolve_admin_group();
+	peer_groups(cfg);
 }
 
 int control_clients(void)
@@ -577,5 +551,5 @@ void control_close(void)
 		unlink(sock_path);
 		listen_fd = -1;
 	}
-	ncommands = 0;
+	command_forget();
 }

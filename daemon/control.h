@@ -2,8 +2,9 @@
  * in each direction. A request is {"cmd": NAME, "args": {...}, "id": ANY};
  * the reply is {"ok": true, "result": {...}} or {"ok": false, "error": CODE,
  * "message": TEXT}, with the request's id echoed when it had one. Modules
- * register their commands; control.c owns the sockets, framing, limits and
- * permissions, so a client that sends garbage, stalls or vanishes mid-line
+ * register their tables of commands with command_register() (command.h);
+ * control.c owns the sockets, framing, limits, permissions and the checking
+ * of arguments, so a client that sends garbage, stalls or vanishes mid-line
  * only ever affects itself. */
 #ifndef SWAPD_CONTROL_H
 #define SWAPD_CONTROL_H
@@ -15,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "daemon/command.h"
 #include "daemon/config.h"
 #include "daemon/err.h"
 
@@ -22,10 +24,10 @@
 #define CONTROL_LINE_MAX 65536
 
 struct control_req {
-	json_object *args; /* the request's "args" (an object, maybe empty) */
+	json_object *args; /* the request's "args", checked against the command's spec */
 	uid_t uid;         /* peer credentials (SO_PEERCRED) */
 	pid_t pid;
-	bool admin;        /* root, swapd's own user, or in control.admin_group */
+	enum command_level level; /* what the peer may do (its groups, control.*_group) */
 	char who[48];      /* "uid 1000 pid 4242", for the audit trail */
 	uint64_t client;   /* control.c's: which connection asked */
 	json_object *id;   /* control.c's: the request's id, if any */
@@ -35,14 +37,22 @@ struct control_req {
  * answered, say). */
 struct control_pending;
 
-/* A handler returns the reply, built with control_ok() or control_error();
- * the reply is sent and freed by control.c. A handler that cannot answer
- * yet calls control_defer() and returns NULL. */
-typedef json_object *(*control_fn)(const struct control_req *req, void *arg);
+/* A command's handler (struct command's fn) returns the reply, built with
+ * control_ok() or control_error(); the reply is sent and freed by
+ * control.c. A handler that cannot answer yet calls control_defer() and
+ * returns NULL. It runs only for a peer of the command's level or above,
+ * and only with arguments that fit the command's spec. */
 
-/* Makes command `cmd` call fn; with admin set, only admin peers may use it
- * (others get error "forbidden"). Registering a name twice replaces it. */
-void control_register(const char *cmd, bool admin, control_fn fn, void *arg);
+/* The value of int argument name, or dflt when the request left it out. */
+int64_t control_arg_int(const struct control_req *req, const char *name, int64_t dflt);
+
+/* The value of string argument name (NUL-free, within its bounds), or NULL
+ * when the request left it out. Valid while the handler runs. */
+const char *control_arg_str(const struct control_req *req, const char *name);
+
+/* The value of bool or on-off argument name ("on" is true), or dflt when
+ * the request left it out. */
+bool control_arg_bool(const struct control_req *req, const char *name, bool dflt);
 
 /* A success reply carrying result (taken; NULL gives {}). */
 json_object *control_ok(json_object *result);
@@ -60,19 +70,22 @@ struct control_pending *control_defer(const struct control_req *req);
  * and frees p either way. */
 void control_finish(struct control_pending *p, json_object *reply);
 
-/* Creates the socket at cfg->socket with cfg->mode and starts serving it in
- * the loop. Fails with a reason in why when the path is unusable or another
- * swapd already answers on it (a live socket is never stolen). */
+/* Registers `help` (alias `commands`), creates the socket at cfg->socket
+ * with cfg->mode and starts serving it in the loop. Fails with a reason in
+ * why when the path is unusable or another swapd already answers on it (a
+ * live socket is never stolen). */
 enum sw_err control_open(const struct config_control *cfg, char *why, size_t whylen);
 
-/* Applies the reloadable settings (admin group, client limit, timeouts);
- * the timers already running keep their length. */
+/* Applies the reloadable settings (the groups, client limit, timeouts);
+ * the timers already running keep their length. The group names are looked
+ * up in /etc/group, never through NSS, so this cannot block the loop. */
 void control_reconfigure(const struct config_control *cfg);
 
 /* Number of connected clients. */
 int control_clients(void);
 
-/* Disconnects every client, removes the socket file, forgets commands. */
+/* Disconnects every client, removes the socket file, forgets every
+ * registered command. */
 void control_close(void);
 
 #endif

@@ -1,6 +1,6 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
-SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_reload store text control notify slots token access status
+SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_reload store text command peer control notify slots token access status
 RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/drivers/rack_bus.o \
 	$(O)/obj/drivers/rack_profile.o
 SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o) $(RACK_OBJS)
@@ -22,7 +22,8 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON)
 
-UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store
+UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
+	$(O)/tests/test_command
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -30,6 +31,11 @@ $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(
 $(O)/tests/test_loop: $(O)/obj/tests/unit/test_loop.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+# The command registry stands alone: no sockets, no loop.
+$(O)/tests/test_command: $(O)/obj/tests/unit/test_command.o $(O)/obj/daemon/command.o \
+	$(O)/obj/daemon/text.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CMOCKA)
 $(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)

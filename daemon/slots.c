@@ -194,13 +194,12 @@ static void take_samples(void *arg)
 	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
 }
 
-static json_object *cmd_rack(const struct control_req *req, void *arg)
+static json_object *cmd_rack(const struct control_req *req)
 {
 	json_object *r = json_object_new_object();
 	struct rack_stats st;
 
 	(void)req;
-	(void)arg;
 	rack_stats(&st);
 	json_object_object_add(r, "device", json_object_new_string(rc.device));
 	json_object_object_add(r, "baud", json_object_new_int(rc.baud));
@@ -217,12 +216,11 @@ static json_object *cmd_rack(const struct control_req *req, void *arg)
 	return control_ok(r);
 }
 
-static json_object *cmd_slots(const struct control_req *req, void *arg)
+static json_object *cmd_slots(const struct control_req *req)
 {
 	json_object *r = json_object_new_object();
 
 	(void)req;
-	(void)arg;
 	json_object_object_add(r, "slots", slots_json());
 	return control_ok(r);
 }
@@ -230,17 +228,8 @@ static json_object *cmd_slots(const struct control_req *req, void *arg)
 /* The slot index for args.slot, or -1 with *err set to the reply. */
 static int slot_arg(const struct control_req *req, json_object **err)
 {
-	json_object *v;
+	int n = (int)control_arg_int(req, "slot", 0);
 
-	if (!rc.enabled) {
-		*err = control_error("no_rack", "this station has no rack configured");
-		return -1;
-	}
-	if (!json_object_object_get_ex(req->args, "slot", &v) || !json_object_is_type(v, json_type_int)) {
-		*err = control_error("bad_request", "\"slot\" (a slot number) is missing");
-		return -1;
-	}
-	int n = json_object_get_int(v);
 	for (int i = 0; i < rc.nslots; i++)
 		if (rc.slots[i].slot == n)
 			return i;
@@ -317,36 +306,46 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 	return NULL;
 }
 
-static json_object *cmd_lock(const struct control_req *req, void *arg)
+static json_object *cmd_lock(const struct control_req *req)
 {
-	(void)arg;
 	return slot_write(req, RF_LOCK_CMD, 1, "lock");
 }
 
-static json_object *cmd_unlock(const struct control_req *req, void *arg)
+static json_object *cmd_unlock(const struct control_req *req)
 {
-	(void)arg;
 	return slot_write(req, RF_LOCK_CMD, 0, "unlock");
 }
 
-static json_object *cmd_charge(const struct control_req *req, void *arg)
+static json_object *cmd_charge(const struct control_req *req)
 {
-	json_object *v;
-	bool on;
+	bool on = control_arg_bool(req, "on", false);
 
-	(void)arg;
-	if (!json_object_object_get_ex(req->args, "on", &v))
-		return control_error("bad_request", "\"on\" (on or off) is missing");
-	if (json_object_is_type(v, json_type_boolean))
-		on = json_object_get_boolean(v);
-	else if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "on") == 0)
-		on = true;
-	else if (json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), "off") == 0)
-		on = false;
-	else
-		return control_error("bad_request", "\"on\" must be on or off");
 	return slot_write(req, RF_CHARGE_ENABLE, on, on ? "charge on" : "charge off");
 }
+
+/* Slot numbers are 1..999 (config.c); one outside gets bad_request, one
+ * inside that the rack lacks gets unknown_slot. */
+#define SLOT_ARG { "slot", ARG_INT, .required = true, .min = 1, .max = 999 }
+
+static const struct command slots_commands[] = {
+	{ .name = "slots", .level = LEVEL_VIEWER, .fn = cmd_slots,
+	  .help = "every slot: state, battery, door, lock, faults" },
+};
+
+/* Registered only when the station has a rack. */
+static const struct command rack_commands[] = {
+	{ .name = "rack", .level = LEVEL_VIEWER, .fn = cmd_rack,
+	  .help = "the bus: device, profile, counters" },
+	{ .name = "lock", .level = LEVEL_ADMIN, .fn = cmd_lock,
+	  .help = "lock a slot's door (audited)",
+	  .args = { SLOT_ARG } },
+	{ .name = "unlock", .level = LEVEL_ADMIN, .fn = cmd_unlock,
+	  .help = "unlock a slot's door (audited)",
+	  .args = { SLOT_ARG } },
+	{ .name = "charge", .level = LEVEL_ADMIN, .fn = cmd_charge,
+	  .help = "turn a slot's charging on or off (audited)",
+	  .args = { SLOT_ARG, { "on", ARG_ONOFF, .required = true } } },
+};
 
 /* GPIO inputs. The emergency stop turns charging off on every slot and
  * keeps it off while pressed (the controllers' own cut-offs stand anyway). */
@@ -396,7 +395,11 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 {
 	rc = cfg->rack;
 	store = st;
-	control_register("slots", false, cmd_slots, NULL);
+	enum sw_err re = command_register(slots_commands, COMMAND_ROWS(slots_commands), why, whylen);
+	if (re == SW_OK && rc.enabled)
+		re = command_register(rack_commands, COMMAND_ROWS(rack_commands), why, whylen);
+	if (re != SW_OK)
+		return re;
 	if (cfg->gpio.enabled) {
 		enum sw_err e = gpio_open(&cfg->gpio, on_gpio_input, NULL, why, whylen);
 		if (e != SW_OK)
@@ -413,10 +416,6 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 	enum sw_err e = rack_open(&cfg->rack, on_rack_update, NULL, why, whylen);
 	if (e != SW_OK)
 		return e;
-	control_register("rack", false, cmd_rack, NULL);
-	control_register("lock", true, cmd_lock, NULL);
-	control_register("unlock", true, cmd_unlock, NULL);
-	control_register("charge", true, cmd_charge, NULL);
 	loop_timer_init(&telemetry_timer, take_samples, NULL);
 	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
 	check_estop();

@@ -3,8 +3,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/command.h"
 #include "daemon/health.h"
 #include "daemon/loop.h"
+
+static const struct command status_commands[] = {
+	{ .name = "status", .level = LEVEL_VIEWER, .fn = status_cmd,
+	  .help = "uptime, version, config digest, health per subsystem" },
+};
 
 static const struct config *cfg;
 static struct store *store;
@@ -14,13 +20,13 @@ static int64_t started_at;
 enum sw_err status_start(const struct config *c, struct store *st, const char *boot,
 			 char *why, size_t whylen)
 {
-	(void)why;
-	(void)whylen;
 	cfg = c;
 	store = st;
 	snprintf(boot_id, sizeof boot_id, "%s", boot);
 	started_at = loop_now();
-	control_register("status", false, status_cmd, NULL);
+	enum sw_err e = command_register(status_commands, COMMAND_ROWS(status_commands), why, whylen);
+	if (e != SW_OK)
+		return e;
 	health_set("control", HEALTH_OK, "0 clients");
 	return SW_OK;
 }
@@ -51,12 +57,11 @@ static void add_store_figures(json_object *subsystems)
 	}
 }
 
-json_object *status_cmd(const struct control_req *req, void *arg)
+json_object *status_cmd(const struct control_req *req)
 {
 	json_object *r = json_object_new_object(), *subsystems;
 
 	(void)req;
-	(void)arg;
 	health_set("control", HEALTH_OK, "%d client%s", control_clients(),
 		   control_clients() == 1 ? "" : "s");
 	/* The store checks its file first: one removed since the last write

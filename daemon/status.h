@@ -15,7 +15,8 @@
 
 /* Registers the status command for this run (boot id `boot`, uptime
  * counted from now) and reports "control" as ok. cfg and st must stay
- * valid until status_reconfigure or status_stop; never fails. */
+ * valid until status_reconfigure or status_stop. Fails only when the
+ * command cannot be registered (a name taken: a bug), saying why. */
 enum sw_err status_start(const struct config *cfg, struct store *st, const char *boot,
 			 char *why, size_t whylen);
 
@@ -23,7 +24,7 @@ enum sw_err status_start(const struct config *cfg, struct store *st, const char 
 void status_reconfigure(const struct config *cfg);
 
 /* The status command's handler: the reply to `status` (args ignored). */
-json_object *status_cmd(const struct control_req *req, void *arg);
+json_object *status_cmd(const struct control_req *req);
 
 /* Forgets the config and store. */
 void status_stop(void);

@@ -2,13 +2,17 @@
  *
  *   swapctl [-s PATH] [--json] [--timeout MS] COMMAND [ARG ...] [KEY=VALUE ...]
  *
- * sends {"cmd": COMMAND, "args": {KEY: VALUE, ...}} as one line and prints
- * the reply: formatted for a person, or as the raw JSON result with --json.
- * VALUE is taken as JSON when it parses as a number, true/false or null, and
- * as a string otherwise. Some commands take positional ARGs (swapctl lock 3
- * is swapctl lock slot=3). Exit: 0 ok, 1 the daemon answered with an error,
- * 64 usage, 69 no daemon to talk to, 75 the daemon is busy (all its client
- * slots taken): try again later. */
+ * (options anywhere; `--` ends them) sends {"cmd": COMMAND, "args": {KEY:
+ * VALUE, ...}} as one line and prints the reply: formatted for a person, or
+ * as the raw JSON result with --json. The commands and their arguments are
+ * the daemon's (`swapctl help` lists them): positional ARGs fill a command's
+ * arguments in the order it lists them (swapctl charge 3 on is swapctl
+ * charge slot=3 on=on), and each VALUE is typed as the listing says. For a
+ * command the daemon does not list, VALUE is JSON when it parses as a
+ * number, true/false or null, and a string otherwise. Exit: 0 ok, 1 the
+ * daemon answered with an error, 64 usage, 69 no daemon to talk to, 75 the
+ * daemon is busy (all its client slots taken): try again later. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -26,29 +30,9 @@
 
 #define DEFAULT_SOCKET "/run/swapd/control.sock"
 
-/* The names of the positional arguments of the commands that have them. */
-static const struct {
-	const char *cmd;
-	const char *names[3];
-} positional[] = {
-	{ "lock", { "slot" } },
-	{ "unlock", { "slot" } },
-	{ "charge", { "slot", "on" } },
-};
 #define REPLY_MAX (4 * 1024 * 1024)
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: swapctl [-s PATH] [--json] [--timeout MS] COMMAND [KEY=VALUE ...]\n"
-		"  -s, --socket PATH  control socket (default $SWAPD_CONTROL or %s)\n"
-		"  --json             print the reply's result as JSON\n"
-		"  --timeout MS       give up after MS milliseconds (default 5000)\n"
-		"exit: 0 ok, 1 error reply, 64 usage, 69 no swapd, 75 swapd busy\n"
-		"commands: status, slots, lock SLOT, unlock SLOT, charge SLOT on|off;\n"
-		"any other command is sent as is with its KEY=VALUE args\n",
-		DEFAULT_SOCKET);
-}
+/* The most of an argument of ours a message quotes back. */
+#define ECHO_MAX 40
 
 static int64_t now_ms(void)
 {
@@ -58,6 +42,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A VALUE for an argument swapd does not describe: JSON if it looks it. */
 static json_object *arg_value(const char *s)
 {
 	json_object *v = json_tokener_parse(s);
@@ -210,10 +195,225 @@ static void print_status(json_object *r)
 	}
 }
 
+/* Sends {"cmd": cmd, "args": args (taken)} and returns the reply, or NULL
+ * with *code set to the exit code. */
+static json_object *request(const char *path, int timeout_ms, const char *cmd, json_object *args,
+			    int *code)
+{
+	json_object *req = json_object_new_object();
+	char *line;
+
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	json_object_object_add(req, "args", args);
+	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0) {
+		json_object_put(req);
+		*code = EX_OSERR;
+		return NULL;
+	}
+	json_object_put(req);
+	json_object *reply = roundtrip(path, line, timeout_ms, code);
+	free(line);
+	return reply;
+}
+
+static bool reply_ok(json_object *reply)
+{
+	json_object *ok;
+
+	return json_object_object_get_ex(reply, "ok", &ok) && json_object_get_boolean(ok);
+}
+
+/* The daemon's list of commands (a reply to help, which the caller frees),
+ * or NULL with *code set when it cannot be had. */
+static json_object *fetch_commands(const char *path, int timeout_ms, json_object **list, int *code)
+{
+	json_object *reply = request(path, timeout_ms, "help", json_object_new_object(), code), *r;
+
+	*list = NULL;
+	if (reply && reply_ok(reply) && json_object_object_get_ex(reply, "result", &r) &&
+	    json_object_object_get_ex(r, "commands", list) &&
+	    json_object_is_type(*list, json_type_array))
+		return reply;
+	if (reply)
+		*code = 1; /* a swapd without help: an error like any other */
+	json_object_put(reply);
+	*list = NULL;
+	return NULL;
+}
+
+/* The entry of command cmd in list, or NULL. */
+static json_object *find_command(json_object *list, const char *cmd)
+{
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		json_object *c = json_object_array_get_idx(list, i);
+		if (strcmp(str(c, "name"), cmd) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+static json_object *spec_args(json_object *c)
+{
+	json_object *a;
+
+	return c && json_object_object_get_ex(c, "args", &a) &&
+	       json_object_is_type(a, json_type_array) ? a : NULL;
+}
+
+/* "charge SLOT on|off", "scans [LIMIT]": a command as it is typed. */
+static void synopsis(json_object *c, char *out, size_t len)
+{
+	json_object *args = spec_args(c);
+	size_t n = (size_t)snprintf(out, len, "%s", str(c, "name"));
+
+	for (size_t i = 0; args && i < json_object_array_length(args) && n < len; i++) {
+		json_object *a = json_object_array_get_idx(args, i), *req;
+		char word[40];
+		bool required = json_object_object_get_ex(a, "required", &req) &&
+				json_object_get_boolean(req);
+		if (strcmp(str(a, "type"), "on-off") == 0)
+			snprintf(word, sizeof word, "on|off");
+		else
+			for (size_t k = 0; k < sizeof word; k++)
+				if (!(word[k] = (char)toupper((unsigned char)str(a, "name")[k])))
+					break;
+		word[sizeof word - 1] = '\0';
+		n += (size_t)snprintf(out + n, len - n, required ? " %s" : " [%s]", word);
+	}
+}
+
+static void print_commands(FILE *f, json_object *list)
+{
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *c = json_object_array_get_idx(list, i);
+		char syn[128];
+		synopsis(c, syn, sizeof syn);
+		fprintf(f, "  %-24s %-6s  %s\n", syn, str(c, "level"), str(c, "help"));
+	}
+}
+
+/* The usage, with the commands of the swapd at path when it answers. */
+static void usage(FILE *f, const char *path, int timeout_ms)
+{
+	json_object *list;
+	int code;
+
+	fprintf(f,
+		"usage: swapctl [-s PATH] [--json] [--timeout MS] COMMAND [ARG ...] [KEY=VALUE ...]\n"
+		"  -s, --socket PATH  control socket (default $SWAPD_CONTROL or %s)\n"
+		"  --json             print the reply's result as JSON\n"
+		"  --timeout MS       give up after MS milliseconds (default 5000)\n"
+		"exit: 0 ok, 1 error reply, 64 usage, 69 no swapd, 75 swapd busy\n",
+		DEFAULT_SOCKET);
+	json_object *reply = fetch_commands(path, timeout_ms, &list, &code);
+	if (!reply) {
+		fprintf(f, "commands: those of a running swapd (swapctl help); none answers at %s\n",
+			path);
+		return;
+	}
+	fprintf(f, "commands (COMMAND, level needed, what it does):\n");
+	print_commands(f, list);
+	json_object_put(reply);
+}
+
+/* VALUE for argument a, typed as the daemon said; a text that is not of
+ * the type goes as a string, so that the daemon says what is wrong. */
+static json_object *typed_value(json_object *a, const char *s)
+{
+	const char *type = a ? str(a, "type") : "";
+	char *end;
+
+	if (!a)
+		return arg_value(s);
+	if (strcmp(type, "int") == 0) {
+		errno = 0;
+		long long v = strtoll(s, &end, 10);
+		if (*s && !*end && errno == 0)
+			return json_object_new_int64(v);
+	} else if (strcmp(type, "bool") == 0 || strcmp(type, "on-off") == 0) {
+		if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)
+			return json_object_new_boolean(strcmp(s, "true") == 0);
+	}
+	return json_object_new_string(s);
+}
+
+/* The argument of c called name (n bytes), or NULL. */
+static json_object *find_arg(json_object *c, const char *name, size_t n)
+{
+	json_object *args = spec_args(c);
+
+	for (size_t i = 0; args && i < json_object_array_length(args); i++) {
+		json_object *a = json_object_array_get_idx(args, i);
+		if (strlen(str(a, "name")) == n && memcmp(str(a, "name"), name, n) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* s for a message: at most ECHO_MAX bytes of it, so that a 100 kB argument
+ * is not printed back whole. */
+static const char *capped(const char *s, char buf[ECHO_MAX + 4])
+{
+	snprintf(buf, ECHO_MAX + 4, "%.*s%s", ECHO_MAX, s, strlen(s) > ECHO_MAX ? "..." : "");
+	return buf;
+}
+
+/* Fills args from words: KEY=VALUE where KEY is an argument of c (any KEY
+ * when c is unknown), the others in c's order (none for an unknown c).
+ * 0, or EX_USAGE said why. */
+static int fill_args(json_object *c, char **words, int n, json_object *args)
+{
+	char buf[ECHO_MAX + 4];
+	json_object *spec = spec_args(c);
+	size_t pos = 0;
+
+	for (int i = 0; i < n; i++) {
+		char *eq = strchr(words[i], '=');
+		json_object *a = eq && eq > words[i] ? find_arg(c, words[i], (size_t)(eq - words[i])) : NULL;
+		if (eq && eq > words[i] && (a || !c)) {
+			*eq = '\0';
+			json_object_object_add(args, words[i], typed_value(a, eq + 1));
+			continue;
+		}
+		if (!c)
+			continue; /* no such command: swapd says so (unknown_command) */
+		if (!spec || pos >= json_object_array_length(spec)) {
+			char syn[128];
+			synopsis(c, syn, sizeof syn);
+			fprintf(stderr, "swapctl: \"%s\" is one argument too many: %s\n",
+				capped(words[i], buf), syn);
+			return EX_USAGE;
+		}
+		a = json_object_array_get_idx(spec, pos++);
+		json_object_object_add(args, str(a, "name"), typed_value(a, words[i]));
+	}
+	return 0;
+}
+
+static void print_result(const char *cmd, json_object *result, bool as_json)
+{
+	json_object *list;
+
+	if (as_json)
+		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	else if (strcmp(cmd, "status") == 0)
+		print_status(result);
+	else if (strcmp(cmd, "slots") == 0)
+		print_slots(result);
+	else if ((strcmp(cmd, "help") == 0 || strcmp(cmd, "commands") == 0) &&
+		 json_object_object_get_ex(result, "commands", &list))
+		print_commands(stdout, list);
+	else if (json_object_object_get_ex(result, "done", NULL))
+		printf("slot %s: %s done\n", str(result, "slot"), str(result, "done"));
+	else
+		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = getenv("SWAPD_CONTROL");
-	int as_json = 0, timeout_ms = 5000, opt, code;
+	int as_json = 0, timeout_ms = 5000, opt, code, help = 0;
+	char buf[ECHO_MAX + 4];
 
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -224,54 +424,53 @@ int main(int argc, char **argv)
 	};
 	if (!path || !*path)
 		path = DEFAULT_SOCKET;
-	while ((opt = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
+	/* options anywhere (GNU getopt permutes): swapctl slots --json; and
+	 * our own message for a bad one, which getopt would quote whole */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': path = optarg; break;
 		case 'j': as_json = 1; break;
 		case 'T': timeout_ms = atoi(optarg); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EX_USAGE;
-		}
-	}
-	if (optind >= argc || timeout_ms <= 0) {
-		usage(stderr);
-		return EX_USAGE;
-	}
-	const char *cmd = argv[optind];
-	json_object *req = json_object_new_object(), *args = json_object_new_object();
-	json_object_object_add(req, "cmd", json_object_new_string(cmd));
-	const char *const *names = NULL;
-	for (size_t k = 0; k < sizeof positional / sizeof positional[0]; k++)
-		if (strcmp(positional[k].cmd, cmd) == 0)
-			names = positional[k].names;
-	for (int i = optind + 1, pos = 0; i < argc; i++) {
-		char *eq = strchr(argv[i], '=');
-		if (!eq && names && pos < 3 && names[pos]) {
-			json_object_object_add(args, names[pos++], arg_value(argv[i]));
-			continue;
-		}
-		if (!eq || eq == argv[i]) {
-			fprintf(stderr, "swapctl: argument \"%s\" is not KEY=VALUE\n", argv[i]);
-			json_object_put(req);
-			json_object_put(args);
+		case 'h': help = 1; break;
+		default:
+			fprintf(stderr, "swapctl: bad option \"%s\" (swapctl --help)\n",
+				capped(argv[optind - 1], buf));
 			return EX_USAGE;
 		}
-		*eq = '\0';
-		json_object_object_add(args, argv[i], arg_value(eq + 1));
 	}
-	json_object_object_add(req, "args", args);
-	char *line;
-	if (asprintf(&line, "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
-		return EX_OSERR;
-	json_object_put(req);
-	json_object *reply = roundtrip(path, line, timeout_ms, &code);
-	free(line);
+	if (timeout_ms <= 0) {
+		fprintf(stderr, "swapctl: --timeout must be a positive number of milliseconds\n");
+		return EX_USAGE;
+	}
+	if (help || optind >= argc) {
+		usage(help ? stdout : stderr, path, timeout_ms);
+		return help ? 0 : EX_USAGE;
+	}
+	const char *cmd = argv[optind];
+	json_object *args = json_object_new_object(), *list = NULL, *listing = NULL;
+	int nwords = argc - optind - 1;
+	if (nwords > 0) { /* the listing says how to read them */
+		listing = fetch_commands(path, timeout_ms, &list, &code);
+		if (!listing && code != 1) {
+			json_object_put(args);
+			return code;
+		}
+	}
+	code = fill_args(nwords > 0 ? find_command(list, cmd) : NULL, argv + optind + 1, nwords,
+			 args);
+	json_object_put(listing);
+	if (code) {
+		json_object_put(args);
+		return code;
+	}
+	json_object *reply = request(path, timeout_ms, cmd, args, &code);
 	if (!reply)
 		return code;
 
-	json_object *ok, *result = NULL;
+	json_object *result = NULL;
 	json_object_object_get_ex(reply, "result", &result);
-	if (!json_object_object_get_ex(reply, "ok", &ok) || !json_object_get_boolean(ok)) {
+	if (!reply_ok(reply)) {
 		if (strcmp(str(reply, "error"), "busy") == 0) {
 			fprintf(stderr, "swapctl: busy: swapd has no room for another control client (%s); try again\n",
 				str(reply, "message"));
@@ -282,16 +481,7 @@ int main(int argc, char **argv)
 		json_object_put(reply);
 		return 1;
 	}
-	if (as_json)
-		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	else if (strcmp(cmd, "status") == 0)
-		print_status(result);
-	else if (strcmp(cmd, "slots") == 0)
-		print_slots(result);
-	else if (json_object_object_get_ex(result, "done", NULL))
-		printf("slot %s: %s done\n", str(result, "slot"), str(result, "done"));
-	else
-		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	print_result(cmd, result, as_json);
 	json_object_put(reply);
 	return 0;
 }

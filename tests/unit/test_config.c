@@ -52,6 +52,10 @@ static const struct bad bad_inputs[] = {
 	  "control.socket: \"run/x.sock\" is not an absolute path" },
 	{ "{" MIN ",\"control\":{\"admin_group\":\"Admins!\"}}",
 	  "control.admin_group: \"Admins!\" is not a group name" },
+	{ "{" MIN ",\"control\":{\"staff_group\":\"st aff\"}}",
+	  "control.staff_group: \"st aff\" is not a group name" },
+	{ "{" MIN ",\"control\":{\"kiosk_group\":7}}",
+	  "control.kiosk_group: 7 is not a string" },
 	{ "{" MIN ",\"store\":{\"path\":null}}", "store.path: null is not a string" },
 	{ "{" MIN ",\"store\":{\"alive_interval_ms\":5}}",
 	  "store.alive_interval_ms: 5 is out of range 10..3600000" },
@@ -130,6 +134,8 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.station.id, "ST-1");
 	assert_string_equal(cfg.control.socket, "/run/swapd/control.sock");
 	assert_int_equal(cfg.control.mode, 0660);
+	assert_string_equal(cfg.control.staff_group, "");
+	assert_string_equal(cfg.control.kiosk_group, "");
 	assert_string_equal(cfg.store.path, "/var/lib/swapd/swapd.db");
 	assert_int_equal(cfg.log.level, 6);
 	assert_int_equal(strlen(cfg.digest), 64);
