@@ -19,9 +19,18 @@ struct store;
 /* The schema version this build writes and reads. */
 #define STORE_SCHEMA_VERSION 3
 
+/* A fleet event (mqtt.md, "Events"), written to the outbox in the same
+ * transaction as the change that causes it. */
+struct store_event {
+	const char *type;     /* "station.started", "token.rejected", ... */
+	const char *boot;     /* the run that emits it */
+	json_object *payload; /* its fields; the store only reads it */
+};
+
 struct store_stats {
 	int64_t events;       /* events waiting in the outbox */
 	int64_t seq_next;     /* seq the next event will carry */
+	int64_t oldest_ms;    /* when the oldest waiting event was made; 0 when none */
 	int64_t db_bytes;     /* size of the database file */
 	int schema;           /* PRAGMA user_version */
 };
