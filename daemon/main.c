@@ -58,10 +58,24 @@ static void update_status(void)
 	notify_send("STATUS=%s", line);
 }
 
+/* The run's start and its station.started event, in one transaction: the
+ * event carries the reason read in it. */
+static enum sw_err record_start(char *reason, size_t reasonlen)
+{
+	store_tx_begin(store);
+	store_run_begin(store, boot_id, SWAPD_VERSION, reason, reasonlen, NULL);
+	json_object *f = json_object_new_object();
+	json_object_object_add(f, "version", json_object_new_string(SWAPD_VERSION));
+	json_object_object_add(f, "reason", json_object_new_string(reason));
+	store_outbox_add(store, &(struct store_event){ "station.started", boot_id, f });
+	json_object_put(f);
+	return store_tx_commit(store, "recording the start");
+}
+
 static void alive_tick(void *arg)
 {
 	(void)arg;
-	store_run_alive(store, boot_id); /* a failure is the store's health */
+	store_run_alive(store, boot_id, NULL); /* a failure is the store's health */
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
 }
 
@@ -103,7 +117,7 @@ static void reload(void)
 	control_reconfigure(&cfg->control);
 	access_reconfigure(cfg);
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
-	store_audit(store, "signal", "config.reload", cfg->digest);
+	store_audit(store, "signal", "config.reload", cfg->digest, NULL);
 	log_msg(LOG_NOTICE, "config reloaded: %.12s", cfg->digest);
 out:
 	free(next);
@@ -260,7 +274,7 @@ int main(int argc, char **argv)
 
 	enum sw_err e = store_open(cfg->store.path, cfg->store.busy_timeout_ms, &store, why, sizeof why);
 	if (e == SW_OK)
-		e = store_run_begin(store, boot_id, SWAPD_VERSION, reason, sizeof reason);
+		e = record_start(reason, sizeof reason);
 	if (e != SW_OK) {
 		if (store)
 			snprintf(why, sizeof why, "%.300s: %.200s", cfg->store.path, store_errmsg(store));
@@ -310,7 +324,9 @@ int main(int argc, char **argv)
 		rc = EX_SOFTWARE;
 
 	notify_send("STOPPING=1\nSTATUS=stopping");
-	store_run_end(store, boot_id);
+	json_object *stopping = json_object_new_object();
+	store_run_end(store, boot_id, &(struct store_event){ "station.stopping", boot_id, stopping });
+	json_object_put(stopping);
 	loop_timer_cancel(&alive_timer);
 	loop_timer_cancel(&check_timer);
 	notify_close();

@@ -449,6 +449,16 @@ void store_close(struct store *st)
 	free(st);
 }
 
+void store_tx_begin(struct store *st)
+{
+	store_begin(st); /* its error, if any, is the transaction's */
+}
+
+enum sw_err store_tx_commit(struct store *st, const char *what)
+{
+	return store_finish(st, SQLITE_OK, NULL, what);
+}
+
 enum sw_err store_check(struct store *st)
 {
 	if (st->lost || !file_is_ours(st))

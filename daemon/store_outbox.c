@@ -16,6 +16,11 @@ int store_outbox_put(struct store *st, const struct store_event *ev)
 				     STORE_T(payload)));
 }
 
+enum sw_err store_outbox_add(struct store *st, const struct store_event *ev)
+{
+	return store_finish(st, store_begin(st), ev, "writing a fleet event");
+}
+
 int store_outbox_stats(struct store *st, struct store_stats *out)
 {
 	int rc = store_query_int(st, "SELECT count(*) FROM outbox", NULL, 0, 0, &out->events);

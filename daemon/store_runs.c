@@ -6,10 +6,8 @@
 
 #include <stdio.h>
 
-#include <json-c/json.h>
-
 enum sw_err store_run_begin(struct store *st, const char *boot, const char *version,
-			    char *reason, size_t reasonlen)
+			    char *reason, size_t reasonlen, const struct store_event *ev)
 {
 	int64_t unclean = 0;
 	int rc = store_begin(st);
@@ -26,26 +24,20 @@ enum sw_err store_run_begin(struct store *st, const char *boot, const char *vers
 				STORE_VALS(STORE_T(boot), STORE_T(version), STORE_T(reason), STORE_I(t),
 					   STORE_I(t)));
 	}
-	json_object *f = json_object_new_object();
-	json_object_object_add(f, "version", json_object_new_string(version));
-	json_object_object_add(f, "reason", json_object_new_string(reason));
-	enum sw_err e = store_finish(st, rc, &(struct store_event){ "station.started", boot, f },
-				     "recording the start");
-	json_object_put(f);
-	return e;
+	return store_finish(st, rc, ev, "recording the start");
 }
 
-enum sw_err store_run_alive(struct store *st, const char *boot)
+enum sw_err store_run_alive(struct store *st, const char *boot, const struct store_event *ev)
 {
 	int rc = store_begin(st);
 
 	if (rc == SQLITE_OK)
 		rc = store_exec(st, "UPDATE runs SET alive_at = ? WHERE boot = ?",
 				STORE_VALS(STORE_I(store_now_ms()), STORE_T(boot)));
-	return store_finish(st, rc, NULL, "recording liveness");
+	return store_finish(st, rc, ev, "recording liveness");
 }
 
-enum sw_err store_run_end(struct store *st, const char *boot)
+enum sw_err store_run_end(struct store *st, const char *boot, const struct store_event *ev)
 {
 	int rc = store_begin(st);
 
@@ -54,14 +46,11 @@ enum sw_err store_run_end(struct store *st, const char *boot)
 		rc = store_exec(st, "UPDATE runs SET alive_at = ?, stopped_at = ? WHERE boot = ?",
 				STORE_VALS(STORE_I(t), STORE_I(t), STORE_T(boot)));
 	}
-	json_object *f = json_object_new_object();
-	enum sw_err e = store_finish(st, rc, &(struct store_event){ "station.stopping", boot, f },
-				     "recording the stop");
-	json_object_put(f);
-	return e;
+	return store_finish(st, rc, ev, "recording the stop");
 }
 
-enum sw_err store_audit(struct store *st, const char *who, const char *what, const char *detail)
+enum sw_err store_audit(struct store *st, const char *who, const char *what, const char *detail,
+			const struct store_event *ev)
 {
 	int rc = store_begin(st);
 
@@ -69,5 +58,5 @@ enum sw_err store_audit(struct store *st, const char *who, const char *what, con
 		rc = store_exec(st, "INSERT INTO audit (ts, who, what, detail) VALUES (?, ?, ?, ?)",
 				STORE_VALS(STORE_I(store_now_ms()), STORE_T(who), STORE_T(what),
 					   STORE_T(detail)));
-	return store_finish(st, rc, NULL, "writing the audit trail");
+	return store_finish(st, rc, ev, "writing the audit trail");
 }

@@ -22,7 +22,7 @@ static int add_sample(struct store *st, int64_t t, const struct store_sample *x)
 }
 
 enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, size_t n,
-				int64_t keep_rows)
+				int64_t keep_rows, const struct store_event *ev)
 {
 	int64_t t = store_now_ms();
 	int rc = store_begin(st);
@@ -32,5 +32,5 @@ enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, 
 	if (rc == SQLITE_OK)
 		rc = store_exec(st, "DELETE FROM telemetry WHERE id <= (SELECT max(id) FROM telemetry) - ?",
 				STORE_VALS(STORE_I(keep_rows)));
-	return store_finish(st, rc, NULL, "writing telemetry");
+	return store_finish(st, rc, ev, "writing telemetry");
 }

@@ -5,8 +5,6 @@
 #include "daemon/store.h"
 #include "daemon/store_priv.h"
 
-#include <string.h>
-
 #include <json-c/json.h>
 
 /* A read-only check, for the token checks: *found is the answer. */
@@ -48,7 +46,8 @@ static int add_scan(struct store *st, int64_t t, const struct store_scan *s, int
 	return rc;
 }
 
-enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows)
+enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows,
+		       const struct store_event *ev)
 {
 	int64_t t = store_now_ms();
 	int rc = store_begin(st);
@@ -61,34 +60,22 @@ enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t kee
 					   STORE_I(t)));
 	if (rc == SQLITE_OK)
 		rc = add_scan(st, t, s, keep_rows);
-	json_object *f = NULL;
-	if (strcmp(s->result, "ok") != 0 && !s->not_a_token) {
-		/* token.md: every rejection is an audit event with its reason;
-		 * mqtt.md: token.rejected, never the mac or the whole token. */
-		f = json_object_new_object();
-		json_object_object_add(f, "kind", s->kind[0] ? json_object_new_string(s->kind) : NULL);
-		json_object_object_add(f, "subject",
-				       s->kind[0] ? json_object_new_string(s->subject) : NULL);
-		json_object_object_add(f, "nonce", s->kind[0] ? json_object_new_string(s->nonce) : NULL);
-		json_object_object_add(f, "reason", json_object_new_string(s->result));
-	}
-	enum sw_err e = store_finish(st, rc, f ? &(struct store_event){ "token.rejected", s->boot, f } : NULL,
-				     "recording a scan");
-	json_object_put(f);
-	return e;
+	return store_finish(st, rc, ev, "recording a scan");
 }
 
-enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp)
+enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp,
+			       const struct store_event *ev)
 {
 	int rc = store_begin(st);
 
 	if (rc == SQLITE_OK)
 		rc = store_exec(st, "INSERT OR REPLACE INTO token_revoked (nonce, exp, added_at) VALUES (?, ?, ?)",
 				STORE_VALS(STORE_T(nonce), STORE_I(exp), STORE_I(store_now_ms())));
-	return store_finish(st, rc, NULL, "recording a revocation");
+	return store_finish(st, rc, ev, "recording a revocation");
 }
 
-enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s)
+enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s,
+			      const struct store_event *ev)
 {
 	int rc = store_begin(st);
 
@@ -100,7 +87,7 @@ enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s)
 	if (rc == SQLITE_OK)
 		rc = store_exec(st, "DELETE FROM token_revoked WHERE exp + ? < ?",
 				STORE_VALS(STORE_I(skew_s), STORE_I(now_s)));
-	return store_finish(st, rc, NULL, "purging token marks");
+	return store_finish(st, rc, ev, "purging token marks");
 }
 
 /* One scans row as JSON: what store_scans_recent() lists. */

@@ -56,6 +56,27 @@ static int64_t sql_int(const char *sql)
 	return v;
 }
 
+/* Starts run boot with a station.started event, as main.c does (the store
+ * does not read the payload). */
+static enum sw_err begin_run(struct store *st, const char *boot, char *reason, size_t len)
+{
+	json_object *f = json_object_new_object();
+	enum sw_err e = store_run_begin(st, boot, "1.0", reason, len,
+					&(struct store_event){ "station.started", boot, f });
+
+	json_object_put(f);
+	return e;
+}
+
+static enum sw_err end_run(struct store *st, const char *boot)
+{
+	json_object *f = json_object_new_object();
+	enum sw_err e = store_run_end(st, boot, &(struct store_event){ "station.stopping", boot, f });
+
+	json_object_put(f);
+	return e;
+}
+
 static void test_fresh_runs_and_events(void **state)
 {
 	struct store *st;
@@ -64,9 +85,9 @@ static void test_fresh_runs_and_events(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b1", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b1", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "start");
-	assert_int_equal(store_run_alive(st, "b1"), SW_OK);
+	assert_int_equal(store_run_alive(st, "b1", NULL), SW_OK);
 	assert_int_equal(store_stats(st, &ss), SW_OK);
 	assert_int_equal(ss.schema, STORE_SCHEMA_VERSION);
 	assert_int_equal(ss.events, 1);
@@ -75,14 +96,14 @@ static void test_fresh_runs_and_events(void **state)
 
 	/* b1 never ended: the next run knows the last one died */
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b2", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b2", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "unclean_shutdown");
-	assert_int_equal(store_run_end(st, "b2"), SW_OK);
-	assert_int_equal(store_audit(st, "test", "config.reload", "abc"), SW_OK);
+	assert_int_equal(end_run(st, "b2"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "config.reload", "abc", NULL), SW_OK);
 	store_close(st);
 
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b3", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b3", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "start");
 	store_close(st);
 
@@ -149,7 +170,7 @@ static void test_full_disk(void **state)
 	(void)state;
 	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "full", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "full", reason, sizeof reason), SW_OK);
 	before = (int)sql_int("SELECT count(*) FROM audit");
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
@@ -158,13 +179,13 @@ static void test_full_disk(void **state)
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	for (int i = 0; i < 50 && e == SW_OK; i++)
-		e = store_audit(st, "test", "fill", big);
+		e = store_audit(st, "test", "fill", big, NULL);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	assert_true(e == SW_ENOSPC || e == SW_EIO);
 	assert_true(strlen(store_errmsg(st)) > 0);
 	int during = (int)sql_int("SELECT count(*) FROM audit");
 	assert_true(during >= before);
-	assert_int_equal(store_audit(st, "test", "after", "room again"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "after", "room again", NULL), SW_OK);
 	store_close(st);
 	assert_int_equal(sql_int("SELECT count(*) FROM audit WHERE what = 'after'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE boot = 'full'"), 1);
@@ -175,18 +196,18 @@ static void open_begun(struct store **st)
 	char why[256], reason[32];
 
 	assert_int_equal(store_open(path, 100, st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(*st, "b1", "1.0", reason, sizeof reason), SW_OK);
-	assert_int_equal(store_audit(*st, "test", "before", "x"), SW_OK);
+	assert_int_equal(begin_run(*st, "b1", reason, sizeof reason), SW_OK);
+	assert_int_equal(store_audit(*st, "test", "before", "x", NULL), SW_OK);
 	assert_int_equal(store_check(*st), SW_OK);
 }
 
 static void assert_lost(struct store *st)
 {
-	assert_int_equal(store_audit(st, "test", "unlock", "slot 3"), SW_EIO);
+	assert_int_equal(store_audit(st, "test", "unlock", "slot 3", NULL), SW_EIO);
 	assert_non_null(strstr(store_errmsg(st), "removed or replaced"));
 	assert_int_equal(health_get("store"), HEALTH_FAILED);
 	assert_int_equal(store_check(st), SW_EIO);
-	assert_int_equal(store_run_alive(st, "b1"), SW_EIO);
+	assert_int_equal(store_run_alive(st, "b1", NULL), SW_EIO);
 }
 
 /* A database unlinked under the running store: the next change is refused,
@@ -202,9 +223,9 @@ static void test_removed_file_fails_until_restart(void **state)
 	assert_lost(st);
 	store_close(st);
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b2", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b2", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "start");
-	assert_int_equal(store_audit(st, "test", "after", "x"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "after", "x", NULL), SW_OK);
 	store_close(st);
 	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 1);
 	health_reset();
@@ -253,7 +274,7 @@ static void test_removed_during_commit(void **state)
 	(void)state;
 	open_begun(&st);
 	unlink_at_sync = true;
-	assert_int_equal(store_audit(st, "test", "unlock", "slot 3"), SW_EIO);
+	assert_int_equal(store_audit(st, "test", "unlock", "slot 3", NULL), SW_EIO);
 	assert_false(unlink_at_sync);
 	assert_int_equal(health_get("store"), HEALTH_FAILED);
 	store_close(st);
