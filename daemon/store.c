@@ -365,7 +365,6 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 		       char *why, size_t whylen)
 {
 	struct store *st = calloc(1, sizeof *st);
-	int64_t ok;
 	int rc;
 	enum sw_err e;
 
@@ -416,10 +415,8 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 	/* WAL: readers (swapctl, an engineer's sqlite3) never block the
 	 * writer. synchronous=FULL: a commit has reached the disk when it
 	 * returns, which the door-opening decisions rely on. */
-	rc = store_query_int(st, "PRAGMA journal_mode=WAL", NULL, 0, 0, &ok);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(st->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-				  NULL, NULL, NULL);
+	rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		e = store_fail(st, rc, "setting WAL mode");
 		snprintf(why, whylen, "%s: %s", path, st->errmsg);
