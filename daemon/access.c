@@ -73,10 +73,32 @@ static void policy(struct token_policy *p)
 	p->is_used = is_used;
 }
 
+/* Records a scan, and for a rejected token its token.rejected event (token.md:
+ * every rejection is an audit event with its reason; mqtt.md: never the mac
+ * or the whole token). An unreadable scanner line is no token: the fleet
+ * hears nothing of it. */
+static enum sw_err record_scan(const struct store_scan *rec, bool is_token)
+{
+	json_object *f = NULL;
+
+	if (is_token && strcmp(rec->result, "ok") != 0) {
+		bool parsed = rec->kind[0] != '\0';
+		f = json_object_new_object();
+		json_object_object_add(f, "kind", parsed ? json_object_new_string(rec->kind) : NULL);
+		json_object_object_add(f, "subject", parsed ? json_object_new_string(rec->subject) : NULL);
+		json_object_object_add(f, "nonce", parsed ? json_object_new_string(rec->nonce) : NULL);
+		json_object_object_add(f, "reason", json_object_new_string(rec->result));
+	}
+	enum sw_err e = store_scan(store, rec, tc.scan_history,
+				   f ? &(struct store_event){ "token.rejected", boot_id, f } : NULL);
+	json_object_put(f);
+	return e;
+}
+
 const char *access_scan(const char *line, size_t len, const char *source, struct token *tok)
 {
 	struct token_policy p;
-	struct store_scan rec = { .source = source, .boot = boot_id };
+	struct store_scan rec = { .source = source };
 	int64_t t0 = mono_us();
 
 	/* Without a tokens section the keyring is empty, and the contract's
@@ -96,12 +118,12 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 	}
 	rec.result = token_reason_str(why);
 	rec.mark_used = why == TOKEN_OK && tok->kind != TOKEN_BADGE;
-	enum sw_err e = store_scan(store, &rec, tc.scan_history);
+	enum sw_err e = record_scan(&rec, true);
 	if (e == SW_EEXIST) {
 		/* marked between the check and now: a replay after all */
 		rec.mark_used = false;
 		rec.result = token_reason_str(TOKEN_REPLAYED);
-		e = store_scan(store, &rec, tc.scan_history);
+		e = record_scan(&rec, true);
 	}
 	last_verify_us = t1 - t0;
 	last_record_us = mono_us() - t1;
@@ -189,7 +211,7 @@ static json_object *cmd_ticket(const struct control_req *req)
 	t.exp = now + tc.walkin_ttl_s;
 	if (token_issue(&t, &ring, now, text, sizeof text, err, sizeof err) < 0)
 		return control_error("bad_request", "%s", err);
-	store_audit(store, req->who, "ticket", t.nonce);
+	store_audit(store, req->who, "ticket", t.nonce, NULL);
 	r = json_object_new_object();
 	json_object_object_add(r, "token", json_object_new_string(text));
 	json_object_object_add(r, "subject", json_object_new_string(t.subject));
@@ -206,9 +228,9 @@ static json_object *cmd_revoke(const struct control_req *req)
 	/* the nonce grammar of token.md: 6-22 (the spec's bounds) of A-Z a-z 0-9 _ - */
 	if (strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
 		return control_error("bad_request", "\"nonce\": must be A-Z a-z 0-9 _ - only");
-	if (store_token_revoke(store, nonce, control_arg_int(req, "exp", 0)) != SW_OK)
+	if (store_token_revoke(store, nonce, control_arg_int(req, "exp", 0), NULL) != SW_OK)
 		return control_error("store_failed", "the revocation could not be recorded");
-	store_audit(store, req->who, "revoke", nonce);
+	store_audit(store, req->who, "revoke", nonce, NULL);
 	return control_ok(NULL);
 }
 
@@ -242,9 +264,8 @@ static const struct command token_commands[] = {
  * no token, so the fleet hears nothing of it. */
 static void scan_unreadable(void)
 {
-	struct store_scan rec = { .source = "scanner", .result = "unreadable", .boot = boot_id,
-				  .not_a_token = true };
-	enum sw_err e = store_scan(store, &rec, tc.scan_history);
+	struct store_scan rec = { .source = "scanner", .result = "unreadable" };
+	enum sw_err e = record_scan(&rec, false);
 
 	if (e != SW_OK)
 		log_msg(LOG_ERR, "access: an unreadable scan could not be recorded (%s)",
@@ -269,7 +290,7 @@ static void on_scanner_line(const char *line, size_t len, void *arg)
 static void purge(void *arg)
 {
 	(void)arg;
-	store_token_purge(store, now_s(), tc.skew_s);
+	store_token_purge(store, now_s(), tc.skew_s, NULL);
 	loop_timer_arm(&purge_timer, PURGE_INTERVAL_MS);
 }
 

@@ -60,10 +60,24 @@ static void update_status(void)
 	notify_send("STATUS=%s", line);
 }
 
+/* The run's start and its station.started event, in one transaction: the
+ * event carries the reason read in it. */
+static enum sw_err record_start(char *reason, size_t reasonlen)
+{
+	store_tx_begin(store);
+	store_run_begin(store, boot_id, SWAPD_VERSION, reason, reasonlen, NULL);
+	json_object *f = json_object_new_object();
+	json_object_object_add(f, "version", json_object_new_string(SWAPD_VERSION));
+	json_object_object_add(f, "reason", json_object_new_string(reason));
+	store_outbox_add(store, &(struct store_event){ "station.started", boot_id, f });
+	json_object_put(f);
+	return store_tx_commit(store, "recording the start");
+}
+
 static void alive_tick(void *arg)
 {
 	(void)arg;
-	store_run_alive(store, boot_id); /* a failure is the store's health */
+	store_run_alive(store, boot_id, NULL); /* a failure is the store's health */
 	loop_timer_arm(&alive_timer, cfg->store.alive_interval_ms);
 }
 
@@ -76,13 +90,13 @@ static void check_tick(void *arg)
 
 /* The store row: the database, this run's record in it, and the timers
  * that keep both current. */
-static enum sw_err store_start(const struct config *c, struct store *unused, char *why,
+static enum sw_err start_store(const struct config *c, struct store *unused, char *why,
 			       size_t whylen)
 {
 	(void)unused;
 	enum sw_err e = store_open(c->store.path, c->store.busy_timeout_ms, &store, why, whylen);
 	if (e == SW_OK)
-		e = store_run_begin(store, boot_id, SWAPD_VERSION, run_reason, sizeof run_reason);
+		e = record_start(run_reason, sizeof run_reason);
 	if (e != SW_OK) {
 		if (store)
 			snprintf(why, whylen, "%.300s: %.200s", c->store.path, store_errmsg(store));
@@ -99,17 +113,21 @@ static enum sw_err store_start(const struct config *c, struct store *unused, cha
 	return SW_OK;
 }
 
-static void store_reconfigure(const struct config *c)
+static void reconfigure_store(const struct config *c)
 {
 	loop_timer_arm(&alive_timer, c->store.alive_interval_ms);
 }
 
-static void store_stop(void)
+static void stop_store(void)
 {
 	loop_timer_cancel(&alive_timer);
 	loop_timer_cancel(&check_timer);
-	if (run_begun)
-		store_run_end(store, boot_id);
+	if (run_begun) {
+		json_object *stopping = json_object_new_object();
+		store_run_end(store, boot_id,
+			      &(struct store_event){ "station.stopping", boot_id, stopping });
+		json_object_put(stopping);
+	}
 	run_begun = false;
 	store_close(store);
 	store = NULL;
@@ -170,7 +188,7 @@ static const struct module {
 	void (*stop)(void);
 	int exit;
 } modules[] = {
-	{ "store", store_start, store_reconfigure, store_stop, EX_IOERR },
+	{ "store", start_store, reconfigure_store, stop_store, EX_IOERR },
 	{ "control socket", control_start, control_reconfigure_all, control_close, EX_UNAVAILABLE },
 	{ "status", status_start_run, status_reconfigure, status_stop, EX_SOFTWARE },
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
@@ -210,7 +228,7 @@ static void reload(void)
 	for (size_t i = 0; i < NMODULES; i++)
 		if (modules[i].reconfigure)
 			modules[i].reconfigure(cfg);
-	store_audit(store, "signal", "config.reload", cfg->digest);
+	store_audit(store, "signal", "config.reload", cfg->digest, NULL);
 	log_msg(LOG_NOTICE, "config reloaded: %.12s", cfg->digest);
 out:
 	free(next);

@@ -190,7 +190,7 @@ static void take_samples(void *arg)
 		battery_name(r, s[i].battery, sizeof s[i].battery);
 	}
 	/* A failure here is the store's health; the ring just misses a row. */
-	store_telemetry_add(store, s, (size_t)rc.nslots, rc.telemetry_rows);
+	store_telemetry_add(store, s, (size_t)rc.nslots, rc.telemetry_rows, NULL);
 	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
 }
 
@@ -278,7 +278,7 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 	if (estop && f == RF_CHARGE_ENABLE && value != 0)
 		return control_error("estop", "the emergency stop is pressed");
 	snprintf(detail, sizeof detail, "slot %d %s", rc.slots[i].slot, what);
-	if (store_audit(store, req->who, what, detail) != SW_OK)
+	if (store_audit(store, req->who, what, detail, NULL) != SW_OK)
 		return control_error("store_failed", "cannot record the command; not sending it");
 	if (rc.slots[i].lock_gpio && f == RF_LOCK_CMD) {
 		enum sw_err e = gpio_set_lock(rc.slots[i].slot, value != 0);
@@ -372,7 +372,7 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	 * stop back when the store cannot write. */
 	if (rc.enabled)
 		rack_hold_charging_off(true);
-	store_audit(store, "gpio", "estop", "pressed");
+	store_audit(store, "gpio", "estop", "pressed", NULL);
 }
 
 /* An emergency stop already pressed at start counts as pressed now. The

@@ -1,8 +1,8 @@
 #include "daemon/store.h"
+#include "daemon/store_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,20 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <sqlite3.h>
 
 #include "daemon/health.h"
 #include "daemon/log.h"
-
-struct store {
-	sqlite3 *db;
-	char path[4096];
-	char errmsg[256];
-	struct log_cond cond; /* write failures, logged on change */
-	int fd;               /* the database file, held open to check it is still at path */
-	bool lost;            /* it was removed or replaced: failed until a restart */
-};
 
 /* Forward migrations: entry i takes the schema from version i to i + 1.
  * Never edit a released entry; add a new one. */
@@ -117,14 +107,14 @@ static enum sw_err map_rc(int rc)
 	}
 }
 
-static enum sw_err fail(struct store *st, int rc, const char *what)
+enum sw_err store_fail(struct store *st, int rc, const char *what)
 {
 	snprintf(st->errmsg, sizeof st->errmsg, "%s: %s", what,
 		 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 	return map_rc(rc);
 }
 
-static int64_t now_ms(void)
+int64_t store_now_ms(void)
 {
 	struct timespec ts;
 
@@ -132,48 +122,87 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs one statement with arguments bound by `types`: 'i' int64_t,
- * 't' const char *, 'n' NULL. Rows, if any, are discarded. */
-static int run(struct store *st, const char *sql, const char *types, ...)
+int store_bind(sqlite3_stmt *stmt, const struct store_val *v, size_t n)
+{
+	int rc = SQLITE_OK;
+
+	if (n != (size_t)sqlite3_bind_parameter_count(stmt))
+		return SQLITE_RANGE;
+	for (size_t k = 0; k < n && rc == SQLITE_OK; k++) {
+		int at = (int)k + 1;
+		switch (v[k].type) {
+		case STORE_VAL_INT:
+			rc = sqlite3_bind_int64(stmt, at, v[k].i);
+			break;
+		case STORE_VAL_REAL:
+			rc = sqlite3_bind_double(stmt, at, v[k].d);
+			break;
+		case STORE_VAL_TEXT:
+			rc = sqlite3_bind_text(stmt, at, v[k].t, -1, SQLITE_TRANSIENT);
+			break;
+		default:
+			rc = sqlite3_bind_null(stmt, at);
+			break;
+		}
+	}
+	return rc;
+}
+
+int store_stmt(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+	for (int k = 0; k < st->nstmts; k++) {
+		if (strcmp(sqlite3_sql(st->stmts[k]), sql) == 0) {
+			*out = st->stmts[k];
+			return SQLITE_OK;
+		}
+	}
+	*out = NULL;
+	if (st->nstmts == STORE_STMT_MAX) {
+		log_msg(LOG_ERR, "store: more than %d statements; raise STORE_STMT_MAX", STORE_STMT_MAX);
+		return SQLITE_MISUSE;
+	}
+	int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+	if (rc == SQLITE_OK)
+		st->stmts[st->nstmts++] = *out;
+	return rc;
+}
+
+void store_done(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+int store_exec(struct store *st, const char *sql, const struct store_val *v, size_t n)
 {
 	sqlite3_stmt *stmt;
-	va_list ap;
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	int rc = store_stmt(st, sql, &stmt);
 
-	if (rc != SQLITE_OK)
-		return rc;
-	va_start(ap, types);
-	for (int i = 0; types[i]; i++) {
-		if (types[i] == 'i')
-			sqlite3_bind_int64(stmt, i + 1, va_arg(ap, int64_t));
-		else if (types[i] == 't')
-			sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_null(stmt, i + 1);
-	}
-	va_end(ap);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		;
-	sqlite3_finalize(stmt);
+	if (rc == SQLITE_OK)
+		rc = store_bind(stmt, v, n);
+	if (rc == SQLITE_OK)
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			;
+	if (stmt)
+		store_done(stmt);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* The first column of the first row of sql, as an integer (def if none). */
-static int query_int(struct store *st, const char *sql, const char *text_arg, int64_t def,
-		     int64_t *out)
+int store_query_int(struct store *st, const char *sql, const struct store_val *v, size_t n,
+		    int64_t def, int64_t *out)
 {
 	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+	int rc = store_stmt(st, sql, &stmt);
 
-	if (rc != SQLITE_OK)
-		return rc;
-	if (text_arg)
-		sqlite3_bind_text(stmt, 1, text_arg, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(stmt);
 	*out = def;
+	if (rc == SQLITE_OK)
+		rc = store_bind(stmt, v, n);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
 		*out = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
+	if (stmt)
+		store_done(stmt);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -218,33 +247,50 @@ static enum sw_err lose(struct store *st)
 	return SW_EIO;
 }
 
-static int begin(struct store *st)
+int store_begin(struct store *st)
 {
+	if (st->depth++ > 0)
+		return st->tx_rc;
 	if (st->lost || !file_is_ours(st)) {
 		lose(st);
-		return SQLITE_IOERR;
+		st->tx_rc = SQLITE_IOERR;
+	} else {
+		/* IMMEDIATE takes the write lock now, so a busy database
+		 * fails here (bounded by busy_timeout) rather than halfway
+		 * through. */
+		st->tx_rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	}
-	/* IMMEDIATE takes the write lock now, so a busy database fails here
-	 * (bounded by busy_timeout) rather than halfway through. */
-	return sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	return st->tx_rc;
 }
 
-/* Ends a write transaction. A failure at run time (full disk, I/O error)
- * turns the store's health to failed and is logged once; the next write
- * that succeeds heals both. A database file found removed or replaced, at
- * begin() or after the COMMIT, fails the store until a restart. The caller
- * gets the error and must not act as if the change were recorded. */
-static enum sw_err finish(struct store *st, int rc, const char *what)
+static void rollback(struct store *st)
 {
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* A failure at run time (full disk, I/O error) turns the store's health to
+ * failed and is logged once; the next write that succeeds heals both. A
+ * database file found removed or replaced, at store_begin() or after the
+ * COMMIT, fails the store until a restart. The caller gets the error and
+ * must not act as if the change were recorded. */
+enum sw_err store_finish(struct store *st, int rc, const struct store_event *ev, const char *what)
+{
+	if (rc == SQLITE_OK && ev)
+		rc = store_outbox_put(st, ev);
+	if (st->tx_rc == SQLITE_OK)
+		st->tx_rc = rc;
+	if (--st->depth > 0) /* the outermost call commits or rolls back */
+		return st->lost ? SW_EIO : map_rc(rc);
+	rc = st->tx_rc;
 	if (st->lost) {
-		if (!sqlite3_get_autocommit(st->db))
-			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		rollback(st);
 		return SW_EIO;
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	/* Committed, but to the file a restart will open? A file unlinked
-	 * between begin() and here took the record with it. */
+	 * between store_begin() and here took the record with it. */
 	if (rc == SQLITE_OK && !file_is_ours(st))
 		return lose(st);
 	if (rc == SQLITE_OK) {
@@ -252,34 +298,21 @@ static enum sw_err finish(struct store *st, int rc, const char *what)
 			health_set("store", HEALTH_OK, "%s", st->path);
 		return SW_OK;
 	}
-	enum sw_err e = fail(st, rc, what);
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	enum sw_err e = store_fail(st, rc, what);
+	rollback(st);
 	log_cond(&st->cond, (int)e, LOG_ERR, "store: %s failed: %s (%s)", what, sw_strerror(e),
 		 st->errmsg);
 	health_set("store", HEALTH_FAILED, "%s: %s", what, sw_strerror(e));
 	return e;
 }
 
-/* Appends one fleet event inside the caller's transaction; takes fields. */
-static int append_event(struct store *st, const char *type, const char *boot,
-			json_object *fields)
-{
-	const char *payload = json_object_to_json_string_ext(fields, JSON_C_TO_STRING_PLAIN);
-	int rc = run(st, "INSERT INTO outbox (type, ts, boot, payload) VALUES (?, ?, ?, ?)",
-		     "titt", type, now_ms(), boot, payload);
-
-	json_object_put(fields);
-	return rc;
-}
-
 static enum sw_err migrate(struct store *st, char *why, size_t whylen)
 {
 	int64_t version;
-	int rc = query_int(st, "PRAGMA user_version", NULL, 0, &version);
+	int rc = store_query_int(st, "PRAGMA user_version", NULL, 0, 0, &version);
 
 	if (rc != SQLITE_OK) {
-		enum sw_err e = fail(st, rc, "reading the schema version");
+		enum sw_err e = store_fail(st, rc, "reading the schema version");
 		snprintf(why, whylen, "%s: %s", st->path, st->errmsg);
 		return e;
 	}
@@ -290,13 +323,13 @@ static enum sw_err migrate(struct store *st, char *why, size_t whylen)
 	}
 	for (int64_t v = version; v < STORE_SCHEMA_VERSION; v++) {
 		char pragma[48];
-		rc = begin(st);
+		rc = store_begin(st);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(st->db, migrations[v], NULL, NULL, NULL);
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %lld", (long long)v + 1);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(st->db, pragma, NULL, NULL, NULL);
-		enum sw_err e = finish(st, rc, "migrating the schema");
+		enum sw_err e = store_finish(st, rc, NULL, "migrating the schema");
 		if (e != SW_OK) {
 			snprintf(why, whylen, "%s: migration to schema %lld failed: %s", st->path,
 				 (long long)v + 1, st->errmsg);
@@ -332,7 +365,6 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 		       char *why, size_t whylen)
 {
 	struct store *st = calloc(1, sizeof *st);
-	int64_t ok;
 	int rc;
 	enum sw_err e;
 
@@ -346,7 +378,7 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		e = fail(st, rc, "open");
+		e = store_fail(st, rc, "open");
 		snprintf(why, whylen, "%s: cannot open the database: %s (does its directory exist and may swapd write to it?)",
 			 path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto out_fail;
@@ -376,19 +408,17 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 		sqlite3_finalize(stmt);
 	}
 	if (rc != SQLITE_OK) {
-		e = fail(st, rc, "integrity check");
+		e = store_fail(st, rc, "integrity check");
 		snprintf(why, whylen, "%s: cannot read the database: %s", path, st->errmsg);
 		goto out_fail;
 	}
 	/* WAL: readers (swapctl, an engineer's sqlite3) never block the
 	 * writer. synchronous=FULL: a commit has reached the disk when it
 	 * returns, which the door-opening decisions rely on. */
-	rc = query_int(st, "PRAGMA journal_mode=WAL", NULL, 0, &ok);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(st->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-				  NULL, NULL, NULL);
+	rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+			  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		e = fail(st, rc, "setting WAL mode");
+		e = store_fail(st, rc, "setting WAL mode");
 		snprintf(why, whylen, "%s: %s", path, st->errmsg);
 		goto out_fail;
 	}
@@ -407,10 +437,23 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	/* sqlite3_close() keeps a connection with statements open. */
+	for (int k = 0; k < st->nstmts; k++)
+		sqlite3_finalize(st->stmts[k]);
 	sqlite3_close(st->db);
 	if (st->fd >= 0)
 		close(st->fd);
 	free(st);
+}
+
+void store_tx_begin(struct store *st)
+{
+	store_begin(st); /* its error, if any, is the transaction's */
+}
+
+enum sw_err store_tx_commit(struct store *st, const char *what)
+{
+	return store_finish(st, SQLITE_OK, NULL, what);
 }
 
 enum sw_err store_check(struct store *st)
@@ -425,234 +468,15 @@ const char *store_errmsg(const struct store *st)
 	return st->errmsg;
 }
 
-enum sw_err store_run_begin(struct store *st, const char *boot, const char *version,
-			    char *reason, size_t reasonlen)
-{
-	int64_t unclean = 0;
-	int rc = begin(st);
-
-	if (rc == SQLITE_OK)
-		rc = query_int(st, "SELECT stopped_at IS NULL FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1",
-			       NULL, 0, &unclean);
-	snprintf(reason, reasonlen, "%s", unclean ? "unclean_shutdown" : "start");
-	if (rc == SQLITE_OK) {
-		int64_t t = now_ms();
-		rc = run(st, "INSERT INTO runs (boot, version, reason, started_at, alive_at) VALUES (?, ?, ?, ?, ?)",
-			 "tttii", boot, version, reason, t, t);
-	}
-	if (rc == SQLITE_OK) {
-		json_object *f = json_object_new_object();
-		json_object_object_add(f, "version", json_object_new_string(version));
-		json_object_object_add(f, "reason", json_object_new_string(reason));
-		rc = append_event(st, "station.started", boot, f);
-	}
-	return finish(st, rc, "recording the start");
-}
-
-enum sw_err store_run_alive(struct store *st, const char *boot)
-{
-	int rc = begin(st);
-
-	if (rc == SQLITE_OK)
-		rc = run(st, "UPDATE runs SET alive_at = ? WHERE boot = ?", "it", now_ms(), boot);
-	return finish(st, rc, "recording liveness");
-}
-
-enum sw_err store_run_end(struct store *st, const char *boot)
-{
-	int rc = begin(st);
-
-	if (rc == SQLITE_OK) {
-		int64_t t = now_ms();
-		rc = run(st, "UPDATE runs SET alive_at = ?, stopped_at = ? WHERE boot = ?", "iit",
-			 t, t, boot);
-	}
-	if (rc == SQLITE_OK)
-		rc = append_event(st, "station.stopping", boot, json_object_new_object());
-	return finish(st, rc, "recording the stop");
-}
-
-enum sw_err store_audit(struct store *st, const char *who, const char *what, const char *detail)
-{
-	int rc = begin(st);
-
-	if (rc == SQLITE_OK)
-		rc = run(st, "INSERT INTO audit (ts, who, what, detail) VALUES (?, ?, ?, ?)", "ittt",
-			 now_ms(), who, what, detail);
-	return finish(st, rc, "writing the audit trail");
-}
-
-enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, size_t n,
-				int64_t keep_rows)
-{
-	int64_t t = now_ms();
-	int rc = begin(st);
-
-	for (size_t k = 0; k < n && rc == SQLITE_OK; k++) {
-		const struct store_sample *x = &s[k];
-		sqlite3_stmt *stmt;
-		rc = sqlite3_prepare_v2(st->db,
-					"INSERT INTO telemetry (ts, slot, state, battery, soc, soh, v, i, t, door, lock, fault, read_at)"
-					" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &stmt, NULL);
-		if (rc != SQLITE_OK)
-			break;
-		sqlite3_bind_int64(stmt, 1, t);
-		sqlite3_bind_int(stmt, 2, x->slot);
-		sqlite3_bind_text(stmt, 3, x->state, -1, SQLITE_TRANSIENT);
-		if (x->battery[0]) {
-			sqlite3_bind_text(stmt, 4, x->battery, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_double(stmt, 5, x->soc);
-			sqlite3_bind_double(stmt, 6, x->soh);
-			sqlite3_bind_double(stmt, 7, x->v);
-			sqlite3_bind_double(stmt, 8, x->i);
-			sqlite3_bind_double(stmt, 9, x->t);
-		}
-		sqlite3_bind_text(stmt, 10, x->door_open ? "open" : "closed", -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 11, x->locked ? "locked" : "unlocked", -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 12, (int64_t)x->fault_bits);
-		if (x->read_at)
-			sqlite3_bind_int64(stmt, 13, x->read_at);
-		rc = sqlite3_step(stmt);
-		sqlite3_finalize(stmt);
-		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-	}
-	if (rc == SQLITE_OK)
-		rc = run(st, "DELETE FROM telemetry WHERE id <= (SELECT max(id) FROM telemetry) - ?", "i",
-			 keep_rows);
-	return finish(st, rc, "writing telemetry");
-}
-
-/* A read-only check, for the token checks: *found is the answer. */
-static enum sw_err exists(struct store *st, const char *sql, const char *nonce, bool *found)
-{
-	int64_t n = 0;
-	int rc = query_int(st, sql, nonce, 0, &n);
-
-	*found = n != 0;
-	return rc == SQLITE_OK ? SW_OK : fail(st, rc, "reading the token tables");
-}
-
-enum sw_err store_token_used(struct store *st, const char *nonce, bool *used)
-{
-	return exists(st, "SELECT count(*) FROM token_used WHERE nonce = ?", nonce, used);
-}
-
-enum sw_err store_token_revoked(struct store *st, const char *nonce, bool *revoked)
-{
-	return exists(st, "SELECT count(*) FROM token_revoked WHERE nonce = ?", nonce, revoked);
-}
-
-enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows)
-{
-	int64_t t = now_ms();
-	int rc = begin(st);
-
-	if (rc == SQLITE_OK && s->mark_used)
-		/* The single-use mark: a plain INSERT, so a nonce marked by
-		 * someone else in the meantime fails the whole transaction. */
-		rc = run(st, "INSERT INTO token_used (nonce, kind, exp, used_at) VALUES (?, ?, ?, ?)",
-			 "ttii", s->nonce, s->kind, s->exp, t);
-	if (rc == SQLITE_OK) {
-		sqlite3_stmt *stmt;
-		rc = sqlite3_prepare_v2(st->db,
-					"INSERT INTO scans (ts, source, result, kind, subject, nonce, exp)"
-					" VALUES (?, ?, ?, ?, ?, ?, ?)", -1, &stmt, NULL);
-		if (rc == SQLITE_OK) {
-			sqlite3_bind_int64(stmt, 1, t);
-			sqlite3_bind_text(stmt, 2, s->source, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(stmt, 3, s->result, -1, SQLITE_TRANSIENT);
-			if (s->kind[0]) {
-				sqlite3_bind_text(stmt, 4, s->kind, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(stmt, 5, s->subject, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_text(stmt, 6, s->nonce, -1, SQLITE_TRANSIENT);
-				sqlite3_bind_int64(stmt, 7, s->exp);
-			}
-			rc = sqlite3_step(stmt);
-			sqlite3_finalize(stmt);
-			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-		}
-	}
-	if (rc == SQLITE_OK)
-		rc = run(st, "DELETE FROM scans WHERE id <= (SELECT max(id) FROM scans) - ?", "i",
-			 keep_rows);
-	if (rc == SQLITE_OK && strcmp(s->result, "ok") != 0 && !s->not_a_token) {
-		/* token.md: every rejection is an audit event with its reason;
-		 * mqtt.md: token.rejected, never the mac or the whole token. */
-		json_object *f = json_object_new_object();
-		json_object_object_add(f, "kind", s->kind[0] ? json_object_new_string(s->kind) : NULL);
-		json_object_object_add(f, "subject",
-				       s->kind[0] ? json_object_new_string(s->subject) : NULL);
-		json_object_object_add(f, "nonce", s->kind[0] ? json_object_new_string(s->nonce) : NULL);
-		json_object_object_add(f, "reason", json_object_new_string(s->result));
-		rc = append_event(st, "token.rejected", s->boot, f);
-	}
-	return finish(st, rc, "recording a scan");
-}
-
-enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp)
-{
-	int rc = begin(st);
-
-	if (rc == SQLITE_OK)
-		rc = run(st, "INSERT OR REPLACE INTO token_revoked (nonce, exp, added_at) VALUES (?, ?, ?)",
-			 "tii", nonce, exp, now_ms());
-	return finish(st, rc, "recording a revocation");
-}
-
-enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s)
-{
-	int rc = begin(st);
-
-	/* A mark or revocation can go once its token would be expired
-	 * anyway (step 5 rejects it before steps 7 and 8 are reached). */
-	if (rc == SQLITE_OK)
-		rc = run(st, "DELETE FROM token_used WHERE exp + ? < ?", "ii", skew_s, now_s);
-	if (rc == SQLITE_OK)
-		rc = run(st, "DELETE FROM token_revoked WHERE exp + ? < ?", "ii", skew_s, now_s);
-	return finish(st, rc, "purging token marks");
-}
-
-json_object *store_scans_recent(struct store *st, int limit)
-{
-	json_object *arr = json_object_new_array();
-	sqlite3_stmt *stmt;
-
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT ts, source, result, kind, subject, nonce, exp FROM scans"
-			       " ORDER BY id DESC LIMIT ?", -1, &stmt, NULL) != SQLITE_OK)
-		return arr;
-	sqlite3_bind_int(stmt, 1, limit);
-	while (sqlite3_step(stmt) == SQLITE_ROW) {
-		json_object *o = json_object_new_object();
-		json_object_object_add(o, "ts_ms", json_object_new_int64(sqlite3_column_int64(stmt, 0)));
-		json_object_object_add(o, "source", json_object_new_string((const char *)sqlite3_column_text(stmt, 1)));
-		json_object_object_add(o, "result", json_object_new_string((const char *)sqlite3_column_text(stmt, 2)));
-		static const char *const names[] = { "kind", "subject", "nonce" };
-		for (int c = 0; c < 3; c++) {
-			const unsigned char *v = sqlite3_column_text(stmt, 3 + c);
-			json_object_object_add(o, names[c], v ? json_object_new_string((const char *)v) : NULL);
-		}
-		if (sqlite3_column_type(stmt, 6) != SQLITE_NULL)
-			json_object_object_add(o, "exp", json_object_new_int64(sqlite3_column_int64(stmt, 6)));
-		json_object_array_add(arr, o);
-	}
-	sqlite3_finalize(stmt);
-	return arr;
-}
-
 enum sw_err store_stats(struct store *st, struct store_stats *out)
 {
 	int64_t v = 0;
 	struct stat sb;
-	int rc = query_int(st, "SELECT count(*) FROM outbox", NULL, 0, &out->events);
+	int rc = store_outbox_stats(st, out);
 
 	if (rc == SQLITE_OK)
-		rc = query_int(st, "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", NULL, 0,
-			       &out->seq_next);
-	out->seq_next += 1;
-	if (rc == SQLITE_OK)
-		rc = query_int(st, "PRAGMA user_version", NULL, 0, &v);
+		rc = store_query_int(st, "PRAGMA user_version", NULL, 0, 0, &v);
 	out->schema = (int)v;
 	out->db_bytes = stat(st->path, &sb) == 0 ? (int64_t)sb.st_size : -1;
-	return rc == SQLITE_OK ? SW_OK : fail(st, rc, "reading statistics");
+	return rc == SQLITE_OK ? SW_OK : store_fail(st, rc, "reading statistics");
 }

@@ -1,8 +1,15 @@
 /* The durable store: one SQLite database in WAL mode with synchronous=FULL,
  * its schema versioned by PRAGMA user_version and migrated forward at open.
- * Every store_* call that changes state is one transaction, and writes the
- * fleet event the change causes in that same transaction (mqtt.md, "Events",
- * rule 1), so no other module ever writes SQL. */
+ * No other module writes SQL. The functions are grouped by concern, one
+ * store_<concern>.c each (daemon/DESIGN.md, "Store").
+ *
+ * Every store_* call that changes state is one transaction, on disk when it
+ * returns SW_OK, and takes the fleet event the change causes, which it
+ * writes to the outbox in that same transaction (mqtt.md, "Events", rule 1).
+ * The calling module decides which event, if any (NULL: none). Calls made
+ * between store_tx_begin() and store_tx_commit() join that one transaction
+ * instead: for a change built from several calls, or whose event carries
+ * what the change read. */
 #ifndef SWAPD_STORE_H
 #define SWAPD_STORE_H
 
@@ -19,9 +26,18 @@ struct store;
 /* The schema version this build writes and reads. */
 #define STORE_SCHEMA_VERSION 3
 
+/* A fleet event (mqtt.md, "Events"), written to the outbox with its seq in
+ * the same transaction as the change that causes it. */
+struct store_event {
+	const char *type;     /* "station.started", "token.rejected", ... */
+	const char *boot;     /* the run that emits it */
+	json_object *payload; /* its fields; the store only reads it, the caller frees it */
+};
+
 struct store_stats {
 	int64_t events;       /* events waiting in the outbox */
 	int64_t seq_next;     /* seq the next event will carry */
+	int64_t oldest_ms;    /* when the oldest waiting event was made; 0 when none */
 	int64_t db_bytes;     /* size of the database file */
 	int schema;           /* PRAGMA user_version */
 };
@@ -48,24 +64,39 @@ enum sw_err store_check(struct store *st);
 /* The SQLite detail of the last error, for the caller's log line. */
 const char *store_errmsg(const struct store *st);
 
-/* Records the start of daemon run `boot` and its station.started event.
- * The reason is "start" after a clean stop (or on a new database) and
- * "unclean_shutdown" when the previous run never recorded its end (crash,
- * SIGKILL, power cut); it is copied to reason (at least 24 bytes). */
+/* Opens one transaction that the store_* calls up to the matching
+ * store_tx_commit() join (as does a store_tx_begin() inside it). It is always
+ * ended by store_tx_commit(), even when a call in it failed: after a failure
+ * the remaining calls do nothing and return the error. */
+void store_tx_begin(struct store *st);
+
+/* Commits the transaction: SW_OK when every change in it is on disk. On the
+ * first error in it (or at the commit) nothing of it is recorded, neither
+ * the changes nor their events, and the error is returned, logged once and
+ * shown in the store's health; `what` names the change for both. */
+enum sw_err store_tx_commit(struct store *st, const char *what);
+
+/* Appends a fleet event ev (store_outbox.c). */
+enum sw_err store_outbox_add(struct store *st, const struct store_event *ev);
+
+/* Records the start of daemon run `boot` (store_runs.c). The reason is
+ * "start" after a clean stop (or on a new database) and "unclean_shutdown"
+ * when the previous run never recorded its end (crash, SIGKILL, power cut);
+ * it is copied to reason (at least 24 bytes), also on failure. */
 enum sw_err store_run_begin(struct store *st, const char *boot, const char *version,
-			    char *reason, size_t reasonlen);
+			    char *reason, size_t reasonlen, const struct store_event *ev);
 
 /* Records that run `boot` is still alive now (so the downtime after a power
  * cut is known). */
-enum sw_err store_run_alive(struct store *st, const char *boot);
+enum sw_err store_run_alive(struct store *st, const char *boot, const struct store_event *ev);
 
-/* Records the clean end of run `boot` and its station.stopping event. */
-enum sw_err store_run_end(struct store *st, const char *boot);
+/* Records the clean end of run `boot`. */
+enum sw_err store_run_end(struct store *st, const char *boot, const struct store_event *ev);
 
 /* Appends an entry to the local audit trail: who did what (a control
  * command, a config reload), with a free-form detail. Never a secret. */
 enum sw_err store_audit(struct store *st, const char *who, const char *what,
-			const char *detail);
+			const char *detail, const struct store_event *ev);
 
 /* One slot's telemetry sample. battery is "" for an empty slot (its
  * values are then not stored); read_at is when the values were read. */
@@ -79,11 +110,12 @@ struct store_sample {
 	int64_t read_at;
 };
 
-/* Appends n samples taken now and trims the ring to its newest keep_rows. */
+/* Appends n samples taken now and trims the ring to its newest keep_rows
+ * (store_telemetry.c). */
 enum sw_err store_telemetry_add(struct store *st, const struct store_sample *s, size_t n,
-				int64_t keep_rows);
+				int64_t keep_rows, const struct store_event *ev);
 
-/* Token checks for token.md steps 7 and 8. On an error the answer is
+/* Token checks for token.md steps 7 and 8 (store_tokens.c). On an error the answer is
  * unknown: the caller must treat the token as revoked / used. */
 enum sw_err store_token_used(struct store *st, const char *nonce, bool *used);
 enum sw_err store_token_revoked(struct store *st, const char *nonce, bool *revoked);
@@ -99,27 +131,27 @@ struct store_scan {
 	char nonce[23];
 	int64_t exp;
 	bool mark_used;       /* an accepted S or T token: write its single-use mark */
-	bool not_a_token;     /* an unreadable scanner line: no token.rejected event */
-	const char *boot;     /* the run, for the event */
 };
 
-/* Records a scan in one transaction: the single-use mark when asked (it
- * fails with SW_EEXIST if the nonce is already marked, and then nothing is
- * recorded), the scan row (the ring keeps keep_rows), and for a rejected
- * token the token.rejected event. */
-enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows);
+/* Records a scan: the single-use mark when asked (it fails with SW_EEXIST
+ * if the nonce is already marked, and then nothing is recorded) and the
+ * scan row (the ring keeps keep_rows). */
+enum sw_err store_scan(struct store *st, const struct store_scan *s, int64_t keep_rows,
+		       const struct store_event *ev);
 
 /* Adds nonce to the revocation list until exp (Unix seconds). */
-enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp);
+enum sw_err store_token_revoke(struct store *st, const char *nonce, int64_t exp,
+			       const struct store_event *ev);
 
 /* Drops marks and revocations of tokens expired (beyond skew) by now_s. */
-enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s);
+enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s,
+			      const struct store_event *ev);
 
 /* The latest scans, newest first, as a JSON array (never fails; empty on
  * error). */
 json_object *store_scans_recent(struct store *st, int limit);
 
-/* Counts for status displays. */
+/* Counts for status displays (the outbox's from store_outbox.c). */
 enum sw_err store_stats(struct store *st, struct store_stats *out);
 
 #endif

@@ -1,6 +1,7 @@
 /* The store: migrations, run bookkeeping and its events, refusal of corrupt
- * or newer databases, a full disk reported as an error with nothing lost, and
- * a database file removed or replaced at run time failing every change. */
+ * or newer databases, a full disk reported as an error with nothing lost, a
+ * database file removed or replaced at run time failing every change, the
+ * typed binder, and a failed change taking its events with it. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include "daemon/health.h"
 #include "daemon/store.h"
+#include "daemon/store_priv.h"
 
 static char dir[64];
 static char path[128];
@@ -56,6 +58,27 @@ static int64_t sql_int(const char *sql)
 	return v;
 }
 
+/* Starts run boot with a station.started event, as main.c does (the store
+ * does not read the payload). */
+static enum sw_err begin_run(struct store *st, const char *boot, char *reason, size_t len)
+{
+	json_object *f = json_object_new_object();
+	enum sw_err e = store_run_begin(st, boot, "1.0", reason, len,
+					&(struct store_event){ "station.started", boot, f });
+
+	json_object_put(f);
+	return e;
+}
+
+static enum sw_err end_run(struct store *st, const char *boot)
+{
+	json_object *f = json_object_new_object();
+	enum sw_err e = store_run_end(st, boot, &(struct store_event){ "station.stopping", boot, f });
+
+	json_object_put(f);
+	return e;
+}
+
 static void test_fresh_runs_and_events(void **state)
 {
 	struct store *st;
@@ -64,25 +87,29 @@ static void test_fresh_runs_and_events(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b1", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(store_stats(st, &ss), SW_OK);
+	assert_int_equal(ss.events, 0);
+	assert_int_equal(ss.oldest_ms, 0);
+	assert_int_equal(begin_run(st, "b1", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "start");
-	assert_int_equal(store_run_alive(st, "b1"), SW_OK);
+	assert_int_equal(store_run_alive(st, "b1", NULL), SW_OK);
 	assert_int_equal(store_stats(st, &ss), SW_OK);
 	assert_int_equal(ss.schema, STORE_SCHEMA_VERSION);
 	assert_int_equal(ss.events, 1);
 	assert_int_equal(ss.seq_next, 2);
+	assert_true(ss.oldest_ms > 0);
 	store_close(st);
 
 	/* b1 never ended: the next run knows the last one died */
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b2", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b2", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "unclean_shutdown");
-	assert_int_equal(store_run_end(st, "b2"), SW_OK);
-	assert_int_equal(store_audit(st, "test", "config.reload", "abc"), SW_OK);
+	assert_int_equal(end_run(st, "b2"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "config.reload", "abc", NULL), SW_OK);
 	store_close(st);
 
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b3", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b3", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "start");
 	store_close(st);
 
@@ -149,7 +176,7 @@ static void test_full_disk(void **state)
 	(void)state;
 	signal(SIGXFSZ, SIG_IGN);
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "full", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "full", reason, sizeof reason), SW_OK);
 	before = (int)sql_int("SELECT count(*) FROM audit");
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
@@ -158,13 +185,13 @@ static void test_full_disk(void **state)
 	memset(big, 'x', sizeof big - 1);
 	big[sizeof big - 1] = '\0';
 	for (int i = 0; i < 50 && e == SW_OK; i++)
-		e = store_audit(st, "test", "fill", big);
+		e = store_audit(st, "test", "fill", big, NULL);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
 	assert_true(e == SW_ENOSPC || e == SW_EIO);
 	assert_true(strlen(store_errmsg(st)) > 0);
 	int during = (int)sql_int("SELECT count(*) FROM audit");
 	assert_true(during >= before);
-	assert_int_equal(store_audit(st, "test", "after", "room again"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "after", "room again", NULL), SW_OK);
 	store_close(st);
 	assert_int_equal(sql_int("SELECT count(*) FROM audit WHERE what = 'after'"), 1);
 	assert_int_equal(sql_int("SELECT count(*) FROM runs WHERE boot = 'full'"), 1);
@@ -175,18 +202,18 @@ static void open_begun(struct store **st)
 	char why[256], reason[32];
 
 	assert_int_equal(store_open(path, 100, st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(*st, "b1", "1.0", reason, sizeof reason), SW_OK);
-	assert_int_equal(store_audit(*st, "test", "before", "x"), SW_OK);
+	assert_int_equal(begin_run(*st, "b1", reason, sizeof reason), SW_OK);
+	assert_int_equal(store_audit(*st, "test", "before", "x", NULL), SW_OK);
 	assert_int_equal(store_check(*st), SW_OK);
 }
 
 static void assert_lost(struct store *st)
 {
-	assert_int_equal(store_audit(st, "test", "unlock", "slot 3"), SW_EIO);
+	assert_int_equal(store_audit(st, "test", "unlock", "slot 3", NULL), SW_EIO);
 	assert_non_null(strstr(store_errmsg(st), "removed or replaced"));
 	assert_int_equal(health_get("store"), HEALTH_FAILED);
 	assert_int_equal(store_check(st), SW_EIO);
-	assert_int_equal(store_run_alive(st, "b1"), SW_EIO);
+	assert_int_equal(store_run_alive(st, "b1", NULL), SW_EIO);
 }
 
 /* A database unlinked under the running store: the next change is refused,
@@ -202,9 +229,9 @@ static void test_removed_file_fails_until_restart(void **state)
 	assert_lost(st);
 	store_close(st);
 	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
-	assert_int_equal(store_run_begin(st, "b2", "1.0", reason, sizeof reason), SW_OK);
+	assert_int_equal(begin_run(st, "b2", reason, sizeof reason), SW_OK);
 	assert_string_equal(reason, "start");
-	assert_int_equal(store_audit(st, "test", "after", "x"), SW_OK);
+	assert_int_equal(store_audit(st, "test", "after", "x", NULL), SW_OK);
 	store_close(st);
 	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 1);
 	health_reset();
@@ -253,10 +280,122 @@ static void test_removed_during_commit(void **state)
 	(void)state;
 	open_begun(&st);
 	unlink_at_sync = true;
-	assert_int_equal(store_audit(st, "test", "unlock", "slot 3"), SW_EIO);
+	assert_int_equal(store_audit(st, "test", "unlock", "slot 3", NULL), SW_EIO);
 	assert_false(unlink_at_sync);
 	assert_int_equal(health_get("store"), HEALTH_FAILED);
 	store_close(st);
+	health_reset();
+}
+
+/* Each value type lands as its SQL type, text is copied at bind time, and
+ * a NULL text pointer binds NULL just as STORE_NULL does. */
+static void test_bind_each_type(void **state)
+{
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	char text[8] = "abc";
+
+	(void)state;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT ?, ?, ?, ?, ?", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(store_bind(stmt, STORE_VALS(STORE_I(INT64_MIN), STORE_D(-2.5), STORE_T(text),
+						      STORE_T(NULL), STORE_NULL)),
+			 SQLITE_OK);
+	strcpy(text, "xyz");
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(stmt, 0), SQLITE_INTEGER);
+	assert_true(sqlite3_column_int64(stmt, 0) == INT64_MIN);
+	assert_int_equal(sqlite3_column_type(stmt, 1), SQLITE_FLOAT);
+	assert_true(sqlite3_column_double(stmt, 1) == -2.5);
+	assert_int_equal(sqlite3_column_type(stmt, 2), SQLITE_TEXT);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 2), "abc");
+	assert_int_equal(sqlite3_column_type(stmt, 3), SQLITE_NULL);
+	assert_int_equal(sqlite3_column_type(stmt, 4), SQLITE_NULL);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+/* A value too few or too many is refused before anything is bound, so a
+ * forgotten value cannot silently become NULL. */
+static void test_bind_wrong_count(void **state)
+{
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT ?, ?", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(store_bind(stmt, STORE_VALS(STORE_I(1))), SQLITE_RANGE);
+	assert_int_equal(store_bind(stmt, STORE_VALS(STORE_I(1), STORE_I(2), STORE_I(3))),
+			 SQLITE_RANGE);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(stmt, 0), SQLITE_NULL);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+static const struct store_scan marked = { .source = "test", .result = "ok", .kind = "S",
+					  .subject = "u1", .nonce = "n1", .exp = 99,
+					  .mark_used = true };
+
+/* A change refused (here a single-use mark already taken) writes neither
+ * itself nor the event it was given; one that succeeds writes both. */
+static void test_failed_change_writes_no_event(void **state)
+{
+	struct store *st;
+	char why[256];
+	json_object *f = json_object_new_object();
+	struct store_event ev = { "token.rejected", "b1", f };
+
+	(void)state;
+	json_object_object_add(f, "reason", json_object_new_string("replayed"));
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_scan(st, &marked, 10, NULL), SW_OK);
+	assert_int_equal(store_scan(st, &marked, 10, &ev), SW_EEXIST);
+	assert_int_equal(sql_int("SELECT count(*) FROM scans"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox"), 0);
+	assert_int_equal(store_audit(st, "test", "replay", "n1", &ev), SW_OK);
+	store_close(st);
+	json_object_put(f);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type = 'token.rejected'"
+				 " AND payload = '{\"reason\":\"replayed\"}' AND boot = 'b1'"), 1);
+	health_reset();
+}
+
+/* A transaction of several calls: committed, every change and event is
+ * there; when one call fails, the later ones are skipped and the commit
+ * drops all of it, events included. The store works normally after. */
+static void test_failed_transaction_leaves_nothing(void **state)
+{
+	struct store *st;
+	char why[256];
+	json_object *f = json_object_new_object();
+	struct store_event ev = { "test.event", "b1", f };
+
+	(void)state;
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	store_tx_begin(st);
+	assert_int_equal(store_scan(st, &marked, 10, NULL), SW_OK);
+	assert_int_equal(store_outbox_add(st, &ev), SW_OK);
+	assert_int_equal(store_tx_commit(st, "test"), SW_OK);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox"), 1);
+
+	store_tx_begin(st);
+	assert_int_equal(store_audit(st, "test", "first", "x", &ev), SW_OK);
+	assert_int_equal(store_outbox_add(st, &ev), SW_OK);
+	assert_int_equal(store_scan(st, &marked, 10, &ev), SW_EEXIST);
+	assert_int_equal(store_audit(st, "test", "after", "x", NULL), SW_EEXIST);
+	assert_int_equal(store_tx_commit(st, "test"), SW_EEXIST);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM scans"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox"), 1);
+
+	assert_int_equal(store_audit(st, "test", "later", "x", &ev), SW_OK);
+	store_close(st);
+	json_object_put(f);
+	assert_int_equal(sql_int("SELECT count(*) FROM audit"), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox"), 2);
 	health_reset();
 }
 
@@ -271,6 +410,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_removed_file_fails_until_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaced_file_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_during_commit, setup, teardown),
+		cmocka_unit_test(test_bind_each_type),
+		cmocka_unit_test(test_bind_wrong_count),
+		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
