@@ -47,6 +47,12 @@ BENCHES += bench-rack
 bench-rack: $(BINS)
 	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_rack.py
 
+# make bench: how fast the safety rules act (tools/bench_safety.py).
+BENCHES += bench-safety
+.PHONY: bench-safety
+bench-safety: $(BINS)
+	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_safety.py
+
 # make bench: how much of a scan-to-unlock path is token verification.
 BENCHES += bench-access
 .PHONY: bench-access
