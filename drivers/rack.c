@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon/config.h"
 #include "daemon/health.h"
@@ -28,14 +27,6 @@ static const struct {
 };
 
 struct rack_state rk;
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void report_health(void)
 {
@@ -81,7 +72,7 @@ static bool slot_due(int i, int64_t now)
 
 static bool submit(const struct rack_job *job)
 {
-	rk.job_at = wall_ms();
+	rk.job_at = loop_wall_ms();
 	rk.busy = rack_bus_submit(rk.bus, job) == SW_OK;
 	return rk.busy;
 }
