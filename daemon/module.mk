@@ -1,6 +1,6 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
-SWAPD_CORE := err log loop health fileio jsonfile config config_reload store text control notify slots token access
+SWAPD_CORE := err log loop health fileio jsonfile config config_reload store text control notify event slots token access
 RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/drivers/rack_bus.o \
 	$(O)/obj/drivers/rack_profile.o
 SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o) $(RACK_OBJS)
