@@ -1,8 +1,14 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config config_reload store text control notify event slots token access
+# The simulated bus (rack.device "sim:N") runs the rack simulator's model
+# and the firmware core in process.
+RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
+	$(O)/obj/tools/rack-sim/profile.o $(O)/obj/firmware/mb_slave.o $(O)/obj/firmware/slot.o \
+	$(O)/obj/firmware/fw.o $(O)/obj/firmware/hal_host.o
 RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/drivers/rack_bus.o \
-	$(O)/obj/drivers/rack_profile.o
+	$(O)/obj/drivers/rack_bus_modbus.o $(O)/obj/drivers/rack_bus_sim.o \
+	$(O)/obj/drivers/rack_profile.o $(RACK_SIM_OBJS)
 SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o) $(RACK_OBJS)
 SWAPD_LIBS = $(LIB_JSON) $(LIB_SQLITE) $(LIB_CRYPTO) $(LIB_MODBUS) -lpthread -lm
 
