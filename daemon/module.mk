@@ -28,7 +28,8 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON)
 
-UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store
+UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
+	$(O)/tests/test_slots_sim
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -37,6 +38,10 @@ $(O)/tests/test_loop: $(O)/obj/tests/unit/test_loop.o $(SWAPD_CORE_OBJS) $$(DRIV
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 $(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+# rack.c and slots.c on the simulated bus, in simulated time.
+$(O)/tests/test_slots_sim: $(O)/obj/tests/unit/test_slots_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
