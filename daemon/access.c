@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "daemon/control.h"
+#include "daemon/event.h"
 #include "daemon/health.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -131,11 +132,17 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 		/* Not durable, so not accepted: nothing may open on it. */
 		log_msg(LOG_ERR, "access: a %s scan could not be recorded (%s); refused",
 			rec.result, sw_strerror(e));
-		return "store_failed";
+		rec.result = "store_failed";
+	} else {
+		log_msg(strcmp(rec.result, "ok") ? LOG_NOTICE : LOG_INFO, "access: %s scan: %s%s%s%s%s",
+			source, rec.result, rec.kind[0] ? " kind " : "", rec.kind,
+			rec.kind[0] ? " subject " : "", rec.subject);
 	}
-	log_msg(strcmp(rec.result, "ok") ? LOG_NOTICE : LOG_INFO, "access: %s scan: %s%s%s%s%s",
-		source, rec.result, rec.kind[0] ? " kind " : "", rec.kind, rec.kind[0] ? " subject " : "",
-		rec.subject);
+	/* The decision, as the rest of swapd hears it: accepted only when it
+	 * is on disk. */
+	struct event ev = { .type = strcmp(rec.result, "ok") ? EV_SCAN_REJECTED : EV_SCAN_ACCEPTED,
+			    .slot = -1, .what = rec.result, .who = rec.subject };
+	event_publish(&ev);
 	return rec.result;
 }
 

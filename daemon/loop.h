@@ -26,6 +26,20 @@ struct loop_timer {
 /* Monotonic milliseconds; only differences mean anything. */
 int64_t loop_now(void);
 
+/* Wall-clock Unix milliseconds, for times that are shown or stored (when a
+ * value was read); it moves with loop_now() under the simulated clock. */
+int64_t loop_wall_ms(void);
+
+/* For tests: true puts the loop on a simulated clock, from the current
+ * time on. loop_now() and loop_wall_ms() then stand still while callbacks
+ * run, and a round that finds no fd ready jumps to the next timer (or to
+ * the end of loop_run_until's timeout) instead of waiting, so an hour of
+ * timers runs in milliseconds. Only for fds that in-process code makes
+ * ready (the simulated rack bus, a test's pipe): a thread or a peer doing
+ * real work would be overtaken by the jumps. false goes back to the real
+ * clocks. */
+void loop_set_clock(bool simulated);
+
 /* Watches fd for `events` (POLLIN, POLLOUT); fn runs with the revents,
  * which include POLLHUP/POLLERR. Returns 0, or -1 if fd is already watched
  * or memory ran out. */

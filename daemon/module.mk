@@ -1,9 +1,16 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_reload store store_runs \
-	store_tokens store_telemetry store_outbox text command peer control notify slots token access status
+	store_tokens store_telemetry store_outbox text command peer control notify event slots token \
+	access status
+# The simulated bus (rack.device "sim:N") runs the rack simulator's model
+# and the firmware core in process.
+RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
+	$(O)/obj/tools/rack-sim/profile.o $(O)/obj/firmware/mb_slave.o $(O)/obj/firmware/slot.o \
+	$(O)/obj/firmware/fw.o $(O)/obj/firmware/hal_host.o
 RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/drivers/rack_bus.o \
-	$(O)/obj/drivers/rack_profile.o
+	$(O)/obj/drivers/rack_bus_modbus.o $(O)/obj/drivers/rack_bus_sim.o \
+	$(O)/obj/drivers/rack_profile.o $(RACK_SIM_OBJS)
 SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o) $(RACK_OBJS)
 SWAPD_LIBS = $(LIB_JSON) $(LIB_SQLITE) $(LIB_CRYPTO) $(LIB_MODBUS) -lpthread -lm
 
@@ -24,7 +31,8 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON)
 
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
-	$(O)/tests/test_command
+	$(O)/tests/test_command \
+	$(O)/tests/test_slots_sim
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -38,6 +46,10 @@ $(O)/tests/test_command: $(O)/obj/tests/unit/test_command.o $(O)/obj/daemon/comm
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON) $(LIB_CMOCKA)
 $(O)/tests/test_store: $(O)/obj/tests/unit/test_store.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+# rack.c and slots.c on the simulated bus, in simulated time.
+$(O)/tests/test_slots_sim: $(O)/obj/tests/unit/test_slots_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "daemon/control.h"
+#include "daemon/event.h"
 #include "daemon/health.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -21,6 +22,13 @@ static bool estop;           /* the emergency stop is pressed */
 static bool stopping;        /* slots_stop: locking up, no more commands */
 static struct store *store;
 static enum slot_state states[RACK_MAX_SLOTS];
+/* What this slot's events last said, so that each change is published
+ * once; the first reading is the baseline, not a change. */
+static struct {
+	signed char door, lock;  /* -1: not known yet */
+	bool battery_known;
+	uint64_t battery;        /* 0: none */
+} seen[RACK_MAX_SLOTS];
 static struct loop_timer telemetry_timer;
 
 static const char *const state_names[] = {
@@ -71,16 +79,74 @@ static enum slot_state derive(const struct rack_reading *r, enum slot_state was)
 	return SLOT_IDLE;
 }
 
-static void on_rack_update(int i, void *arg)
+static void publish(enum event_type type, int i, uint64_t battery, bool on)
 {
-	enum slot_state st = derive(rack_reading(i), states[i]);
+	struct event ev = { .type = type, .slot = i, .slot_no = i >= 0 ? rc.slots[i].slot : 0,
+			    .battery = battery, .on = on };
+
+	event_publish(&ev);
+}
+
+/* The slot index of slot number n, or -1. */
+static int slot_index(int n)
+{
+	for (int i = 0; rc.enabled && i < rc.nslots; i++)
+		if (rc.slots[i].slot == n)
+			return i;
+	return -1;
+}
+
+/* The door, lock and battery events a reading implies. Where GPIO has the
+ * door sensor or drives the lock, it speaks for them (on_gpio_input,
+ * slot_write), not the controller. A battery counts once its id is read. */
+static void reading_events(int i, const struct rack_reading *r)
+{
+	bool v;
+
+	if (!r->online)
+		return; /* its last values are not news */
+	if (r->have[RF_DOOR] && !(have_gpio && gpio_get(GPIO_DOOR, rc.slots[i].slot, &v) == SW_OK)) {
+		if (seen[i].door >= 0 && seen[i].door != r->door_open)
+			publish(r->door_open ? EV_DOOR_OPENED : EV_DOOR_CLOSED, i, 0, false);
+		seen[i].door = r->door_open;
+	}
+	if (r->have[RF_LOCK] && !rc.slots[i].lock_gpio) {
+		if (seen[i].lock >= 0 && seen[i].lock != r->locked)
+			publish(EV_LOCK_CHANGED, i, 0, r->locked);
+		seen[i].lock = r->locked;
+	}
+	if (r->present && (r->health_pending || !r->have[RF_BATTERY_ID]))
+		return;
+	uint64_t id = r->present ? r->battery_id : 0;
+	if (seen[i].battery_known && seen[i].battery != id) {
+		if (seen[i].battery)
+			publish(EV_BATTERY_REMOVED, i, seen[i].battery, false);
+		if (id)
+			publish(EV_BATTERY_INSERTED, i, id, false);
+	}
+	seen[i].battery_known = true;
+	seen[i].battery = id;
+}
+
+/* The rack's raw events: the slot's state and its own events are derived
+ * here, where the reading is given its meaning. */
+static void on_rack_event(const struct event *ev, void *arg)
+{
+	int i = ev->slot;
+	const struct rack_reading *r = rack_reading(i);
+	enum slot_state st = derive(r, states[i]);
 
 	(void)arg;
-	if (st == states[i])
-		return;
-	log_msg(st == SLOT_FAULT || st == SLOT_OFFLINE ? LOG_WARNING : LOG_INFO, "slot %d: %s -> %s",
-		rc.slots[i].slot, slots_state_name(states[i]), slots_state_name(st));
-	states[i] = st;
+	if (st != states[i]) {
+		log_msg(st == SLOT_FAULT || st == SLOT_OFFLINE ? LOG_WARNING : LOG_INFO,
+			"slot %d: %s -> %s", rc.slots[i].slot, slots_state_name(states[i]),
+			slots_state_name(st));
+		struct event sev = { .type = EV_SLOT_STATE, .slot = i, .slot_no = rc.slots[i].slot,
+				     .from = (int)states[i], .to = (int)st };
+		states[i] = st;
+		event_publish(&sev);
+	}
+	reading_events(i, r);
 }
 
 /* The fleet's battery id form ("BAT-00042", mqtt.md's example). */
@@ -285,6 +351,7 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 		if (e != SW_OK)
 			return control_error("slot_error", "slot %d's lock relay: %s", rc.slots[i].slot,
 					     sw_strerror(e));
+		publish(EV_LOCK_CHANGED, i, 0, value != 0);
 		json_object *r = json_object_new_object();
 		json_object_object_add(r, "slot", json_object_new_int(rc.slots[i].slot));
 		json_object_object_add(r, "done", json_object_new_string(what));
@@ -348,12 +415,16 @@ static const struct command rack_commands[] = {
 };
 
 /* GPIO inputs. The emergency stop turns charging off on every slot and
- * keeps it off while pressed (the controllers' own cut-offs stand anyway). */
+ * keeps it off while pressed (the controllers' own cut-offs stand anyway).
+ * That is done here, before the event: no subscriber can delay it. */
 static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 {
 	(void)arg;
 	if (role == GPIO_DOOR) {
 		log_msg(LOG_INFO, "slot %d: door %s (sensor)", slot, active ? "open" : "closed");
+		struct event ev = { .type = active ? EV_DOOR_OPENED : EV_DOOR_CLOSED,
+				    .slot = slot_index(slot), .slot_no = slot };
+		event_publish(&ev);
 		return;
 	}
 	if (role != GPIO_ESTOP || active == estop)
@@ -364,6 +435,7 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 		health_set("estop", HEALTH_OK, "released");
 		if (rc.enabled)
 			rack_hold_charging_off(false);
+		publish(EV_ESTOP_RELEASED, -1, 0, false);
 		return;
 	}
 	log_msg(LOG_CRIT, "emergency stop pressed: charging off on every slot");
@@ -373,6 +445,28 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	if (rc.enabled)
 		rack_hold_charging_off(true);
 	store_audit(store, "gpio", "estop", "pressed", NULL);
+	publish(EV_ESTOP_PRESSED, -1, 0, true);
+}
+
+static const enum event_type rack_events[] = { EV_SLOT_READING, EV_SLOT_ONLINE, EV_SLOT_OFFLINE };
+
+static void unsubscribe(void)
+{
+	for (size_t k = 0; k < sizeof rack_events / sizeof rack_events[0]; k++)
+		event_unsubscribe(rack_events[k], on_rack_event, NULL);
+}
+
+static enum sw_err subscribe(char *why, size_t whylen)
+{
+	for (size_t k = 0; k < sizeof rack_events / sizeof rack_events[0]; k++) {
+		enum sw_err e = event_subscribe(rack_events[k], on_rack_event, NULL);
+		if (e != SW_OK) {
+			snprintf(why, whylen, "cannot subscribe to %s", event_name(rack_events[k]));
+			unsubscribe();
+			return e;
+		}
+	}
+	return SW_OK;
 }
 
 /* An emergency stop already pressed at start counts as pressed now. The
@@ -411,9 +505,14 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 		check_estop();
 		return SW_OK;
 	}
-	for (int i = 0; i < rc.nslots; i++)
+	memset(seen, 0, sizeof seen);
+	for (int i = 0; i < rc.nslots; i++) {
 		states[i] = SLOT_OFFLINE;
-	enum sw_err e = rack_open(&cfg->rack, on_rack_update, NULL, why, whylen);
+		seen[i].door = seen[i].lock = -1;
+	}
+	enum sw_err e = subscribe(why, whylen);
+	if (e == SW_OK && (e = rack_open(&cfg->rack, why, whylen)) != SW_OK)
+		unsubscribe();
 	if (e != SW_OK)
 		return e;
 	loop_timer_init(&telemetry_timer, take_samples, NULL);
@@ -444,5 +543,6 @@ void slots_stop(void)
 	if (!loop_run_until(all_locked, NULL, STOP_LOCK_MS))
 		log_msg(LOG_WARNING, "rack: not every door confirmed locked at stop");
 	rack_close();
+	unsubscribe();
 	stopping = false;
 }

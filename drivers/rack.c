@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "daemon/config.h"
+#include "daemon/event.h"
 #include "daemon/health.h"
 #include "drivers/rack_state.h"
 #define BACKOFF_MAX_MS 30000
@@ -29,12 +29,11 @@ static const struct {
 
 struct rack_state rk;
 
-static int64_t wall_ms(void)
+static void publish(enum event_type type, int i)
 {
-	struct timespec ts;
+	struct event ev = { .type = type, .slot = i, .slot_no = rk.cfg.slots[i].slot };
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	event_publish(&ev);
 }
 
 static void report_health(void)
@@ -81,7 +80,7 @@ static bool slot_due(int i, int64_t now)
 
 static bool submit(const struct rack_job *job)
 {
-	rk.job_at = wall_ms();
+	rk.job_at = loop_wall_ms();
 	rk.busy = rack_bus_submit(rk.bus, job) == SW_OK;
 	return rk.busy;
 }
@@ -300,7 +299,7 @@ static void slot_missed(int i, enum sw_err e)
 		log_cond(&s->cond, 1, LOG_WARNING, "rack: slot %d (unit %d) offline after %d misses: %s",
 			 sc->slot, sc->unit, s->misses, sw_strerror(e));
 		report_health();
-		rk.on_update(i, rk.arg);
+		publish(EV_SLOT_OFFLINE, i);
 	} else if (!s->r.online && e != SW_EIO) {
 		s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 		s->retry_at = loop_now() + s->backoff_ms;
@@ -312,8 +311,9 @@ static void slot_missed(int i, enum sw_err e)
 }
 
 /* A slot is online again when its fast registers were read: a write it
- * answered says nothing yet of its door or battery. */
-static void slot_answered(int i)
+ * answered says nothing yet of its door or battery. Returns whether it
+ * came back. */
+static bool slot_answered(int i)
 {
 	struct slot_state *s = &rk.slots[i];
 	const struct rack_slot_config *sc = &rk.cfg.slots[i];
@@ -331,7 +331,9 @@ static void slot_answered(int i)
 			s->safe_pending |= 1u << RACK_SAFE_CHARGE_OFF;
 		log_cond(&s->cond, 0, LOG_NOTICE, "rack: slot %d (unit %d) online", sc->slot, sc->unit);
 		report_health();
+		return true;
 	}
+	return false;
 }
 
 /* A read-back of the last write: the command is done only when the
@@ -417,6 +419,7 @@ static void on_result(int fd, short revents, void *arg)
 	}
 	rk.busy = false;
 	int i = rk.job_slot;
+	bool back = false;
 	if (r->err == SW_EIO)
 		log_cond(&rk.bus_cond, 1, LOG_ERR, "rack: %s: serial device gone or not there; retrying",
 			 rk.cfg.device);
@@ -434,7 +437,7 @@ static void on_result(int fd, short revents, void *arg)
 	if (rk.kind == JOB_BROADCAST) {
 		/* nobody answers a broadcast; the slots' own writes confirm */
 	} else if (r->err == SW_OK) {
-		slot_answered(i);
+		back = slot_answered(i);
 	} else if (r->err == SW_EIO) {
 		/* The bus is down: every slot missed this cycle, which ends
 		 * here; the next one starts after rack.reconnect_ms. */
@@ -447,14 +450,16 @@ static void on_result(int fd, short revents, void *arg)
 		slot_missed(i, r->err);
 	}
 	job_done(i, r);
+	/* After the decode: a subscriber sees the values that came back. */
+	if (back)
+		publish(EV_SLOT_ONLINE, i);
 	if (r->err == SW_OK && rk.kind != JOB_BROADCAST)
-		rk.on_update(i, rk.arg);
+		publish(EV_SLOT_READING, i);
 	free(r);
 	pump();
 }
 
-enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, void *arg,
-		      char *why, size_t whylen)
+enum sw_err rack_open(const struct rack_config *cfg, char *why, size_t whylen)
 {
 	struct config_errors *errs = malloc(sizeof *errs);
 	struct rack_bus_config bc = { 0 };
@@ -463,8 +468,6 @@ enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, v
 		return SW_ENOMEM;
 	memset(&rk, 0, sizeof rk);
 	rk.cfg = *cfg;
-	rk.on_update = on_update;
-	rk.arg = arg;
 	if (rack_profile_load(cfg->profile, &rk.prof, errs) < 0) {
 		snprintf(why, whylen, "profile %s", errs->msg[0]);
 		free(errs);

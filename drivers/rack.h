@@ -45,10 +45,6 @@ struct rack_stats {
 	int online, slots;
 };
 
-/* Called from the loop after a slot's reading changed or it went
- * offline/online; slot is the index into rack_config.slots. */
-typedef void (*rack_update_fn)(int slot, void *arg);
-
 /* Called when a queued write finished: SW_OK when the register read back as
  * written, SW_EREADBACK when it did not, SW_ECANCELED when the emergency
  * stop or rack_lock_all overtook it, or the error of the transaction. */
@@ -56,9 +52,13 @@ typedef void (*rack_done_fn)(enum sw_err err, void *arg);
 
 /* Loads the profile, starts the bus worker and the poll cycle. Fails with a
  * reason when the profile is invalid; a missing serial device is not an
- * error here (it is retried, and reported in the rack's health). */
-enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, void *arg,
-		      char *why, size_t whylen);
+ * error here (it is retried, and reported in the rack's health). From the
+ * loop it publishes EV_SLOT_READING after each transaction a slot answered
+ * (its reading is updated by then), EV_SLOT_ONLINE before that when the
+ * slot came back, and EV_SLOT_OFFLINE when it went (daemon/event.h), each
+ * with the slot index and number. A device "sim:N" is N simulated
+ * controllers in this process (drivers/rack_bus.h). */
+enum sw_err rack_open(const struct rack_config *cfg, char *why, size_t whylen);
 
 /* The latest reading of slot index i. */
 const struct rack_reading *rack_reading(int i);

@@ -1,170 +1,37 @@
+/* The bus as rack.c sees it: one job at a time to a backend (the libmodbus
+ * worker, or the simulated controllers in this process), the result back
+ * through an fd, and the counters. Also the Modbus framing both backends
+ * share, so that a reply is matched to its request the same way on both. */
 #include "drivers/rack_bus.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <modbus.h>
+#include "drivers/rack_bus_backend.h"
 
-/* A serial device that comes back is opened again within this: the slot
- * controllers lock themselves after 5 s without a master (their default
- * watchdog), so the rack must be back well before that. */
-#define RECONNECT_MAX_MS 2000
-/* After a broadcast the slaves execute it before the next request comes;
- * the spec leaves the delay to the master, 100 ms is the usual choice. */
-#define BROADCAST_TURNAROUND_US 100000
+#define SIM_PREFIX "sim:"
 
 struct rack_bus {
-	struct rack_bus_config cfg;
-	int req[2];          /* loop -> worker: struct rack_job */
-	int res[2];          /* worker -> loop: struct rack_result */
-	pthread_t thread;
-	bool started;
-	bool outstanding;    /* loop side: a job is with the worker */
+	const struct rack_bus_ops *ops;
+	struct rack_line *line;
+	struct rack_bus_shared sh;
 	unsigned gap_us;
-	/* worker side only */
-	modbus_t *ctx;
-	int64_t last_end_us; /* when the line last fell silent */
-	int64_t retry_at_us;
-	int backoff_ms;
-	/* shared */
-	atomic_bool connected;
-	atomic_uint_fast64_t transactions;
-	atomic_uint_fast64_t discarded;
-	atomic_uint_fast64_t line_us;
+	bool outstanding;
 };
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* The silent interval between frames: 3.5 character times, or a fixed
  * 1750 µs above 19200 baud (Modbus over Serial Line v1.02, 2.5.1.1). A
  * character is 11 bits: start, 8 data, parity or second stop, stop. */
-static unsigned frame_gap_us(int baud)
+unsigned rack_bus_frame_gap(int baud)
 {
 	if (baud > 19200)
 		return 1750;
 	return (unsigned)(3.5 * 11 * 1000000.0 / baud + 0.5);
 }
 
-static void disconnect(struct rack_bus *bus)
-{
-	if (bus->ctx) {
-		modbus_close(bus->ctx);
-		modbus_free(bus->ctx);
-		bus->ctx = NULL;
-	}
-	atomic_store(&bus->connected, false);
-}
-
-static bool connect_bus(struct rack_bus *bus)
-{
-	int64_t now = now_us();
-
-	if (bus->ctx)
-		return true;
-	if (now < bus->retry_at_us)
-		return false;
-	bus->ctx = modbus_new_rtu(bus->cfg.device, bus->cfg.baud, bus->cfg.parity,
-				  bus->cfg.data_bits, bus->cfg.stop_bits);
-	if (bus->ctx && modbus_connect(bus->ctx) == 0 &&
-	    (!bus->cfg.rs485 || modbus_rtu_set_serial_mode(bus->ctx, MODBUS_RTU_RS485) == 0)) {
-		/* Bytes of one frame follow each other closely; a slave that
-		 * stops mid-frame should not hold the line for long. */
-		modbus_set_byte_timeout(bus->ctx, 0, 20000 + 2 * 11 * 1000000 / bus->cfg.baud);
-		bus->backoff_ms = bus->cfg.reconnect_ms;
-		bus->last_end_us = now_us();
-		atomic_store(&bus->connected, true);
-		return true;
-	}
-	if (bus->ctx)
-		modbus_free(bus->ctx);
-	bus->ctx = NULL;
-	bus->retry_at_us = now + (int64_t)bus->backoff_ms * 1000;
-	int cap = bus->cfg.reconnect_ms > RECONNECT_MAX_MS ? bus->cfg.reconnect_ms : RECONNECT_MAX_MS;
-	bus->backoff_ms = bus->backoff_ms * 2 > cap ? cap : bus->backoff_ms * 2;
-	return false;
-}
-
-/* Errors after which the device is gone, not just a slave silent: a USB
- * adapter unplugged, the simulator's pty closed. libmodbus does not recover
- * from these by itself. */
-static bool device_gone(int e)
-{
-	return e == EIO || e == ENXIO || e == ENODEV || e == EBADF || e == ECONNRESET || e == EPIPE;
-}
-
-/* Waits up to ms for input on the line: 1 when there is some, 0 when none
- * came, -1 when the loop is closing the bus (the request pipe's write end
- * closed), so that no wait of the worker holds up a stop. */
-static int wait_line(struct rack_bus *bus, int fd, int ms)
-{
-	struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = bus->req[0], .events = POLLIN } };
-
-	if (poll(p, 2, ms) < 0)
-		return errno == EINTR ? 0 : -1;
-	if (p[1].revents)
-		return -1;
-	return p[0].revents ? 1 : 0;
-}
-
-/* After a failed transaction the slave may still be sending (a late or
- * garbled answer, line noise): wait until the line has been quiet for four
- * frame gaps, at most limit_ms, and drop what came, so it is not taken for
- * the answer to the next request. */
-static void wait_silence(struct rack_bus *bus, int limit_ms)
-{
-	int fd = modbus_get_socket(bus->ctx);
-	int64_t end = now_us() + (int64_t)limit_ms * 1000;
-	int quiet_ms = (int)(4 * bus->gap_us / 1000) + 1;
-	char junk[256];
-
-	while (fd >= 0 && now_us() < end) {
-		if (wait_line(bus, fd, quiet_ms) <= 0 || read(fd, junk, sizeof junk) <= 0)
-			break;
-	}
-	modbus_flush(bus->ctx);
-}
-
-/* Whatever came in since the last transaction ended answers nothing we
- * are about to ask: a late answer, a babbling slave. Dropped and counted,
- * so that it is not read as the answer to the next request. */
-static void drop_input(struct rack_bus *bus)
-{
-	int fd = modbus_get_socket(bus->ctx);
-	char junk[256];
-	bool any = false;
-
-	while (fd >= 0 && read(fd, junk, sizeof junk) > 0) /* the fd is non-blocking */
-		any = true;
-	if (any)
-		atomic_fetch_add(&bus->discarded, 1);
-}
-
-/* Adds the least line time a frame of len bytes needs, 11 bits a character,
- * and the 3.5-character silence after it: `make bench` compares the sum
- * with the time the transactions took. */
-static void account_line(struct rack_bus *bus, int len)
-{
-	atomic_fetch_add(&bus->line_us, (uint64_t)len * 11 * 1000000ull / (uint64_t)bus->cfg.baud +
-					       bus->gap_us);
-}
-
-/* The request's bytes without the CRC (libmodbus adds it): unit, function,
- * and the PDU of Modbus Application Protocol v1.1b3, 6.3/6.4/6.6/6.12. */
-static int build_request(const struct rack_job *job, uint8_t *req)
+/* The request's bytes without the CRC: unit, function, and the PDU of
+ * Modbus Application Protocol v1.1b3, 6.3/6.4/6.6/6.12. */
+int rack_bus_request(const struct rack_job *job, uint8_t *req)
 {
 	int n = 0;
 
@@ -192,162 +59,33 @@ static int build_request(const struct rack_job *job, uint8_t *req)
 	return n;
 }
 
-enum match { MATCH_NONE, MATCH_OK, MATCH_EXCEPTION };
-
-/* Whether a frame (its CRC checked by libmodbus) answers the request: the
- * same unit and function; for a read, the byte count of the registers
- * asked; for a write, the echo of address and value (06) or address and
- * count (16). An exception answers when unit and function match. Anything
- * else is a late answer to an earlier request, or noise. */
-static enum match reply_match(const uint8_t *req, const uint8_t *rsp, int len)
+/* Whether a frame answers the request: the same unit and function; for a
+ * read, the byte count of the registers asked; for a write, the echo of
+ * address and value (06) or address and count (16). An exception answers
+ * when unit and function match. Anything else is a late answer to an
+ * earlier request, or noise. */
+enum rack_bus_match rack_bus_match(const uint8_t *req, const uint8_t *rsp, int len)
 {
 	if (len < 5 || rsp[0] != req[0])
-		return MATCH_NONE;
+		return RACK_MATCH_NONE;
 	if (rsp[1] == (req[1] | 0x80))
-		return len == 5 ? MATCH_EXCEPTION : MATCH_NONE;
+		return len == 5 ? RACK_MATCH_EXCEPTION : RACK_MATCH_NONE;
 	if (rsp[1] != req[1])
-		return MATCH_NONE;
+		return RACK_MATCH_NONE;
 	if (req[1] == 3 || req[1] == 4) {
 		unsigned count = (unsigned)req[4] << 8 | req[5];
-		return rsp[2] == 2 * count && len == 5 + 2 * (int)count ? MATCH_OK : MATCH_NONE;
+		return rsp[2] == 2 * count && len == 5 + 2 * (int)count ? RACK_MATCH_OK : RACK_MATCH_NONE;
 	}
 	/* 06 echoes address and value, 16 address and count: bytes 2..5. */
-	return len == 8 && memcmp(rsp + 2, req + 2, 4) == 0 ? MATCH_OK : MATCH_NONE;
+	return len == 8 && memcmp(rsp + 2, req + 2, 4) == 0 ? RACK_MATCH_OK : RACK_MATCH_NONE;
 }
 
-/* Sends the request and reads frames until one answers it or the response
- * timeout (counted from the request) runs out. Frames that do not answer it
- * are dropped and counted: a slave that answers after its timeout must not
- * have that answer taken for a later request's. */
-static int transact(struct rack_bus *bus, const struct rack_job *job, struct rack_result *r)
+/* 11 bits a character and the 3.5-character silence after the frame:
+ * `make bench` compares the sum with the time the transactions took. */
+void rack_bus_account(struct rack_bus_shared *sh, int baud, int len)
 {
-	uint8_t req[MODBUS_RTU_MAX_ADU_LENGTH], rsp[MODBUS_RTU_MAX_ADU_LENGTH];
-	int n = build_request(job, req);
-
-	drop_input(bus);
-	if (modbus_send_raw_request(bus->ctx, req, n) < 0)
-		return -1;
-	account_line(bus, n + 2);
-	if (job->unit == 0)
-		return 0; /* a broadcast is never answered (Modbus over Serial Line 2.1) */
-	int64_t deadline = now_us() + (int64_t)job->timeout_ms * 1000;
-	for (;;) {
-		int64_t left = deadline - now_us();
-		int ready = left > 0 ? wait_line(bus, modbus_get_socket(bus->ctx),
-						 (int)((left + 999) / 1000)) : 0;
-		if (ready <= 0) {
-			errno = ready < 0 ? ECANCELED : ETIMEDOUT;
-			return -1;
-		}
-		left = deadline - now_us();
-		if (left < 1000)
-			left = 1000;
-		modbus_set_response_timeout(bus->ctx, (uint32_t)(left / 1000000),
-					    (uint32_t)(left % 1000000));
-		int len = modbus_receive_confirmation(bus->ctx, rsp);
-		if (len < 0 && (errno == ETIMEDOUT || device_gone(errno)))
-			return -1;
-		switch (len > 0 ? reply_match(req, rsp, len) : MATCH_NONE) {
-		case MATCH_OK:
-			account_line(bus, len);
-			for (unsigned i = 0; job->op == RACK_READ && i < job->count; i++)
-				r->regs[i] = (uint16_t)(rsp[3 + 2 * i] << 8 | rsp[4 + 2 * i]);
-			r->count = job->op == RACK_READ ? job->count : 0;
-			return 0;
-		case MATCH_EXCEPTION:
-			account_line(bus, len);
-			r->exception = rsp[2];
-			errno = EMBXILFUN; /* any exception: reported as SW_EINVAL */
-			return -1;
-		case MATCH_NONE:
-			/* another unit's frame (len 0), a bad CRC, or a stale
-			 * answer: not ours, keep listening */
-			atomic_fetch_add(&bus->discarded, 1);
-			break;
-		}
-	}
-}
-
-static void run_job(struct rack_bus *bus, const struct rack_job *job, struct rack_result *r)
-{
-	memset(r, 0, sizeof *r);
-	r->tag = job->tag;
-	r->unit = job->unit;
-	if (!connect_bus(bus)) {
-		r->err = SW_EIO;
-		r->done_ms = now_us() / 1000;
-		return;
-	}
-	/* Keep the inter-frame silence libmodbus does not keep: slaves on a
-	 * shared bus find the start of our request by it. Sleeping here is
-	 * the worker's, never the loop's. */
-	int64_t wait = bus->last_end_us + bus->gap_us - now_us();
-	if (wait > 0) {
-		struct timespec ts = { .tv_sec = wait / 1000000, .tv_nsec = (wait % 1000000) * 1000 };
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-	}
-	modbus_set_slave(bus->ctx, job->unit);
-	int rc = transact(bus, job, r);
-	int e = errno;
-	bus->last_end_us = now_us();
-	r->done_ms = bus->last_end_us / 1000;
-	/* Nobody answers a broadcast, so nothing marks the end of its frame on
-	 * the line: the write returned when the UART took it. Count its line
-	 * time, and give the slaves the turnaround delay to act on it (Modbus
-	 * over Serial Line v1.02, 2.4.1), or the next request runs into it. */
-	if (rc >= 0 && job->unit == 0)
-		bus->last_end_us += (int64_t)(8 + 2 * job->count) * 11 * 1000000 / bus->cfg.baud +
-				    BROADCAST_TURNAROUND_US;
-	atomic_fetch_add(&bus->transactions, 1);
-	if (rc >= 0)
-		return;
-	if (e == ETIMEDOUT) {
-		r->err = SW_ETIMEDOUT;
-	} else if (e == ECANCELED) {
-		r->err = SW_ECANCELED;
-		return;
-	} else if (device_gone(e)) {
-		r->err = SW_EIO;
-		disconnect(bus);
-		bus->retry_at_us = 0; /* try at once: it may be back already */
-	} else {
-		r->err = SW_EINVAL;
-	}
-	if (bus->ctx)
-		wait_silence(bus, job->timeout_ms);
-}
-
-static bool full_io(int fd, void *buf, size_t len, bool writing)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = writing ? write(fd, (char *)buf + done, len - done)
-				    : read(fd, (char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		done += (size_t)n;
-	}
-	return true;
-}
-
-static void *worker(void *arg)
-{
-	struct rack_bus *bus = arg;
-	struct rack_job job;
-	struct rack_result *r = malloc(sizeof *r);
-
-	while (r && full_io(bus->req[0], &job, sizeof job, false)) {
-		run_job(bus, &job, r);
-		if (!full_io(bus->res[1], r, sizeof *r, true))
-			break;
-	}
-	free(r);
-	disconnect(bus);
-	return NULL;
+	atomic_fetch_add(&sh->line_us, (uint64_t)len * 11 * 1000000ull / (uint64_t)baud +
+					       rack_bus_frame_gap(baud));
 }
 
 enum sw_err rack_bus_open(const struct rack_bus_config *cfg, struct rack_bus **out)
@@ -357,56 +95,35 @@ enum sw_err rack_bus_open(const struct rack_bus_config *cfg, struct rack_bus **o
 	*out = NULL;
 	if (!bus)
 		return SW_ENOMEM;
-	bus->cfg = *cfg;
-	bus->gap_us = frame_gap_us(cfg->baud);
-	bus->backoff_ms = cfg->reconnect_ms > 0 ? cfg->reconnect_ms : 1000;
-	bus->cfg.reconnect_ms = bus->backoff_ms;
-	bus->req[0] = bus->req[1] = bus->res[0] = bus->res[1] = -1;
-	if (pipe2(bus->req, O_CLOEXEC) < 0 || pipe2(bus->res, O_CLOEXEC) < 0 ||
-	    fcntl(bus->res[0], F_SETFL, O_NONBLOCK) < 0) {
-		rack_bus_close(bus);
-		return SW_EIO;
+	bool sim = strncmp(cfg->device, SIM_PREFIX, strlen(SIM_PREFIX)) == 0;
+	bus->ops = sim ? &rack_bus_sim : &rack_bus_modbus;
+	bus->gap_us = rack_bus_frame_gap(cfg->baud);
+	enum sw_err e = bus->ops->open(cfg, &bus->sh, &bus->line);
+	if (e != SW_OK) {
+		free(bus);
+		return e;
 	}
-	if (pthread_create(&bus->thread, NULL, worker, bus) != 0) {
-		rack_bus_close(bus);
-		return SW_ENOMEM;
-	}
-	bus->started = true;
 	*out = bus;
 	return SW_OK;
 }
 
 int rack_bus_fd(const struct rack_bus *bus)
 {
-	return bus->res[0];
+	return bus->ops->fd(bus->line);
 }
 
 enum sw_err rack_bus_submit(struct rack_bus *bus, const struct rack_job *job)
 {
 	if (bus->outstanding)
 		return SW_EBUSY;
-	/* A job is far below PIPE_BUF, so the write is atomic and the worker
-	 * is always waiting for the next one: this cannot block. */
-	if (!full_io(bus->req[1], (void *)job, sizeof *job, true))
-		return SW_EIO;
-	bus->outstanding = true;
-	return SW_OK;
+	enum sw_err e = bus->ops->submit(bus->line, job);
+	bus->outstanding = e == SW_OK;
+	return e;
 }
-
-/* A result is written with one write() below PIPE_BUF, which the kernel
- * delivers whole (pipe(7)): a read gets all of it or nothing. */
-_Static_assert(sizeof(struct rack_result) <= PIPE_BUF, "results must be atomic pipe writes");
 
 bool rack_bus_result(struct rack_bus *bus, struct rack_result *out)
 {
-	ssize_t n;
-
-	if (!bus->outstanding)
-		return false;
-	do
-		n = read(bus->res[0], out, sizeof *out);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof *out)
+	if (!bus->outstanding || !bus->ops->result(bus->line, out))
 		return false;
 	bus->outstanding = false;
 	return true;
@@ -414,22 +131,22 @@ bool rack_bus_result(struct rack_bus *bus, struct rack_result *out)
 
 bool rack_bus_connected(const struct rack_bus *bus)
 {
-	return atomic_load(&bus->connected);
+	return atomic_load(&bus->sh.connected);
 }
 
 uint64_t rack_bus_transactions(const struct rack_bus *bus)
 {
-	return atomic_load(&bus->transactions);
+	return atomic_load(&bus->sh.transactions);
 }
 
 uint64_t rack_bus_discarded(const struct rack_bus *bus)
 {
-	return atomic_load(&bus->discarded);
+	return atomic_load(&bus->sh.discarded);
 }
 
 uint64_t rack_bus_line_us(const struct rack_bus *bus)
 {
-	return atomic_load(&bus->line_us);
+	return atomic_load(&bus->sh.line_us);
 }
 
 unsigned rack_bus_gap_us(const struct rack_bus *bus)
@@ -441,15 +158,6 @@ void rack_bus_close(struct rack_bus *bus)
 {
 	if (!bus)
 		return;
-	if (bus->req[1] >= 0)
-		close(bus->req[1]); /* the worker's read returns 0: it ends */
-	if (bus->started)
-		pthread_join(bus->thread, NULL);
-	for (int i = 0; i < 2; i++) {
-		if (bus->res[i] >= 0)
-			close(bus->res[i]);
-	}
-	if (bus->req[0] >= 0)
-		close(bus->req[0]);
+	bus->ops->close(bus->line);
 	free(bus);
 }

@@ -1,12 +1,16 @@
-/* One Modbus RTU bus (a serial line shared by the slot controllers), served
- * by one worker thread, because libmodbus calls block. The loop hands the
- * worker one transaction at a time through a pipe and gets the result back
- * through another, as OpenBSD ntpd's processes talk through imsg; the loop
- * itself never waits on the line. Only rack_bus.c includes libmodbus. */
+/* One Modbus RTU bus (a serial line shared by the slot controllers): one
+ * transaction at a time, its result back through an fd the loop watches, so
+ * the loop itself never waits on the line. Behind it, a backend
+ * (rack_bus_backend.h): the serial device through libmodbus, served by a
+ * worker thread because libmodbus calls block (rack_bus_modbus.c, the only
+ * file that includes libmodbus), or, for a device "sim:N", N simulated
+ * controllers running the real firmware in this process
+ * (rack_bus_sim.c). */
 #ifndef SWAPD_RACK_BUS_H
 #define SWAPD_RACK_BUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "daemon/err.h"
@@ -45,9 +49,14 @@ struct rack_result {
 };
 
 struct rack_bus;
+struct json_object;
 
 /* Starts the worker for a bus. The device need not exist yet: the worker
- * opens it when the first job comes and again after it went away. */
+ * opens it when the first job comes and again after it went away. A
+ * device "sim:N" (N 1..247) opens the simulated bus instead: controllers
+ * with unit ids 1..N serving the firmware's register map
+ * (firmware/REGISTERS.md), answering each job at once on the loop's clock;
+ * SW_EINVAL for a bad N. */
 enum sw_err rack_bus_open(const struct rack_bus_config *cfg, struct rack_bus **out);
 
 /* The fd that becomes readable when a result is ready (for loop_add_fd). */
@@ -76,5 +85,11 @@ unsigned rack_bus_gap_us(const struct rack_bus *bus);
 
 /* Stops the worker (finishing its transaction) and closes the device. */
 void rack_bus_close(struct rack_bus *bus);
+
+/* Runs one rack simulator verb (tools/rack-sim/README.md), a JSON object
+ * such as {"op": "insert", "slot": 1, "battery": 42}, on the simulated bus
+ * open in this process. Returns the verb's reply (the caller puts it), or
+ * NULL with the reason in why. For tests and the demo. */
+struct json_object *rack_bus_sim_exec(const char *verb, char *why, size_t whylen);
 
 #endif

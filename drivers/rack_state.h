@@ -49,8 +49,6 @@ struct rack_state {
 	struct rack_config cfg;
 	struct rack_profile prof;
 	struct rack_bus *bus;
-	rack_update_fn on_update;
-	void *arg;
 	struct slot_state slots[RACK_MAX_SLOTS];
 	struct pending_write q[WRITE_QUEUE]; /* in order; taken from anywhere */
 	size_t qlen;

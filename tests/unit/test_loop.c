@@ -114,9 +114,43 @@ static void test_many_timers(void **state)
 	loop_free();
 }
 
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* On the simulated clock a round with no fd ready jumps to the next timer:
+ * a day of timers runs without waiting, in deadline order, and the wall
+ * clock moves with it. */
+static void test_simulated_clock(void **state)
+{
+	struct loop_timer t[3];
+	static const int64_t delays[3] = { 86399000, 1000, 3600000 };
+
+	(void)state;
+	loop_set_clock(true);
+	norder = 0;
+	int64_t start = loop_now(), wall = loop_wall_ms();
+	for (int i = 0; i < 3; i++) {
+		loop_timer_init(&t[i], record, (void *)(intptr_t)i);
+		loop_timer_arm(&t[i], delays[i]);
+	}
+	assert_false(loop_run_until(never, NULL, 86400000));
+	assert_int_equal(loop_now() - start, 86400000);
+	assert_int_equal(loop_wall_ms() - wall, 86400000);
+	assert_int_equal(norder, 3);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 2);
+	assert_int_equal(order[2], 0);
+	loop_set_clock(false);
+	loop_free();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simulated_clock),
 		cmocka_unit_test(test_timer_order),
 		cmocka_unit_test(test_fd_and_delete_in_callback),
 		cmocka_unit_test(test_many_timers),
