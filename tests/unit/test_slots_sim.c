@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "daemon/config.h"
+#include "daemon/command.h"
 #include "daemon/event.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
@@ -101,6 +102,7 @@ static int teardown(void **state)
 
 	(void)state;
 	slots_stop();
+	command_forget(); /* slots_start registers its commands again next time */
 	for (size_t k = 0; k < sizeof slot_events / sizeof slot_events[0]; k++)
 		event_unsubscribe(slot_events[k], record, NULL);
 	store_close(store);
