@@ -78,6 +78,94 @@ static const char *show(json_object *v, char *buf, size_t len)
 static void parse_section(json_object *obj, const struct field *fields, void *base,
 			  const char *prefix, struct config_errors *errs);
 
+static void parse_int(json_object *v, const struct field *f, void *dst, const char *path,
+		      struct config_errors *errs)
+{
+	char shown[72];
+
+	if (!json_object_is_type(v, json_type_int)) {
+		config_error_add(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
+		return;
+	}
+	errno = 0;
+	long long n = (long long)json_object_get_int64(v);
+	if (n < f->min || n > f->max || errno) {
+		config_error_add(errs, "%s: %s is out of range %lld..%lld", path,
+			  show(v, shown, sizeof shown), f->min, f->max);
+		return;
+	}
+	const char *why = f->check ? f->check(n) : NULL;
+	if (why) {
+		config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+		return;
+	}
+	*(int *)dst = (int)n;
+}
+
+/* Each element is a section of f->sub; their number goes to f->count_off
+ * of base. */
+static void parse_array(json_object *v, const struct field *f, void *base, const char *path,
+			struct config_errors *errs)
+{
+	char shown[72];
+	char *dst = (char *)base + f->off;
+
+	if (!json_object_is_type(v, json_type_array)) {
+		config_error_add(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
+		return;
+	}
+	size_t n = json_object_array_length(v);
+	if (n < 1 || n > (size_t)f->max) {
+		config_error_add(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ipath[160];
+		json_object *e = json_object_array_get_idx(v, i);
+		snprintf(ipath, sizeof ipath, "%.128s[%zu]", path, i);
+		if (!json_object_is_type(e, json_type_object)) {
+			config_error_add(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
+			continue;
+		}
+		parse_section(e, f->sub, dst + i * f->size, ipath, errs);
+	}
+	if (f->count_size == sizeof(size_t))
+		*(size_t *)((char *)base + f->count_off) = n;
+	else
+		*(int *)((char *)base + f->count_off) = (int)n;
+}
+
+/* F_STR and F_CONV: a string without NULs, then its conv. */
+static void parse_string(json_object *v, const struct field *f, void *dst, const char *path,
+			 struct config_errors *errs)
+{
+	char shown[72];
+
+	if (!json_object_is_type(v, json_type_string)) {
+		config_error_add(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
+		return;
+	}
+	const char *s = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+	if (strlen(s) != n) {
+		config_error_add(errs, "%s: %s contains a NUL character", path,
+			  show(v, shown, sizeof shown));
+		return;
+	}
+	if (f->type == F_STR && n >= f->size) {
+		config_error_add(errs, "%s: %s is longer than %zu characters", path,
+			  show(v, shown, sizeof shown), f->size - 1);
+		return;
+	}
+	const char *why = f->conv ? f->conv(s, dst) : NULL;
+	if (why) {
+		config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+		return;
+	}
+	if (f->type == F_STR)
+		memcpy(dst, s, n + 1);
+}
+
 static void parse_field(json_object *v, const struct field *f, void *base, const char *path,
 			struct config_errors *errs)
 {
@@ -94,26 +182,9 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 			*(bool *)((char *)base + f->enabled_off) = true;
 		parse_section(v, f->sub, dst, path, errs);
 		return;
-	case F_INT: {
-		if (!json_object_is_type(v, json_type_int)) {
-			config_error_add(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
-			return;
-		}
-		errno = 0;
-		long long n = (long long)json_object_get_int64(v);
-		if (n < f->min || n > f->max || errno) {
-			config_error_add(errs, "%s: %s is out of range %lld..%lld", path,
-				  show(v, shown, sizeof shown), f->min, f->max);
-			return;
-		}
-		const char *why = f->check ? f->check(n) : NULL;
-		if (why) {
-			config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
-			return;
-		}
-		*(int *)dst = (int)n;
+	case F_INT:
+		parse_int(v, f, dst, path, errs);
 		return;
-	}
 	case F_BOOL:
 		if (!json_object_is_type(v, json_type_boolean)) {
 			config_error_add(errs, "%s: %s is not true or false", path, show(v, shown, sizeof shown));
@@ -121,59 +192,13 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 		}
 		*(bool *)dst = json_object_get_boolean(v);
 		return;
-	case F_ARRAY: {
-		if (!json_object_is_type(v, json_type_array)) {
-			config_error_add(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
-			return;
-		}
-		size_t n = json_object_array_length(v);
-		if (n < 1 || n > (size_t)f->max) {
-			config_error_add(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			char ipath[160];
-			json_object *e = json_object_array_get_idx(v, i);
-			snprintf(ipath, sizeof ipath, "%.128s[%zu]", path, i);
-			if (!json_object_is_type(e, json_type_object)) {
-				config_error_add(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
-				continue;
-			}
-			parse_section(e, f->sub, (char *)dst + i * f->size, ipath, errs);
-		}
-		if (f->count_size == sizeof(size_t))
-			*(size_t *)((char *)base + f->count_off) = n;
-		else
-			*(int *)((char *)base + f->count_off) = (int)n;
+	case F_ARRAY:
+		parse_array(v, f, base, path, errs);
 		return;
-	}
 	case F_STR:
-	case F_CONV: {
-		if (!json_object_is_type(v, json_type_string)) {
-			config_error_add(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
-			return;
-		}
-		const char *s = json_object_get_string(v);
-		size_t n = (size_t)json_object_get_string_len(v);
-		if (strlen(s) != n) {
-			config_error_add(errs, "%s: %s contains a NUL character", path,
-				  show(v, shown, sizeof shown));
-			return;
-		}
-		if (f->type == F_STR && n >= f->size) {
-			config_error_add(errs, "%s: %s is longer than %zu characters", path,
-				  show(v, shown, sizeof shown), f->size - 1);
-			return;
-		}
-		const char *why = f->conv ? f->conv(s, dst) : NULL;
-		if (why) {
-			config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
-			return;
-		}
-		if (f->type == F_STR)
-			memcpy(dst, s, n + 1);
+	case F_CONV:
+		parse_string(v, f, dst, path, errs);
 		return;
-	}
 	}
 }
 
