@@ -2,7 +2,7 @@
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
 	store store_runs store_tokens store_telemetry store_outbox text command peer control notify \
-	slots token access status
+	slots token token_keys access status
 RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/drivers/rack_bus.o \
 	$(O)/obj/drivers/rack_profile.o
 SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o) $(RACK_OBJS)
