@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "daemon/config.h"
+#include "daemon/config_errors.h"
 #include "daemon/health.h"
 #include "drivers/rack_state.h"
 #define BACKOFF_MAX_MS 30000
