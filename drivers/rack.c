@@ -453,6 +453,11 @@ static void on_result(int fd, short revents, void *arg)
 	pump();
 }
 
+void rack_absent(void)
+{
+	health_set("rack", HEALTH_DISABLED, "no rack configured");
+}
+
 enum sw_err rack_open(const struct rack_config *cfg, rack_update_fn on_update, void *arg,
 		      char *why, size_t whylen)
 {
