@@ -6,6 +6,7 @@
 #   make demo         a station on simulated hardware, in the foreground
 #   make bench        benchmarks (bounded in time)
 #   make fuzz         fuzz campaigns (bounded in time, FUZZ_SECONDS each)
+#   make lint         daemon/ and drivers/ within the size rules (tools/sizes.sh)
 #   make install      PREFIX=/usr/local DESTDIR=
 #   make clean
 #
@@ -73,7 +74,7 @@ TEST_DEPS   :=   # anything else the tests need built
 .SECONDEXPANSION:
 include $(sort $(wildcard */module.mk))
 
-.PHONY: all test check demo bench fuzz install clean
+.PHONY: all test check demo bench fuzz lint install clean
 all: $(BINS) $(FIRMWARE)
 
 $(O)/obj/%.o: %.c
@@ -95,6 +96,9 @@ demo: $(BINS)
 
 bench: $(BENCHES)
 fuzz: $(FUZZERS)
+
+lint:
+	@sh tools/sizes.sh
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin

@@ -1,3 +1,5 @@
+/* The config module's parser (walking the field tables of
+ * config_fields.c), its checks across keys, and the file's loading. */
 #include "daemon/config.h"
 
 #include <errno.h>
@@ -15,264 +17,9 @@
 #include "daemon/token.h"
 #include "drivers/gpio.h"
 #include "drivers/rack_profile.h"
-#include "drivers/serial_baud.h"
 
 /* Largest config file accepted; a station config is a few KiB. */
 #define CONFIG_MAX_BYTES (1024 * 1024)
-
-static const char *conv_station_id(const char *s, void *dst)
-{
-	size_t n = strlen(s);
-
-	(void)dst;
-	if (n < 1 || n > 24 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
-		return "is not a station id (1 to 24 of A-Z, 0-9 and -, as in the token contract)";
-	return NULL;
-}
-
-static const char *conv_abs_path(const char *s, void *dst)
-{
-	(void)dst;
-	if (s[0] != '/')
-		return "is not an absolute path";
-	return NULL;
-}
-
-static const char *conv_level(const char *s, void *dst)
-{
-	int lvl = log_level_parse(s);
-
-	if (lvl < LOG_ERR)
-		return "is not one of err, warning, notice, info, debug";
-	*(int *)dst = lvl;
-	return NULL;
-}
-
-static const char *conv_mode(const char *s, void *dst)
-{
-	char *end;
-	unsigned long m;
-
-	if (s[0] != '0' || strlen(s) != 4 || strspn(s, "01234567") != 4)
-		return "is not an octal file mode like \"0660\"";
-	m = strtoul(s, &end, 8);
-	if (m & 0007)
-		return "gives others access; the control socket must not";
-	*(unsigned *)dst = (unsigned)m;
-	return NULL;
-}
-
-static const char *conv_group(const char *s, void *dst)
-{
-	size_t n = strlen(s);
-
-	(void)dst;
-	if (n > 0 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") != n)
-		return "is not a group name";
-	return NULL;
-}
-
-#define STR(st, m, req, cv) \
-	{ .key = #m, .type = F_STR, .off = offsetof(st, m), \
-	  .size = sizeof(((st *)0)->m), .required = req, .conv = cv }
-#define CONV(st, m, cv) \
-	{ .key = #m, .type = F_CONV, .off = offsetof(st, m), \
-	  .size = sizeof(((st *)0)->m), .conv = cv }
-#define INT(st, m, lo, hi) \
-	{ .key = #m, .type = F_INT, .off = offsetof(st, m), .min = lo, .max = hi }
-#define INTCHK(st, m, lo, hi, fn) \
-	{ .key = #m, .type = F_INT, .off = offsetof(st, m), .min = lo, .max = hi, .check = fn }
-#define BOOL(st, m) \
-	{ .key = #m, .type = F_BOOL, .off = offsetof(st, m) }
-#define OBJ(m, table) \
-	{ .key = #m, .type = F_OBJ, .off = offsetof(struct config, m), .sub = table }
-
-static const struct field station_fields[] = {
-	STR(struct config_station, id, true, conv_station_id),
-	STR(struct config_station, name, false, NULL),
-	{ 0 },
-};
-
-static const struct field log_fields[] = {
-	CONV(struct config_log, level, conv_level),
-	{ 0 },
-};
-
-static const struct field control_fields[] = {
-	STR(struct config_control, socket, false, conv_abs_path),
-	CONV(struct config_control, mode, conv_mode),
-	STR(struct config_control, admin_group, false, conv_group),
-	STR(struct config_control, staff_group, false, conv_group),
-	STR(struct config_control, kiosk_group, false, conv_group),
-	INT(struct config_control, max_clients, 1, 256),
-	INT(struct config_control, io_timeout_ms, 10, 60000),
-	INT(struct config_control, idle_timeout_ms, 100, 86400000),
-	{ 0 },
-};
-
-static const char *check_baud(long long v)
-{
-	return serial_baud_standard(v) ? NULL : "is not a standard rate";
-}
-
-static const char *conv_parity(const char *s, void *dst)
-{
-	char *p = dst;
-
-	if (strcmp(s, "none") == 0)
-		*p = 'N';
-	else if (strcmp(s, "even") == 0)
-		*p = 'E';
-	else if (strcmp(s, "odd") == 0)
-		*p = 'O';
-	else
-		return "is not one of none, even, odd";
-	return NULL;
-}
-
-static const char *conv_lock(const char *s, void *dst)
-{
-	if (strcmp(s, "controller") == 0)
-		*(bool *)dst = false;
-	else if (strcmp(s, "gpio") == 0)
-		*(bool *)dst = true;
-	else
-		return "is not \"controller\" or \"gpio\"";
-	return NULL;
-}
-
-static const struct field rack_slot_fields[] = {
-	{ .key = "slot", .type = F_INT, .off = offsetof(struct rack_slot_config, slot), .min = 1,
-	  .max = 999, .required = true },
-	{ .key = "unit", .type = F_INT, .off = offsetof(struct rack_slot_config, unit), .min = 1,
-	  .max = 247, .required = true },
-	{ .key = "lock", .type = F_CONV, .off = offsetof(struct rack_slot_config, lock_gpio),
-	  .size = sizeof(bool), .conv = conv_lock },
-	{ 0 },
-};
-
-static const struct field rack_fields[] = {
-	STR(struct rack_config, device, true, conv_abs_path),
-	INTCHK(struct rack_config, baud, 1200, 230400, check_baud),
-	CONV(struct rack_config, parity, conv_parity),
-	INT(struct rack_config, data_bits, 7, 8),
-	INT(struct rack_config, stop_bits, 1, 2),
-	BOOL(struct rack_config, rs485),
-	STR(struct rack_config, profile, true, NULL),
-	INT(struct rack_config, response_timeout_ms, 10, 2000),
-	INT(struct rack_config, offline_after, 1, 100),
-	INT(struct rack_config, poll_interval_ms, 0, 60000),
-	INT(struct rack_config, slow_every, 1, 1000),
-	INT(struct rack_config, heartbeat_ms, 100, 60000),
-	INT(struct rack_config, watchdog_s, 1, 3600),
-	INT(struct rack_config, reconnect_ms, 100, 60000),
-	INT(struct rack_config, charged_soc, 50, 100),
-	INT(struct rack_config, telemetry_interval_ms, 100, 3600000),
-	INT(struct rack_config, telemetry_rows, 100, 10000000),
-	{ .key = "slots", .type = F_ARRAY, .off = offsetof(struct rack_config, slots),
-	  .size = sizeof(struct rack_slot_config), .max = RACK_MAX_SLOTS, .required = true,
-	  .count_off = offsetof(struct rack_config, nslots), .sub = rack_slot_fields },
-	{ 0 },
-};
-
-static const char *conv_kid(const char *s, void *dst)
-{
-	size_t n = strlen(s);
-
-	(void)dst;
-	if (n > 8 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != n)
-		return "is not a key id (1 to 8 of A-Z, a-z, 0-9, as in the token contract)";
-	return NULL;
-}
-
-static const char *conv_scanner_backend(const char *s, void *dst)
-{
-	(void)dst;
-	if (strcmp(s, "serialport") != 0 && strcmp(s, "tty") != 0)
-		return "is not \"serialport\" or \"tty\"";
-	return NULL;
-}
-
-static const struct field scanner_fields[] = {
-	STR(struct scanner_config, backend, false, conv_scanner_backend),
-	STR(struct scanner_config, device, true, conv_abs_path),
-	INTCHK(struct scanner_config, baud, SCANNER_BAUD_MIN, SCANNER_BAUD_MAX, check_baud),
-	INT(struct scanner_config, dedup_ms, SCANNER_DEDUP_MS_MIN, SCANNER_DEDUP_MS_MAX),
-	INT(struct scanner_config, reconnect_ms, SCANNER_RECONNECT_MS_MIN, SCANNER_RECONNECT_MS_MAX),
-	{ 0 },
-};
-
-static const char *conv_gpio_role(const char *s, void *dst)
-{
-	static const char *const roles[] = {
-		[GPIO_LOCK] = "lock", [GPIO_DOOR] = "door", [GPIO_ESTOP] = "estop", [GPIO_LIGHT] = "light",
-	};
-
-	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-		if (strcmp(s, roles[i]) == 0) {
-			*(enum gpio_role *)dst = (enum gpio_role)i;
-			return NULL;
-		}
-	return "is not one of lock, door, estop, light";
-}
-
-static const struct field gpio_line_fields[] = {
-	{ .key = "role", .type = F_CONV, .off = offsetof(struct gpio_line_config, role),
-	  .size = sizeof(enum gpio_role), .conv = conv_gpio_role, .required = true },
-	INT(struct gpio_line_config, slot, 1, 999),
-	{ .key = "line", .type = F_STR, .off = offsetof(struct gpio_line_config, name),
-	  .size = sizeof(((struct gpio_line_config *)0)->name), .required = true },
-	BOOL(struct gpio_line_config, active_low),
-	BOOL(struct gpio_line_config, locked_active),
-	INT(struct gpio_line_config, debounce_ms, 0, 1000),
-	{ 0 },
-};
-
-static const struct field gpio_fields[] = {
-	STR(struct gpio_config, chip, true, NULL),
-	{ .key = "lines", .type = F_ARRAY, .off = offsetof(struct gpio_config, lines),
-	  .size = sizeof(struct gpio_line_config), .max = GPIO_MAX_LINES, .required = true,
-	  .count_off = offsetof(struct gpio_config, nlines), .count_size = sizeof(size_t),
-	  .sub = gpio_line_fields },
-	{ 0 },
-};
-
-static const struct field tokens_fields[] = {
-	STR(struct config_tokens, keys, true, NULL),
-	INT(struct config_tokens, skew_s, 0, 3600),
-	INT(struct config_tokens, life_swap_s, 60, 400 * 86400),
-	INT(struct config_tokens, life_transport_s, 60, 400 * 86400),
-	INT(struct config_tokens, life_badge_s, 60, 4000 * 86400),
-	STR(struct config_tokens, walkin_kid, false, conv_kid),
-	INT(struct config_tokens, walkin_ttl_s, 60, 400 * 86400),
-	INT(struct config_tokens, scan_history, 10, 10000000),
-	{ 0 },
-};
-
-static const struct field store_fields[] = {
-	STR(struct config_store, path, false, conv_abs_path),
-	INT(struct config_store, busy_timeout_ms, 0, 10000),
-	INT(struct config_store, alive_interval_ms, 10, 3600000),
-	{ 0 },
-};
-
-const struct field config_top_fields[] = {
-	OBJ(station, station_fields),
-	OBJ(log, log_fields),
-	OBJ(control, control_fields),
-	OBJ(store, store_fields),
-	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
-	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
-	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,
-	  .optional = true, .enabled_off = offsetof(struct config, gpio.enabled) },
-	{ .key = "scanner", .type = F_OBJ, .off = offsetof(struct config, scanner),
-	  .sub = scanner_fields, .optional = true,
-	  .enabled_off = offsetof(struct config, scanner.enabled) },
-	{ .key = "tokens", .type = F_OBJ, .off = offsetof(struct config, tokens),
-	  .sub = tokens_fields, .optional = true,
-	  .enabled_off = offsetof(struct config, tokens.enabled) },
-	{ 0 },
-};
 
 void config_defaults(struct config *cfg)
 {
@@ -331,6 +78,94 @@ static const char *show(json_object *v, char *buf, size_t len)
 static void parse_section(json_object *obj, const struct field *fields, void *base,
 			  const char *prefix, struct config_errors *errs);
 
+static void parse_int(json_object *v, const struct field *f, void *dst, const char *path,
+		      struct config_errors *errs)
+{
+	char shown[72];
+
+	if (!json_object_is_type(v, json_type_int)) {
+		config_error_add(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
+		return;
+	}
+	errno = 0;
+	long long n = (long long)json_object_get_int64(v);
+	if (n < f->min || n > f->max || errno) {
+		config_error_add(errs, "%s: %s is out of range %lld..%lld", path,
+			  show(v, shown, sizeof shown), f->min, f->max);
+		return;
+	}
+	const char *why = f->check ? f->check(n) : NULL;
+	if (why) {
+		config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+		return;
+	}
+	*(int *)dst = (int)n;
+}
+
+/* Each element is a section of f->sub; their number goes to f->count_off
+ * of base. */
+static void parse_array(json_object *v, const struct field *f, void *base, const char *path,
+			struct config_errors *errs)
+{
+	char shown[72];
+	char *dst = (char *)base + f->off;
+
+	if (!json_object_is_type(v, json_type_array)) {
+		config_error_add(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
+		return;
+	}
+	size_t n = json_object_array_length(v);
+	if (n < 1 || n > (size_t)f->max) {
+		config_error_add(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ipath[160];
+		json_object *e = json_object_array_get_idx(v, i);
+		snprintf(ipath, sizeof ipath, "%.128s[%zu]", path, i);
+		if (!json_object_is_type(e, json_type_object)) {
+			config_error_add(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
+			continue;
+		}
+		parse_section(e, f->sub, dst + i * f->size, ipath, errs);
+	}
+	if (f->count_size == sizeof(size_t))
+		*(size_t *)((char *)base + f->count_off) = n;
+	else
+		*(int *)((char *)base + f->count_off) = (int)n;
+}
+
+/* F_STR and F_CONV: a string without NULs, then its conv. */
+static void parse_string(json_object *v, const struct field *f, void *dst, const char *path,
+			 struct config_errors *errs)
+{
+	char shown[72];
+
+	if (!json_object_is_type(v, json_type_string)) {
+		config_error_add(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
+		return;
+	}
+	const char *s = json_object_get_string(v);
+	size_t n = (size_t)json_object_get_string_len(v);
+	if (strlen(s) != n) {
+		config_error_add(errs, "%s: %s contains a NUL character", path,
+			  show(v, shown, sizeof shown));
+		return;
+	}
+	if (f->type == F_STR && n >= f->size) {
+		config_error_add(errs, "%s: %s is longer than %zu characters", path,
+			  show(v, shown, sizeof shown), f->size - 1);
+		return;
+	}
+	const char *why = f->conv ? f->conv(s, dst) : NULL;
+	if (why) {
+		config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
+		return;
+	}
+	if (f->type == F_STR)
+		memcpy(dst, s, n + 1);
+}
+
 static void parse_field(json_object *v, const struct field *f, void *base, const char *path,
 			struct config_errors *errs)
 {
@@ -347,26 +182,9 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 			*(bool *)((char *)base + f->enabled_off) = true;
 		parse_section(v, f->sub, dst, path, errs);
 		return;
-	case F_INT: {
-		if (!json_object_is_type(v, json_type_int)) {
-			config_error_add(errs, "%s: %s is not an integer", path, show(v, shown, sizeof shown));
-			return;
-		}
-		errno = 0;
-		long long n = (long long)json_object_get_int64(v);
-		if (n < f->min || n > f->max || errno) {
-			config_error_add(errs, "%s: %s is out of range %lld..%lld", path,
-				  show(v, shown, sizeof shown), f->min, f->max);
-			return;
-		}
-		const char *why = f->check ? f->check(n) : NULL;
-		if (why) {
-			config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
-			return;
-		}
-		*(int *)dst = (int)n;
+	case F_INT:
+		parse_int(v, f, dst, path, errs);
 		return;
-	}
 	case F_BOOL:
 		if (!json_object_is_type(v, json_type_boolean)) {
 			config_error_add(errs, "%s: %s is not true or false", path, show(v, shown, sizeof shown));
@@ -374,59 +192,13 @@ static void parse_field(json_object *v, const struct field *f, void *base, const
 		}
 		*(bool *)dst = json_object_get_boolean(v);
 		return;
-	case F_ARRAY: {
-		if (!json_object_is_type(v, json_type_array)) {
-			config_error_add(errs, "%s: %s is not an array", path, show(v, shown, sizeof shown));
-			return;
-		}
-		size_t n = json_object_array_length(v);
-		if (n < 1 || n > (size_t)f->max) {
-			config_error_add(errs, "%s: %zu entries; 1 to %lld are allowed", path, n, f->max);
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			char ipath[160];
-			json_object *e = json_object_array_get_idx(v, i);
-			snprintf(ipath, sizeof ipath, "%.128s[%zu]", path, i);
-			if (!json_object_is_type(e, json_type_object)) {
-				config_error_add(errs, "%s: %s is not an object", ipath, show(e, shown, sizeof shown));
-				continue;
-			}
-			parse_section(e, f->sub, (char *)dst + i * f->size, ipath, errs);
-		}
-		if (f->count_size == sizeof(size_t))
-			*(size_t *)((char *)base + f->count_off) = n;
-		else
-			*(int *)((char *)base + f->count_off) = (int)n;
+	case F_ARRAY:
+		parse_array(v, f, base, path, errs);
 		return;
-	}
 	case F_STR:
-	case F_CONV: {
-		if (!json_object_is_type(v, json_type_string)) {
-			config_error_add(errs, "%s: %s is not a string", path, show(v, shown, sizeof shown));
-			return;
-		}
-		const char *s = json_object_get_string(v);
-		size_t n = (size_t)json_object_get_string_len(v);
-		if (strlen(s) != n) {
-			config_error_add(errs, "%s: %s contains a NUL character", path,
-				  show(v, shown, sizeof shown));
-			return;
-		}
-		if (f->type == F_STR && n >= f->size) {
-			config_error_add(errs, "%s: %s is longer than %zu characters", path,
-				  show(v, shown, sizeof shown), f->size - 1);
-			return;
-		}
-		const char *why = f->conv ? f->conv(s, dst) : NULL;
-		if (why) {
-			config_error_add(errs, "%s: %s %s", path, show(v, shown, sizeof shown), why);
-			return;
-		}
-		if (f->type == F_STR)
-			memcpy(dst, s, n + 1);
+	case F_CONV:
+		parse_string(v, f, dst, path, errs);
 		return;
-	}
 	}
 }
 

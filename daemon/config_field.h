@@ -1,7 +1,7 @@
-/* How config.c describes the keys of struct config: one table of fields
- * per section. Private to the config module: the parser (config.c) and the
- * reload check (config_reload.c) walk the same tables, so a key added to a
- * table is both parsed and compared on reload. */
+/* How config_fields.c describes the keys of struct config: one table of
+ * fields per section. Private to the config module: the parser (config.c)
+ * and the reload check (config_reload.c) walk the same tables, so a key
+ * added to a table is both parsed and compared on reload. */
 #ifndef SWAPD_CONFIG_FIELD_H
 #define SWAPD_CONFIG_FIELD_H
 

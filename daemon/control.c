@@ -522,7 +522,7 @@ enum sw_err control_open(const struct config_control *cfg, char *why, size_t why
 		if (listen_fd >= 0)
 			close(listen_fd);
 		listen_fd = -1;
-		return e == EACCES || e == EPERM || e == EROFS ? SW_EPERM : SW_EIO;
+		return sw_from_errno(e);
 	}
 	snprintf(sock_path, sizeof sock_path, "%s", cfg->socket);
 	return SW_OK;

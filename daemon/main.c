@@ -103,9 +103,6 @@ static enum sw_err start_store(const struct config *c, struct store *unused, cha
 		return e;
 	}
 	run_begun = true;
-	/* store.c reports only failures and recoveries; the healthy start is
-	 * said here until it reports its own open. */
-	health_set("store", HEALTH_OK, "%s", c->store.path);
 	loop_timer_init(&alive_timer, alive_tick, NULL);
 	loop_timer_arm(&alive_timer, c->store.alive_interval_ms);
 	loop_timer_init(&check_timer, check_tick, NULL);

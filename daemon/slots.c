@@ -501,7 +501,7 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 		have_gpio = true;
 	}
 	if (!rc.enabled) {
-		health_set("rack", HEALTH_DISABLED, "no rack configured");
+		rack_absent();
 		check_estop();
 		return SW_OK;
 	}

@@ -425,6 +425,7 @@ enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out
 	e = migrate(st, why, whylen);
 	if (e != SW_OK)
 		goto out_fail;
+	health_set("store", HEALTH_OK, "%s", path);
 	*out = st;
 	return SW_OK;
 

@@ -44,9 +44,9 @@ struct store_stats {
 
 /* Opens (creating if needed) the database at path, checks its integrity,
  * migrates it to STORE_SCHEMA_VERSION and sets busy_timeout_ms as the bound
- * on waiting for a lock. On failure returns the error with a human reason in
- * why (naming the path) and *out is NULL: a corrupt, newer-schema,
- * unreadable or unwritable database is never used. */
+ * on waiting for a lock; health "store" is then ok. On failure returns the
+ * error with a human reason in why (naming the path) and *out is NULL: a
+ * corrupt, newer-schema, unreadable or unwritable database is never used. */
 enum sw_err store_open(const char *path, int busy_timeout_ms, struct store **out,
 		       char *why, size_t whylen);
 

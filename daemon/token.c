@@ -1,27 +1,21 @@
+/* The token module's grammar, verification and issuing; the key file is
+ * token_keys.c's. */
 #include "daemon/token.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "daemon/fileio.h"
-#include "daemon/jsonfile.h"
+#include "daemon/token_priv.h"
 
 /* token.md: the mac is the first 16 bytes of the HMAC-SHA256. */
 #define MAC_BYTES 16
-/* A key file holds a few keys; anything bigger is not one. */
-#define KEYS_MAX_BYTES (64 * 1024)
 
 static const char *const reason_codes[] = {
 	[TOKEN_OK] = "ok",
@@ -52,27 +46,27 @@ void token_policy_defaults(struct token_policy *p)
 }
 
 /* Character classes of the grammar, ASCII only (no locale may widen them). */
-static bool is_digit(char c)
+bool token_is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-static bool is_alnum(char c)
+bool token_is_alnum(char c)
 {
-	return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+	return token_is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
 static bool is_station_char(char c)
 {
-	return is_digit(c) || (c >= 'A' && c <= 'Z') || c == '-';
+	return token_is_digit(c) || (c >= 'A' && c <= 'Z') || c == '-';
 }
 
 static bool is_b64url_char(char c)
 {
-	return is_alnum(c) || c == '-' || c == '_';
+	return token_is_alnum(c) || c == '-' || c == '_';
 }
 
-static bool all_of(const char *s, size_t n, size_t min, size_t max, bool (*cls)(char))
+bool token_all_of(const char *s, size_t n, size_t min, size_t max, bool (*cls)(char))
 {
 	if (n < min || n > max)
 		return false;
@@ -85,7 +79,7 @@ static bool all_of(const char *s, size_t n, size_t min, size_t max, bool (*cls)(
 /* 0..99 written without a leading zero (read like exp, see TOKENS.md). */
 static bool parse_count(const char *s, size_t n, int *out)
 {
-	if (!all_of(s, n, 1, 2, is_digit) || (n == 2 && s[0] == '0'))
+	if (!token_all_of(s, n, 1, 2, token_is_digit) || (n == 2 && s[0] == '0'))
 		return false;
 	*out = n == 1 ? s[0] - '0' : (s[0] - '0') * 10 + (s[1] - '0');
 	return true;
@@ -121,7 +115,7 @@ static bool parse_exp(const char *s, size_t n, int64_t *out)
 {
 	int64_t v = 0;
 
-	if (!all_of(s, n, 1, TOKEN_EXP_MAX, is_digit) || (n > 1 && s[0] == '0'))
+	if (!token_all_of(s, n, 1, TOKEN_EXP_MAX, token_is_digit) || (n > 1 && s[0] == '0'))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, s[i] - '0', &v))
@@ -138,7 +132,7 @@ static bool decode_mac(const char *s, size_t n, unsigned char mac[MAC_BYTES])
 {
 	unsigned char std[25], raw[19];
 
-	if (!all_of(s, n, TOKEN_MAC_CHARS, TOKEN_MAC_CHARS, is_b64url_char) ||
+	if (!token_all_of(s, n, TOKEN_MAC_CHARS, TOKEN_MAC_CHARS, is_b64url_char) ||
 	    !memchr("AQgw", s[n - 1], 4))
 		return false;
 	for (size_t i = 0; i < n; i++)
@@ -197,17 +191,17 @@ static bool parse(const char *text, size_t len, struct token *t, unsigned char m
 		return false;
 	t->kind = (enum token_kind)f[1][0];
 	if (!(t->kind == TOKEN_BADGE && fl[2] == 1 && f[2][0] == '*') &&
-	    !all_of(f[2], fl[2], 1, TOKEN_STATION_MAX, is_station_char))
+	    !token_all_of(f[2], fl[2], 1, TOKEN_STATION_MAX, is_station_char))
 		return false;
-	if (!all_of(f[3], fl[3], 1, TOKEN_SUBJECT_MAX, is_b64url_char))
+	if (!token_all_of(f[3], fl[3], 1, TOKEN_SUBJECT_MAX, is_b64url_char))
 		return false;
 	if (!parse_arg(f[4], fl[4], t))
 		return false;
-	if (!all_of(f[5], fl[5], TOKEN_NONCE_MIN, TOKEN_NONCE_MAX, is_b64url_char))
+	if (!token_all_of(f[5], fl[5], TOKEN_NONCE_MIN, TOKEN_NONCE_MAX, is_b64url_char))
 		return false;
 	if (!parse_exp(f[6], fl[6], &t->exp))
 		return false;
-	if (!all_of(f[7], fl[7], 1, TOKEN_KID_MAX, is_alnum))
+	if (!token_all_of(f[7], fl[7], 1, TOKEN_KID_MAX, token_is_alnum))
 		return false;
 	if (!decode_mac(f[8], fl[8], mac))
 		return false;
@@ -319,10 +313,7 @@ enum token_reason token_verify(const char *text, size_t len, const struct token_
 	return TOKEN_OK;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void token_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -343,58 +334,63 @@ int token_issue(const struct token *in, const struct token_keyring *ring, int64_
 	int n;
 
 	if (in->kind != TOKEN_SWAP && in->kind != TOKEN_BADGE && in->kind != TOKEN_TRANSPORT) {
-		set_err(err, errlen, "kind is not S, B or T");
+		token_set_err(err, errlen, "kind is not S, B or T");
 		return -1;
 	}
 	if (!(in->kind == TOKEN_BADGE && strcmp(in->station, "*") == 0) &&
-	    !all_of(in->station, strlen(in->station), 1, TOKEN_STATION_MAX, is_station_char)) {
-		set_err(err, errlen, "station \"%s\" is not 1 to 24 of A-Z 0-9 - (or * for kind B)",
-			in->station);
+	    !token_all_of(in->station, strlen(in->station), 1, TOKEN_STATION_MAX,
+			  is_station_char)) {
+		token_set_err(err, errlen,
+			      "station \"%s\" is not 1 to 24 of A-Z 0-9 - (or * for kind B)",
+			      in->station);
 		return -1;
 	}
-	if (!all_of(in->subject, strlen(in->subject), 1, TOKEN_SUBJECT_MAX, is_b64url_char)) {
-		set_err(err, errlen, "subject \"%s\" is not 1 to 32 of A-Z a-z 0-9 _ -", in->subject);
+	if (!token_all_of(in->subject, strlen(in->subject), 1, TOKEN_SUBJECT_MAX, is_b64url_char)) {
+		token_set_err(err, errlen, "subject \"%s\" is not 1 to 32 of A-Z a-z 0-9 _ -",
+			      in->subject);
 		return -1;
 	}
 	if (!parse_arg(in->arg, strlen(in->arg), &t)) {
-		set_err(err, errlen, "arg \"%s\" is not %s", in->arg,
+		token_set_err(err, errlen, "arg \"%s\" is not %s", in->arg,
 			in->kind == TOKEN_SWAP    ? "- (the only arg of kind S)"
 			: in->kind == TOKEN_BADGE ? "staff or admin (the roles of kind B)"
 						  : "p<N>d<M> with N and M in 0..99 (kind T)");
 		return -1;
 	}
-	if (!all_of(in->nonce, strlen(in->nonce), TOKEN_NONCE_MIN, TOKEN_NONCE_MAX, is_b64url_char)) {
-		set_err(err, errlen, "nonce \"%s\" is not 6 to 22 of A-Z a-z 0-9 _ -", in->nonce);
+	if (!token_all_of(in->nonce, strlen(in->nonce), TOKEN_NONCE_MIN, TOKEN_NONCE_MAX,
+			  is_b64url_char)) {
+		token_set_err(err, errlen, "nonce \"%s\" is not 6 to 22 of A-Z a-z 0-9 _ -",
+			      in->nonce);
 		return -1;
 	}
 	if (in->exp < 0) {
-		set_err(err, errlen, "exp %" PRId64 " is negative", in->exp);
+		token_set_err(err, errlen, "exp %" PRId64 " is negative", in->exp);
 		return -1;
 	}
-	if (!all_of(in->kid, strlen(in->kid), 1, TOKEN_KID_MAX, is_alnum)) {
-		set_err(err, errlen, "kid \"%s\" is not 1 to 8 of A-Z a-z 0-9", in->kid);
+	if (!token_all_of(in->kid, strlen(in->kid), 1, TOKEN_KID_MAX, token_is_alnum)) {
+		token_set_err(err, errlen, "kid \"%s\" is not 1 to 8 of A-Z a-z 0-9", in->kid);
 		return -1;
 	}
 	for (size_t i = 0; ring && i < ring->n && !key; i++)
 		if (strcmp(ring->keys[i].kid, in->kid) == 0)
 			key = &ring->keys[i];
 	if (!key) {
-		set_err(err, errlen, "kid \"%s\" is not in the key file", in->kid);
+		token_set_err(err, errlen, "kid \"%s\" is not in the key file", in->kid);
 		return -1;
 	}
 	if (token_key_find(ring, in->kid, now) != key) {
-		set_err(err, errlen, "key \"%s\" is outside its validity window at %" PRId64,
+		token_set_err(err, errlen, "key \"%s\" is outside its validity window at %" PRId64,
 			in->kid, now);
 		return -1;
 	}
 	n = snprintf(out, outlen, "SW1.%c.%s.%s.%s.%s.%" PRId64 ".%s.", (char)in->kind,
 		     in->station, in->subject, in->arg, in->nonce, in->exp, in->kid);
 	if (n < 0 || (size_t)n + TOKEN_MAC_CHARS >= outlen) {
-		set_err(err, errlen, "output buffer of %zu bytes is too small", outlen);
+		token_set_err(err, errlen, "output buffer of %zu bytes is too small", outlen);
 		return -1;
 	}
 	if (!compute_mac(key, out, (size_t)n - 1, mac)) {
-		set_err(err, errlen, "HMAC-SHA256 failed (out of memory?)");
+		token_set_err(err, errlen, "HMAC-SHA256 failed (out of memory?)");
 		return -1;
 	}
 	encode_b64url(mac, MAC_BYTES, mactext);
@@ -410,247 +406,4 @@ int token_nonce_random(char out[TOKEN_NONCE_MAX + 1])
 		return -1;
 	encode_b64url(raw, sizeof raw, out);
 	return 0;
-}
-
-void token_keyring_clear(struct token_keyring *ring)
-{
-	OPENSSL_cleanse(ring, sizeof *ring);
-}
-
-/* Standard base64 (with padding, as `openssl rand -base64 32` writes it) of
- * exactly 32 bytes, in canonical form. */
-static bool decode_secret(const char *s, size_t n, unsigned char secret[TOKEN_SECRET_LEN])
-{
-	unsigned char raw[33], again[45];
-	bool ok;
-
-	if (n != 44 || s[43] != '=')
-		return false;
-	for (size_t i = 0; i < 43; i++)
-		if (!is_alnum(s[i]) && s[i] != '+' && s[i] != '/')
-			return false;
-	ok = EVP_DecodeBlock(raw, (const unsigned char *)s, 44) == 33 &&
-	     EVP_EncodeBlock(again, raw, TOKEN_SECRET_LEN) == 44 && memcmp(again, s, 44) == 0;
-	if (ok)
-		memcpy(secret, raw, TOKEN_SECRET_LEN);
-	OPENSSL_cleanse(raw, sizeof raw);
-	OPENSSL_cleanse(again, sizeof again);
-	return ok;
-}
-
-/* "YYYY-MM-DDTHH:MM:SSZ", RFC 3339 in UTC with no fraction or offset. */
-static bool parse_utc(const char *s, int64_t *out)
-{
-	static const char pattern[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm = { 0 }, back;
-	time_t t;
-
-	if (strlen(s) != sizeof pattern - 1)
-		return false;
-	for (size_t i = 0; pattern[i]; i++)
-		if (pattern[i] == 'd' ? !is_digit(s[i]) : s[i] != pattern[i])
-			return false;
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-		return false;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	back = tm;
-	t = timegm(&tm);
-	/* timegm normalises 2026-02-30 into March: a changed field means the
-	 * date did not exist. */
-	if (tm.tm_year != back.tm_year || tm.tm_mon != back.tm_mon ||
-	    tm.tm_mday != back.tm_mday || tm.tm_hour != back.tm_hour || tm.tm_min != back.tm_min ||
-	    tm.tm_sec != back.tm_sec)
-		return false;
-	*out = (int64_t)t;
-	return true;
-}
-
-/* The JSON string s, wiped: json-c keeps its own copy of every value. */
-static void wipe_json_string(json_object *s)
-{
-	OPENSSL_cleanse((char *)json_object_get_string(s), (size_t)json_object_get_string_len(s));
-}
-
-/* One entry of "keys"; `where` names it in messages ("keys.json: keys[1]"). */
-static int parse_key(json_object *obj, const char *where, struct token_key *k, char *err,
-		     size_t errlen)
-{
-	json_object *kid = NULL, *secret = NULL, *nb = NULL, *na = NULL;
-	char who[128];
-
-	if (!json_object_is_type(obj, json_type_object)) {
-		set_err(err, errlen, "%s: is not an object", where);
-		return -1;
-	}
-	json_object_object_foreach(obj, name, v) {
-		if (name[0] == '_')
-			continue;
-		if (strcmp(name, "kid") == 0)
-			kid = v;
-		else if (strcmp(name, "secret") == 0)
-			secret = v;
-		else if (strcmp(name, "not_before") == 0)
-			nb = v;
-		else if (strcmp(name, "not_after") == 0)
-			na = v;
-		else {
-			set_err(err, errlen, "%s.%.32s: unknown key", where, name);
-			return -1;
-		}
-	}
-	if (!kid) {
-		set_err(err, errlen, "%s: kid: missing (required)", where);
-		return -1;
-	}
-	if (!json_object_is_type(kid, json_type_string) ||
-	    strlen(json_object_get_string(kid)) != (size_t)json_object_get_string_len(kid) ||
-	    !all_of(json_object_get_string(kid), strlen(json_object_get_string(kid)), 1,
-		    TOKEN_KID_MAX, is_alnum)) {
-		set_err(err, errlen, "%s: kid: is not a string of 1 to 8 of A-Z a-z 0-9", where);
-		return -1;
-	}
-	copy_field(k->kid, json_object_get_string(kid), strlen(json_object_get_string(kid)));
-	snprintf(who, sizeof who, "%s (kid \"%s\")", where, k->kid);
-	if (!secret) {
-		set_err(err, errlen, "%s: secret: missing (required)", who);
-		return -1;
-	}
-	/* The message never shows the value, whatever it is. */
-	if (!json_object_is_type(secret, json_type_string) ||
-	    !decode_secret(json_object_get_string(secret),
-			   (size_t)json_object_get_string_len(secret), k->secret)) {
-		set_err(err, errlen, "%s: secret: is not standard base64 of 32 bytes", who);
-		return -1;
-	}
-	k->not_before = INT64_MIN;
-	k->not_after = INT64_MAX;
-	if (nb && (!json_object_is_type(nb, json_type_string) ||
-		   !parse_utc(json_object_get_string(nb), &k->not_before))) {
-		set_err(err, errlen,
-			"%s: not_before: is not an RFC 3339 UTC time like \"2026-01-01T00:00:00Z\"",
-			who);
-		return -1;
-	}
-	if (na && (!json_object_is_type(na, json_type_string) ||
-		   !parse_utc(json_object_get_string(na), &k->not_after))) {
-		set_err(err, errlen,
-			"%s: not_after: is not an RFC 3339 UTC time like \"2026-01-01T00:00:00Z\"",
-			who);
-		return -1;
-	}
-	if (k->not_before >= k->not_after) {
-		set_err(err, errlen, "%s: not_before is not earlier than not_after", who);
-		return -1;
-	}
-	return 0;
-}
-
-/* Walks the parsed file into ring; wipes every secret string json-c holds,
- * also after an error. */
-static int parse_keys(json_object *root, const char *name, struct token_keyring *ring, char *err,
-		      size_t errlen)
-{
-	json_object *keys = NULL;
-	char where[96];
-	size_t n;
-	int rc = 0;
-
-	if (!json_object_is_type(root, json_type_object)) {
-		set_err(err, errlen, "%s: the top level is not a JSON object", name);
-		return -1;
-	}
-	json_object_object_foreach(root, key, v) {
-		if (key[0] == '_')
-			continue;
-		if (strcmp(key, "keys") != 0) {
-			set_err(err, errlen, "%s: %.32s: unknown key", name, key);
-			return -1;
-		}
-		keys = v;
-	}
-	if (!keys || !json_object_is_type(keys, json_type_array)) {
-		set_err(err, errlen, "%s: keys: %s", name,
-			keys ? "is not an array" : "missing (required)");
-		return -1;
-	}
-	n = json_object_array_length(keys);
-	for (size_t i = 0; i < n; i++) {
-		json_object *entry = json_object_array_get_idx(keys, i), *secret;
-		if (rc == 0 && i >= TOKEN_MAX_KEYS) {
-			set_err(err, errlen, "%s: keys: %zu entries, more than the %d a station holds",
-				name, n, TOKEN_MAX_KEYS);
-			rc = -1;
-		}
-		if (rc == 0) {
-			snprintf(where, sizeof where, "%s: keys[%zu]", name, i);
-			rc = parse_key(entry, where, &ring->keys[i], err, errlen);
-		}
-		for (size_t j = 0; rc == 0 && j < i; j++)
-			if (strcmp(ring->keys[j].kid, ring->keys[i].kid) == 0) {
-				set_err(err, errlen, "%s (kid \"%s\"): kid: also used by keys[%zu]",
-					where, ring->keys[i].kid, j);
-				rc = -1;
-			}
-		if (rc == 0)
-			ring->n = i + 1;
-		if (json_object_object_get_ex(entry, "secret", &secret) &&
-		    json_object_is_type(secret, json_type_string))
-			wipe_json_string(secret);
-	}
-	if (rc == 0 && n == 0) {
-		set_err(err, errlen, "%s: keys: is empty; a station needs at least one key", name);
-		rc = -1;
-	}
-	return rc;
-}
-
-int token_keys_parse(const char *text, size_t len, const char *name, struct token_keyring *ring,
-		     char *err, size_t errlen)
-{
-	json_object *root;
-	int rc;
-
-	token_keyring_clear(ring);
-	/* A position but never an excerpt: the text holds secrets. */
-	root = jsonfile_parse(text, len, name, true, err, errlen);
-	if (!root)
-		return -1;
-	rc = parse_keys(root, name, ring, err, errlen);
-	json_object_put(root);
-	if (rc != 0)
-		token_keyring_clear(ring);
-	return rc;
-}
-
-int token_keys_load(const char *path, struct token_keyring *ring, char *err, size_t errlen)
-{
-	struct stat st;
-	char *text;
-	size_t len;
-	int fd, rc;
-
-	token_keyring_clear(ring);
-	fd = fileio_open(path, err, errlen);
-	if (fd < 0)
-		return -1;
-	/* Checked on the open file, so a chmod race cannot slip past. Write
-	 * access is as bad as read: it would let someone plant a key. */
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0077)) {
-		set_err(err, errlen,
-			"%s: mode %04o lets group or others access the keys; "
-			"refusing it (chmod 0600 and owned by the daemon's user)",
-			path, (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return -1;
-	}
-	rc = fileio_read(fd, path, KEYS_MAX_BYTES, &text, &len, err, errlen);
-	close(fd);
-	if (rc < 0)
-		return -1;
-	rc = token_keys_parse(text, len, path, ring, err, errlen);
-	OPENSSL_cleanse(text, len);
-	free(text);
-	return rc;
 }

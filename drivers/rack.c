@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/config.h"
+#include "daemon/config_errors.h"
 #include "daemon/event.h"
 #include "daemon/health.h"
 #include "drivers/rack_state.h"
@@ -457,6 +457,11 @@ static void on_result(int fd, short revents, void *arg)
 		publish(EV_SLOT_READING, i);
 	free(r);
 	pump();
+}
+
+void rack_absent(void)
+{
+	health_set("rack", HEALTH_DISABLED, "no rack configured");
 }
 
 enum sw_err rack_open(const struct rack_config *cfg, char *why, size_t whylen)

@@ -50,6 +50,11 @@ struct rack_stats {
  * stop or rack_lock_all overtook it, or the error of the transaction. */
 typedef void (*rack_done_fn)(enum sw_err err, void *arg);
 
+/* Reports the rack disabled in health, for a station whose config has no
+ * rack (rack_open is then never called): this module alone writes the
+ * "rack" entry, configured or not. */
+void rack_absent(void);
+
 /* Loads the profile, starts the bus worker and the poll cycle. Fails with a
  * reason when the profile is invalid; a missing serial device is not an
  * error here (it is retried, and reported in the rack's health). From the

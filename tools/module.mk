@@ -1,9 +1,10 @@
 # tools/: command-line tools around the daemon.
 
-# --- Station tokens (daemon/TOKENS.md). daemon/token.c is a library without
-# daemon state, linked on its own into swaptoken, its unit test, fuzz target
-# and bench.
-TOKEN_OBJS := $(O)/obj/daemon/token.o $(O)/obj/daemon/fileio.o $(O)/obj/daemon/jsonfile.o
+# --- Station tokens (daemon/TOKENS.md). daemon/token.c and token_keys.c are
+# a library without daemon state, linked on its own into swaptoken, its unit
+# test, fuzz target and bench.
+TOKEN_OBJS := $(O)/obj/daemon/token.o $(O)/obj/daemon/token_keys.o $(O)/obj/daemon/fileio.o \
+	$(O)/obj/daemon/jsonfile.o
 TOKEN_LIBS = $(LIB_CRYPTO) $(LIB_JSON)
 
 # swaptoken: issue, verify and render tokens.
@@ -29,13 +30,13 @@ FUZZ_CC ?= clang
 FUZZERS += fuzz-token
 .PHONY: fuzz-token
 
-build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c daemon/token.c daemon/token.h daemon/fileio.c \
-		daemon/jsonfile.c
+build/fuzz/fuzz_token: tests/fuzz/fuzz_token.c daemon/token.c daemon/token_keys.c \
+		daemon/token.h daemon/token_priv.h daemon/fileio.c daemon/jsonfile.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -I. $(WARN) -g -O1 \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(PKG_CFLAGS) \
-		-o $@ tests/fuzz/fuzz_token.c daemon/token.c daemon/fileio.c daemon/jsonfile.c \
-		$(TOKEN_LIBS)
+		-o $@ tests/fuzz/fuzz_token.c daemon/token.c daemon/token_keys.c daemon/fileio.c \
+		daemon/jsonfile.c $(TOKEN_LIBS)
 
 fuzz-token: build/fuzz/fuzz_token
 	rm -rf build/fuzz/corpus/token

@@ -202,6 +202,7 @@ static void open_begun(struct store **st)
 	char why[256], reason[32];
 
 	assert_int_equal(store_open(path, 100, st, why, sizeof why), SW_OK);
+	assert_int_equal(health_get("store"), HEALTH_OK);
 	assert_int_equal(begin_run(*st, "b1", reason, sizeof reason), SW_OK);
 	assert_int_equal(store_audit(*st, "test", "before", "x", NULL), SW_OK);
 	assert_int_equal(store_check(*st), SW_OK);
