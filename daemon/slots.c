@@ -182,6 +182,21 @@ static json_object *num(const struct rack_profile *p, enum rack_field f, double 
 	return json_object_new_double_s(strtod(text, NULL), text);
 }
 
+static double value_of(const struct rack_reading *r, enum rack_field f)
+{
+	switch (f) {
+	case RF_SOC: return r->soc;
+	case RF_SOH: return r->soh;
+	case RF_VOLTAGE: return r->voltage;
+	case RF_CURRENT: return r->current;
+	case RF_TEMPERATURE: return r->temperature;
+	case RF_RESISTANCE: return r->resistance;
+	case RF_CELL_MIN: return r->cell_min;
+	case RF_CELL_MAX: return r->cell_max;
+	default: return 0;
+	}
+}
+
 static json_object *slot_json(int i)
 {
 	const struct rack_reading *r = rack_reading(i);
@@ -195,17 +210,19 @@ static json_object *slot_json(int i)
 	json_object_object_add(o, "unit", json_object_new_int(rc.slots[i].unit));
 	json_object_object_add(o, "state", json_object_new_string(slots_state_name(states[i])));
 	json_object_object_add(o, "battery", bat[0] ? json_object_new_string(bat) : NULL);
-	if (bat[0]) {
-		json_object_object_add(o, "soc", num(p, RF_SOC, r->soc));
-		json_object_object_add(o, "soh", num(p, RF_SOH, r->soh));
-		json_object_object_add(o, "v", num(p, RF_VOLTAGE, r->voltage));
-		json_object_object_add(o, "i", num(p, RF_CURRENT, r->current));
-		json_object_object_add(o, "t", num(p, RF_TEMPERATURE, r->temperature));
+	/* A field this rack's profile does not map, or that was never read,
+	 * is left out: a missing value is never shown as 0. */
+	static const struct { const char *key; enum rack_field f; } values[] = {
+		{ "soc", RF_SOC }, { "soh", RF_SOH }, { "v", RF_VOLTAGE }, { "i", RF_CURRENT },
+		{ "t", RF_TEMPERATURE }, { "resistance_mohm", RF_RESISTANCE },
+		{ "cell_min", RF_CELL_MIN }, { "cell_max", RF_CELL_MAX },
+	};
+	for (size_t k = 0; bat[0] && k < sizeof values / sizeof values[0]; k++)
+		if (r->have[values[k].f])
+			json_object_object_add(o, values[k].key,
+					       num(p, values[k].f, value_of(r, values[k].f)));
+	if (bat[0] && r->have[RF_CYCLES])
 		json_object_object_add(o, "cycles", json_object_new_int64(r->cycles));
-		json_object_object_add(o, "resistance_mohm", num(p, RF_RESISTANCE, r->resistance));
-		json_object_object_add(o, "cell_min", num(p, RF_CELL_MIN, r->cell_min));
-		json_object_object_add(o, "cell_max", num(p, RF_CELL_MAX, r->cell_max));
-	}
 	/* Where GPIO has the door sensor or drives the lock, it knows best;
 	 * what nobody has read yet is unknown, never closed or locked. */
 	const char *door = r->have[RF_DOOR] ? (r->door_open ? "open" : "closed") : "unknown";
@@ -217,12 +234,14 @@ static json_object *slot_json(int i)
 		lock = v ? "locked" : "unlocked";
 	json_object_object_add(o, "door", json_object_new_string(door));
 	json_object_object_add(o, "lock", json_object_new_string(lock));
-	json_object_object_add(o, "fault_bits", json_object_new_int64((int64_t)r->fault_bits));
+	if (r->have[RF_FAULT_BITS])
+		json_object_object_add(o, "fault_bits", json_object_new_int64((int64_t)r->fault_bits));
 	for (int f = 0; f < RFLT_COUNT; f++)
 		if (p->fault_bit[f] >= 0 && (r->fault_bits >> p->fault_bit[f]) & 1)
 			json_object_array_add(faults, json_object_new_string(fault_names[f]));
 	json_object_object_add(o, "faults", faults);
-	json_object_object_add(o, "fw_version", json_object_new_int(r->fw_version));
+	if (r->have[RF_FW_VERSION])
+		json_object_object_add(o, "fw_version", json_object_new_int(r->fw_version));
 	json_object_object_add(o, "online", json_object_new_boolean(r->online));
 	/* Stale values are never shown as fresh: an offline slot carries
 	 * its last values with the time they were read (mqtt.md). */

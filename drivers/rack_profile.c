@@ -27,9 +27,11 @@ static const char *const field_names[RF_COUNT] = {
 	[RF_WATCHDOG_S] = "watchdog_s",
 };
 
-/* Without these the daemon cannot tell what is in a slot or keep its door. */
+/* Without these the daemon cannot tell what is in a slot or keep its door.
+ * `present` is not among them: a cabinet without a presence register has
+ * its battery's id read every cycle instead (see in_fast_group). */
 static const enum rack_field required[] = {
-	RF_PRESENT, RF_DOOR, RF_LOCK, RF_FAULT_BITS, RF_BATTERY_ID, RF_VOLTAGE, RF_CURRENT,
+	RF_DOOR, RF_LOCK, RF_FAULT_BITS, RF_BATTERY_ID, RF_VOLTAGE, RF_CURRENT,
 	RF_TEMPERATURE, RF_SOC, RF_LOCK_CMD, RF_CHARGE_ENABLE,
 };
 
@@ -300,6 +302,14 @@ static int cmp_addr(const void *a, const void *b)
 	return (int)x->addr - (int)y->addr;
 }
 
+/* Whether field f is read every cycle: the fast group, and the battery's id
+ * when it stands in for a missing presence register (a battery is there
+ * when its BMS reports a non-zero id). */
+static bool in_fast_group(const struct rack_profile *p, enum rack_field f)
+{
+	return f < RF_FIRST_SLOW || (f == RF_BATTERY_ID && !p->f[RF_PRESENT].mapped);
+}
+
 /* Plans the reads: the fields of each group and function code, sorted by
  * address, with runs of contiguous registers merged into one transaction.
  * Only contiguous: a gap may hold addresses the slave answers with an
@@ -311,9 +321,9 @@ static void plan_blocks(struct rack_profile *p, struct config_errors *errs)
 		for (uint8_t fc = 3; fc <= 4; fc++) {
 			const struct rack_field_map *sel[RF_COUNT];
 			size_t n = 0;
-			int lo = fast ? 0 : RF_FIRST_SLOW, hi = fast ? RF_FIRST_SLOW : RF_FIRST_WRITABLE;
-			for (int f = lo; f < hi; f++)
-				if (p->f[f].mapped && p->f[f].fc == fc)
+			for (int f = 0; f < RF_FIRST_WRITABLE; f++)
+				if (p->f[f].mapped && p->f[f].fc == fc &&
+				    in_fast_group(p, (enum rack_field)f) == (bool)fast)
 					sel[n++] = &p->f[f];
 			qsort(sel, n, sizeof sel[0], cmp_addr);
 			for (size_t i = 0; i < n; i++) {
@@ -554,6 +564,8 @@ void rack_profile_decode(const struct rack_profile *p, const struct rack_block *
 			continue;
 		r->have[f] = true;
 		store_field(r, (enum rack_field)f, raw, rack_profile_scale(p, (enum rack_field)f, raw));
+		if (f == RF_BATTERY_ID && !p->f[RF_PRESENT].mapped)
+			r->present = raw != 0;
 	}
 	if (b->fast)
 		r->fast_at = at;

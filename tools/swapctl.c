@@ -157,16 +157,21 @@ static void print_slots(json_object *r)
 	for (size_t i = 0; i < json_object_array_length(slots); i++) {
 		json_object *s = json_object_array_get_idx(slots, i), *bat, *faults;
 		bool has = json_object_object_get_ex(s, "battery", &bat) && bat;
-		char nums[64] = "";
-		if (has)
-			snprintf(nums, sizeof nums, "%6.1f %6.1f %7.2f %7.2f %6.1f", 
-				 json_object_get_double(json_object_object_get(s, "soc")),
-				 json_object_get_double(json_object_object_get(s, "soh")),
-				 json_object_get_double(json_object_object_get(s, "v")),
-				 json_object_get_double(json_object_object_get(s, "i")),
-				 json_object_get_double(json_object_object_get(s, "t")));
-		else
-			snprintf(nums, sizeof nums, "%6s %6s %7s %7s %6s", "-", "-", "-", "-", "-");
+		char nums[64];
+		static const struct { const char *key; int width, prec; } cols[] = {
+			{ "soc", 6, 1 }, { "soh", 6, 1 }, { "v", 7, 2 }, { "i", 7, 2 }, { "t", 6, 1 },
+		};
+		size_t at = 0;
+		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+			json_object *v;
+			/* a value the rack does not report is "-", never 0 */
+			if (has && json_object_object_get_ex(s, cols[k].key, &v))
+				at += (size_t)snprintf(nums + at, sizeof nums - at, "%s%*.*f", k ? " " : "",
+						       cols[k].width, cols[k].prec, json_object_get_double(v));
+			else
+				at += (size_t)snprintf(nums + at, sizeof nums - at, "%s%*s", k ? " " : "",
+						       cols[k].width, "-");
+		}
 		json_object_object_get_ex(s, "faults", &faults);
 		const char *f = faults && json_object_array_length(faults) ?
 				json_object_get_string(json_object_array_get_idx(faults, 0)) : "-";

@@ -303,3 +303,46 @@ def test_serial_device_that_comes_back_is_seen_within_2s(tmp_path):
     finally:
         d.close()
         sim.kill()
+
+
+def test_cabinet_without_presence_or_watchdog_registers(tmp_path):
+    """A vendor cabinet that has no presence register (the battery's id
+    says it), no heartbeat or watchdog (nothing but swapd locks its doors)
+    and reports no state of health: swapd sees batteries come and go,
+    leaves out what the rack does not report, and locks every door when it
+    stops."""
+    with open(PROFILE) as f:
+        prof = json.load(f)
+    for field in ("present", "heartbeat", "watchdog_s", "soh", "cycles"):
+        del prof["fields"][field]
+    prof["profile"] = "no-presence"
+    path = str(tmp_path / "no-presence.json")
+    with open(path, "w") as f:
+        json.dump(prof, f)
+    sim = RackSim(tmp_path, slots=2, profile=path).start()
+    d = Daemon(tmp_path)
+    d.write_config(rack_config(d, sim, path, slots=2))
+    try:
+        d.start()
+        wait_until(lambda: all(s["online"] for s in slots_of(d).values()), 10, "online")
+        assert slots_of(d)[1]["state"] == "empty"
+        sim.op("insert", slot=1, battery=77, soc=50, force=True)
+        wait_until(lambda: slots_of(d)[1]["battery"] == "BAT-00077", 10, "battery seen by its id")
+        wait_until(lambda: slots_of(d)[1]["state"] == "idle", 10, "its health read")
+        s = slots_of(d)[1]
+        assert s["state"] == "idle" and s["soc"] == pytest.approx(50, abs=0.2), s
+        assert "soh" not in s and "cycles" not in s  # not reported, never shown as 0
+        out = subprocess.run([bin_path("swapctl"), "-s", d.sock, "slots"], capture_output=True,
+                             text=True, timeout=10).stdout
+        row = next(l for l in out.splitlines() if l.split()[0] == "1").split()
+        assert row[3] == "BAT-00077" and row[5] == "-"  # SOH% column
+        sim.op("remove", slot=1, force=True)
+        wait_until(lambda: slots_of(d)[1]["state"] == "empty", 10, "battery gone")
+        assert d.request("unlock", slot=2)["ok"]
+        assert not sim_slots(sim)[2]["lock_actuator"]
+        rc, took = d.stop()
+        assert rc == 0 and took < 1.5
+        assert all(s["lock_actuator"] for s in sim_slots(sim).values())
+    finally:
+        d.close()
+        sim.kill()
