@@ -34,7 +34,8 @@ cat > "$demo/swapd.json" <<JSON
   "control": { "socket": "$demo/control.sock", "admin_group": "" },
   "store": { "path": "$demo/swapd.db" },
   "rack": {
-    "device": "$demo/bus", "baud": 19200,
+    "_comment": "a pty has no parity bit: none, where a real RS-485 line is even",
+    "device": "$demo/bus", "baud": 19200, "parity": "none",
     "profile": "$(pwd)/config/profiles/swapd-slot-v1.json",
     "slots": [ { "slot": 1, "unit": 1 }, { "slot": 2, "unit": 2 },
                { "slot": 3, "unit": 3 }, { "slot": 4, "unit": 4 } ]
