@@ -9,11 +9,12 @@
 #include "daemon/health.h"
 #include "drivers/rack_state.h"
 #define BACKOFF_MAX_MS 30000
-/* After a timeout the slot is left alone this long: an answer that comes
- * late must not meet a new request of the same shape, which it would pass
- * for (a read of the same registers answers the same way). An answer later
- * than this after its timeout is taken as lost. */
-#define LATE_WINDOW_MS 1000
+/* After a timeout the slot is left alone for this many response timeouts
+ * more: an answer that comes late must not meet a new request of the same
+ * shape, which it would pass for (a read of the same registers answers the
+ * same way). An answer later than three timeouts after its request is
+ * taken as lost. */
+#define LATE_WINDOWS 2
 
 /* What every slot is brought to, whatever else is queued: written, read
  * back, and written again each cycle until it reads as wanted. Charging
@@ -286,8 +287,6 @@ static void slot_missed(int i, enum sw_err e)
 	const struct rack_slot_config *sc = &rk.cfg.slots[i];
 
 	s->misses++;
-	if (e == SW_ETIMEDOUT)
-		s->mute_until = loop_now() + LATE_WINDOW_MS;
 	if (i == rk.cur) {
 		rk.turn_over = true; /* a slot that does not answer ends its turn */
 		s->need_slow |= rk.slow_turn;
@@ -448,6 +447,10 @@ static void on_result(int fd, short revents, void *arg)
 		report_health();
 	} else {
 		slot_missed(i, r->err);
+		/* Silence, or an answer to an earlier request, leaves a late
+		 * answer possibly on its way; a damaged one (SW_EINVAL) does not. */
+		if (r->err == SW_ETIMEDOUT)
+			rk.slots[i].mute_until = loop_now() + LATE_WINDOWS * rk.cfg.response_timeout_ms;
 	}
 	job_done(i, r);
 	/* After the decode: a subscriber sees the values that came back. */

@@ -41,7 +41,8 @@ struct rack_job {
 struct rack_result {
 	uint32_t tag;
 	uint8_t unit;
-	enum sw_err err;       /* SW_ETIMEDOUT no answer, SW_EINVAL exception, SW_EIO bus down */
+	enum sw_err err;       /* SW_ETIMEDOUT no answer, SW_EINVAL an exception or a
+				* damaged answer, SW_EIO bus down */
 	int exception;         /* Modbus exception code when err is SW_EINVAL, else 0 */
 	int64_t done_ms;       /* monotonic ms when the answer was complete */
 	uint16_t count;

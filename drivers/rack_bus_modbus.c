@@ -157,12 +157,19 @@ static int transact(struct rack_line *bus, const struct rack_job *job, struct ra
 	if (job->unit == 0)
 		return 0; /* a broadcast is never answered (Modbus over Serial Line 2.1) */
 	int64_t deadline = now_us() + (int64_t)job->timeout_ms * 1000;
+	bool damaged = false, stale = false;
 	for (;;) {
 		int64_t left = deadline - now_us();
-		int ready = left > 0 ? wait_line(bus, modbus_get_socket(bus->ctx),
-						 (int)((left + 999) / 1000)) : 0;
+		int wait_ms = (int)((left + 999) / 1000);
+		/* After a damaged frame, a line quiet for four frame gaps means
+		 * that was the answer, spoilt: fail now, as a bad CRC always
+		 * did, rather than wait out the timeout. */
+		bool noise = damaged && !stale;
+		if (noise && wait_ms > (int)(4 * bus->gap_us / 1000) + 1)
+			wait_ms = (int)(4 * bus->gap_us / 1000) + 1;
+		int ready = left > 0 ? wait_line(bus, modbus_get_socket(bus->ctx), wait_ms) : 0;
 		if (ready <= 0) {
-			errno = ready < 0 ? ECANCELED : ETIMEDOUT;
+			errno = ready < 0 ? ECANCELED : noise ? EBADMSG : ETIMEDOUT;
 			return -1;
 		}
 		left = deadline - now_us();
@@ -171,8 +178,14 @@ static int transact(struct rack_line *bus, const struct rack_job *job, struct ra
 		modbus_set_response_timeout(bus->ctx, (uint32_t)(left / 1000000),
 					    (uint32_t)(left % 1000000));
 		int len = modbus_receive_confirmation(bus->ctx, rsp);
-		if (len < 0 && (errno == ETIMEDOUT || device_gone(errno)))
+		if (len < 0 && device_gone(errno))
 			return -1;
+		if (len < 0 && errno == ETIMEDOUT) { /* a frame that stopped half way */
+			errno = stale ? ETIMEDOUT : EBADMSG;
+			return -1;
+		}
+		damaged |= len < 0;        /* a bad CRC, a frame that makes no sense */
+		stale |= len > 0 && rack_bus_match(req, rsp, len) == RACK_MATCH_NONE;
 		switch (len > 0 ? rack_bus_match(req, rsp, len) : RACK_MATCH_NONE) {
 		case RACK_MATCH_OK:
 			rack_bus_account(bus->sh, bus->cfg.baud, len);

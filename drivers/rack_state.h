@@ -34,7 +34,7 @@ struct slot_state {
 	struct rack_reading r;
 	int misses;
 	int64_t retry_at;       /* monotonic ms; offline slots are probed then */
-	int64_t mute_until;     /* monotonic ms; see LATE_WINDOW_MS */
+	int64_t mute_until;     /* monotonic ms; see LATE_WINDOWS */
 	int backoff_ms;
 	int64_t heartbeat_at;   /* monotonic ms the next heartbeat is due */
 	bool watchdog_set;      /* rack.watchdog_s written since it came online */
