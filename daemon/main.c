@@ -37,6 +37,7 @@ static bool run_begun;      /* the store holds this run's record */
 static int verbose;
 static struct loop_timer alive_timer, check_timer;
 static char last_status[256];
+static bool shutting_down;   /* loop_run returned: the modules are stopping */
 
 static void usage(FILE *f)
 {
@@ -241,7 +242,12 @@ static void on_signal(int fd, short revents, void *arg)
 	while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
 		switch (si.ssi_signo) {
 		case SIGHUP:
-			reload();
+			/* Stopping: the modules are going down one by one, and
+			 * a reload would bring back what one already stopped. */
+			if (shutting_down)
+				log_msg(LOG_NOTICE, "signal %d: stopping, not reloading", (int)si.ssi_signo);
+			else
+				reload();
 			break;
 		case SIGTERM:
 		case SIGINT:
@@ -388,6 +394,7 @@ int main(int argc, char **argv)
 		if (loop_run() < 0)
 			rc = EX_SOFTWARE;
 	}
+	shutting_down = true;
 	stop_modules(started);
 	loop_del_fd(sigfd);
 	close(sigfd);

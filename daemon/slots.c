@@ -46,6 +46,7 @@ static const char *const fault_names[RFLT_COUNT] = {
 /* The clean stop waits this long at most for every door to read back
  * locked: well inside the 2 s that systemd and the docs promise. */
 #define STOP_LOCK_MS 800
+#define STOP_MAX_MS 1500
 
 /* Below this a battery is not taking charge, whatever the charger says. */
 #define CHARGING_MIN_A 0.2
@@ -559,7 +560,10 @@ void slots_stop(void)
 	 * closes, so a cabinet without a master watchdog is not left open. A
 	 * slot that does not answer in time got the broadcast lock at least. */
 	rack_lock_all();
-	if (!loop_run_until(all_locked, NULL, STOP_LOCK_MS))
+	/* The job with the worker ends first: give it its timeout, within
+	 * the stop's own bound. */
+	int64_t budget = STOP_LOCK_MS + rc.response_timeout_ms;
+	if (!loop_run_until(all_locked, NULL, budget < STOP_MAX_MS ? budget : STOP_MAX_MS))
 		log_msg(LOG_WARNING, "rack: not every door confirmed locked at stop");
 	rack_close();
 	unsubscribe();

@@ -79,10 +79,15 @@ static bool slot_due(int i, int64_t now)
 	return (s->r.online || now >= s->retry_at) && now >= s->mute_until;
 }
 
+static void finish_write(enum sw_err e);
+
 static bool submit(const struct rack_job *job)
 {
 	rk.job_at = loop_wall_ms();
 	rk.busy = rack_bus_submit(rk.bus, job) == SW_OK;
+	/* A command taken off the queue is owed its answer either way. */
+	if (!rk.busy && (rk.kind == JOB_WRITE || (rk.kind == JOB_VERIFY && !rk.verify_safe)))
+		finish_write(SW_EIO);
 	return rk.busy;
 }
 
@@ -99,8 +104,9 @@ static void write_job(struct rack_job *job, int slot, const struct pending_write
  * every queued command: a stop or a start must not wait behind them. */
 static bool pick_safety(struct rack_job *job, int64_t now)
 {
-	if (rk.broadcast_due) {
+	if (rk.broadcast_due && rk.broadcast_cycle != rk.cycle) {
 		rk.broadcast_due = false;
+		rk.broadcast_cycle = rk.cycle; /* tried again, if lost, next cycle */
 		rk.kind = JOB_BROADCAST;
 		rk.job_write.count = rack_profile_unscale(&rk.prof, RF_LOCK_CMD, 1, rk.job_write.values);
 		rk.job_write.field = RF_LOCK_CMD;
@@ -110,21 +116,27 @@ static bool pick_safety(struct rack_job *job, int64_t now)
 	}
 	for (int i = 0; i < rk.cfg.nslots; i++) {
 		struct slot_state *s = &rk.slots[i];
-		if (!s->safe_pending || s->safe_cycle == rk.cycle || !slot_due(i, now))
+		if (!s->safe_pending || !slot_due(i, now))
 			continue;
 		/* Stopping: the broadcast went to all; only what answers now
 		 * is worth the wait. */
 		if (rk.stopping && !s->r.online)
 			continue;
-		enum rack_safe b = (s->safe_pending & (1u << RACK_SAFE_CHARGE_OFF)) ?
-					   RACK_SAFE_CHARGE_OFF : RACK_SAFE_LOCK;
+		/* Each target once a cycle, charging off first; one that does
+		 * not confirm never holds back the other. */
+		enum rack_safe b;
+		for (b = 0; b < RACK_SAFE_COUNT; b++)
+			if ((s->safe_pending & (1u << b)) && s->safe_cycle[b] != rk.cycle)
+				break;
+		if (b == RACK_SAFE_COUNT)
+			continue;
 		struct pending_write w = { .slot = i, .field = safe_targets[b].f };
 		w.count = rack_profile_unscale(&rk.prof, w.field, safe_targets[b].value, w.values);
 		if (!w.count) { /* the profile was checked at load: cannot happen */
 			s->safe_pending &= ~(1u << b);
 			continue;
 		}
-		s->safe_cycle = rk.cycle;
+		s->safe_cycle[b] = rk.cycle;
 		rk.kind = JOB_SAFE_WRITE;
 		rk.job_slot = i;
 		rk.job_safe = b;
@@ -368,6 +380,11 @@ static void finish_write(enum sw_err e)
 	/* A charge-on that the emergency stop overtook did not stand. */
 	if (e == SW_OK && rk.hold_off && rk.job_write.field == RF_CHARGE_ENABLE)
 		e = SW_ECANCELED;
+	/* A lock command read back is the door's latest decision: the lock
+	 * target from the start must not undo an engineer's unlock. Never
+	 * while stopping, when every door is to end locked. */
+	if (e == SW_OK && rk.job_write.field == RF_LOCK_CMD && !rk.stopping)
+		rk.slots[rk.job_write.slot].safe_pending &= ~(1u << RACK_SAFE_LOCK);
 	if (rk.job_write.done)
 		rk.job_write.done(e, rk.job_write.arg);
 }
@@ -434,7 +451,9 @@ static void on_result(int fd, short revents, void *arg)
 	else if (r->err != SW_OK)
 		rk.errors++;
 	if (rk.kind == JOB_BROADCAST) {
-		/* nobody answers a broadcast; the slots' own writes confirm */
+		/* Nobody answers a broadcast; the slots' own writes confirm.
+		 * One that did not leave (no device yet) goes next cycle. */
+		rk.broadcast_due |= r->err == SW_EIO;
 	} else if (r->err == SW_OK) {
 		back = slot_answered(i);
 	} else if (r->err == SW_EIO) {
@@ -456,7 +475,7 @@ static void on_result(int fd, short revents, void *arg)
 	/* After the decode: a subscriber sees the values that came back. */
 	if (back)
 		publish(EV_SLOT_ONLINE, i);
-	if (r->err == SW_OK && rk.kind != JOB_BROADCAST)
+	if (r->err == SW_OK && rk.kind == JOB_READ) /* writes change no reading */
 		publish(EV_SLOT_READING, i);
 	free(r);
 	pump();
@@ -475,6 +494,11 @@ enum sw_err rack_open(const struct rack_config *cfg, char *why, size_t whylen)
 	if (!errs)
 		return SW_ENOMEM;
 	memset(&rk, 0, sizeof rk);
+	/* Cycle 1 from the start, with no turn under way: safety work that
+	 * comes before the first cycle (an emergency stop pressed at start)
+	 * goes out at once, not after a cycle of reads. */
+	rk.cycle = 1;
+	rk.cur = cfg->nslots;
 	rk.cfg = *cfg;
 	if (rack_profile_load(cfg->profile, &rk.prof, errs) < 0) {
 		snprintf(why, whylen, "profile %s", errs->msg[0]);

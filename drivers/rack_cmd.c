@@ -55,13 +55,19 @@ void rack_hold_charging_off(bool hold)
 	if (!rk.open || hold == rk.hold_off)
 		return;
 	rk.hold_off = hold;
+	/* No queue to overflow: one bit per slot, cleared by a read-back, or
+	 * by the release (a slot away all along must not turn off, later, a
+	 * charge an engineer started after it). */
+	for (int i = 0; i < rk.cfg.nslots; i++) {
+		if (!hold) {
+			rk.slots[i].safe_pending &= ~(1u << RACK_SAFE_CHARGE_OFF);
+			continue;
+		}
+		rk.slots[i].safe_pending |= 1u << RACK_SAFE_CHARGE_OFF;
+		rk.slots[i].safe_cycle[RACK_SAFE_CHARGE_OFF] = 0;
+	}
 	if (!hold)
 		return;
-	/* No queue to overflow: one bit per slot, cleared by a read-back. */
-	for (int i = 0; i < rk.cfg.nslots; i++) {
-		rk.slots[i].safe_pending |= 1u << RACK_SAFE_CHARGE_OFF;
-		rk.slots[i].safe_cycle = 0;
-	}
 	cancel_queued(RF_CHARGE_ENABLE);
 	rack_kick();
 }
@@ -73,11 +79,12 @@ void rack_lock_all(void)
 	rk.stopping = true;
 	cancel_queued(RF_COUNT);
 	rk.broadcast_due = true;
+	rk.broadcast_cycle = 0;
 	for (int i = 0; i < rk.cfg.nslots; i++) {
 		if (rk.cfg.slots[i].lock_gpio)
 			continue;
 		rk.slots[i].safe_pending |= 1u << RACK_SAFE_LOCK;
-		rk.slots[i].safe_cycle = 0;
+		rk.slots[i].safe_cycle[RACK_SAFE_LOCK] = 0;
 	}
 	rack_kick();
 }

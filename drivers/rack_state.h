@@ -40,7 +40,8 @@ struct slot_state {
 	bool watchdog_set;      /* rack.watchdog_s written since it came online */
 	bool need_slow;         /* read the health registers this turn */
 	unsigned safe_pending;  /* bit per enum rack_safe not read back yet */
-	uint64_t safe_cycle;    /* cycle of the last safety write: one a cycle */
+	uint64_t safe_cycle[RACK_SAFE_COUNT]; /* cycle of each target's last
+						* write: one a cycle */
 	struct log_cond cond;
 	struct log_cond safe_cond;
 };
@@ -55,6 +56,7 @@ struct rack_state {
 	bool hold_off;          /* the emergency stop: no charging anywhere */
 	bool stopping;          /* rack_lock_all: no more commands */
 	bool broadcast_due;
+	uint64_t broadcast_cycle; /* the cycle it last went out in */
 	/* the cycle in progress */
 	int cur;                /* slot index whose turn it is */
 	size_t step;            /* next step of its turn: 0 heartbeat, 1 watchdog, 2.. blocks */

@@ -288,11 +288,45 @@ static void test_hour_offline_backoff(void **state)
 	assert_true(real_ms() - t0 < 1000);
 }
 
+static int readings;
+
+static void count_reading(const struct event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	readings++;
+}
+
+static bool charging_off_confirmed(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 2; i++)
+		if (rack_safe_pending(i) & (1u << RACK_SAFE_CHARGE_OFF))
+			return false;
+	return true;
+}
+
+/* An emergency stop already pressed when swapd starts (slots_start calls
+ * the same hold before the first cycle): charging off goes to every slot
+ * before any slot is read, not after a cycle of reads. */
+static void test_estop_at_start_goes_first(void **state)
+{
+	(void)state;
+	readings = 0;
+	assert_int_equal(event_subscribe(EV_SLOT_READING, count_reading, NULL), SW_OK);
+	rack_hold_charging_off(true);
+	assert_true(loop_run_until(charging_off_confirmed, NULL, 5000));
+	assert_int_equal(readings, 0);
+	event_unsubscribe(EV_SLOT_READING, count_reading, NULL);
+	rack_hold_charging_off(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_battery_in_and_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hour_offline_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_estop_at_start_goes_first, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
