@@ -23,13 +23,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from swapd_fixture import Daemon, RackSim, rack_config, slots_of, wait_until  # noqa: E402
 from conftest import ROOT  # noqa: E402
 from test_gpio import Chip  # noqa: E402
+from test_safety import sim_slots  # noqa: E402
 
 PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
 RESTARTS = int(os.environ.get("BENCH_RESTARTS", "30"))
-
-
-def sim_slots(sim):
-    return {s["slot"]: s for s in sim.op("list")["slots"]}
 
 
 def until(pred, timeout=10):
