@@ -22,6 +22,22 @@ static struct token_keyring ring;
 static struct loop_timer purge_timer;
 static bool have_scanner;
 static int64_t last_verify_us, last_record_us;
+static struct access_claim claims[3]; /* S, B, T */
+static bool have_claim[3];
+
+static int claim_index(enum token_kind k)
+{
+	return k == TOKEN_SWAP ? 0 : k == TOKEN_BADGE ? 1 : 2;
+}
+
+void access_set_claim(enum token_kind kind, const struct access_claim *c)
+{
+	int k = claim_index(kind);
+
+	have_claim[k] = c != NULL;
+	if (c)
+		claims[k] = *c;
+}
 
 static int64_t mono_us(void)
 {
@@ -82,7 +98,9 @@ static enum sw_err record_scan(const struct store_scan *rec, bool is_token)
 {
 	json_object *f = NULL;
 
-	if (is_token && strcmp(rec->result, "ok") != 0) {
+	/* A valid token refused for the station's sake (a claimer's reason)
+	 * is no rejection of the token: it stays unused and good. */
+	if (is_token && strcmp(rec->result, "ok") != 0 && token_reason_known(rec->result)) {
 		bool parsed = rec->kind[0] != '\0';
 		f = json_object_new_object();
 		json_object_object_add(f, "kind", parsed ? json_object_new_string(rec->kind) : NULL);
@@ -93,6 +111,30 @@ static enum sw_err record_scan(const struct store_scan *rec, bool is_token)
 	enum sw_err e = store_scan(store, rec, tc.scan_history,
 				   f ? &(struct store_event){ "token.rejected", boot_id, f } : NULL);
 	json_object_put(f);
+	return e;
+}
+
+/* A token with a claimer: it decides first; its records join the one
+ * transaction with the scan and the mark, and it acts once that is on
+ * disk. A refusal is recorded as the scan's result, the token unmarked. */
+static enum sw_err claim(struct store_scan *rec, const struct token *tok)
+{
+	const struct access_claim *c = &claims[claim_index(tok->kind)];
+	const char *refused = c->check(tok, c->arg);
+
+	if (refused) {
+		rec->result = refused;
+		rec->mark_used = false;
+		return record_scan(rec, true);
+	}
+	store_tx_begin(store);
+	enum sw_err e = record_scan(rec, true);
+	if (e == SW_OK)
+		e = c->record(tok, c->arg);
+	enum sw_err ce = store_tx_commit(store, "recording a claimed scan");
+	if (e == SW_OK)
+		e = ce;
+	c->done(tok, e == SW_OK, c->arg);
 	return e;
 }
 
@@ -119,7 +161,8 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 	}
 	rec.result = token_reason_str(why);
 	rec.mark_used = why == TOKEN_OK && tok->kind != TOKEN_BADGE;
-	enum sw_err e = record_scan(&rec, true);
+	enum sw_err e = why == TOKEN_OK && have_claim[claim_index(tok->kind)]
+			? claim(&rec, tok) : record_scan(&rec, true);
 	if (e == SW_EEXIST) {
 		/* marked between the check and now: a replay after all */
 		rec.mark_used = false;
@@ -219,6 +262,9 @@ static json_object *cmd_ticket(const struct control_req *req)
 	if (token_issue(&t, &ring, now, text, sizeof text, err, sizeof err) < 0)
 		return control_error("bad_request", "%s", err);
 	store_audit(store, req->who, "ticket", t.nonce, NULL);
+	/* The queue hears of it and gives the rider a place (queue.c). */
+	struct event ev = { .type = EV_TICKET_ISSUED, .slot = -1, .who = t.subject, .what = t.nonce };
+	event_publish(&ev);
 	r = json_object_new_object();
 	json_object_object_add(r, "token", json_object_new_string(text));
 	json_object_object_add(r, "subject", json_object_new_string(t.subject));
@@ -366,6 +412,7 @@ void access_reconfigure(const struct config *cfg)
 
 void access_stop(void)
 {
+	memset(have_claim, 0, sizeof have_claim);
 	scanner_close();
 	have_scanner = false;
 	if (loop_timer_armed(&purge_timer))

@@ -7,6 +7,7 @@
 #ifndef SWAPD_ACCESS_H
 #define SWAPD_ACCESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "daemon/config.h"
@@ -34,6 +35,27 @@ const char *access_scan(const char *line, size_t len, const char *source, struct
 /* How long the last access_scan() spent verifying and recording (µs), for
  * `swapctl scan` and the scan-to-unlock benchmark. */
 void access_last_timing(int64_t *verify_us, int64_t *record_us);
+
+/* A claimer takes the verified tokens of one kind: the swap flow takes S,
+ * transport jobs T, staff actions B. Without one, an accepted token is
+ * only recorded (and an S or T token marked used). */
+struct access_claim {
+	/* Decides before anything is written: NULL takes the token; otherwise
+	 * the reason the holder is told ("no_charged_battery", "estop"), and
+	 * the token stays unused. */
+	const char *(*check)(const struct token *tok, void *arg);
+	/* Runs inside the one transaction that records the scan and the
+	 * token's single-use mark: the claimer's own store_* calls join it,
+	 * so the mark and the claimer's first record are durable together. */
+	enum sw_err (*record)(const struct token *tok, void *arg);
+	/* After that transaction: committed or not. Acts (a door moves)
+	 * only when committed. */
+	void (*done)(const struct token *tok, bool committed, void *arg);
+	void *arg;
+};
+
+/* Sets (or with NULL removes) the claimer of kind's tokens; c is copied. */
+void access_set_claim(enum token_kind kind, const struct access_claim *c);
 
 /* Wipes the keys. */
 void access_stop(void);

@@ -17,7 +17,12 @@ static const char *const names[EV_COUNT] = {
 	[EV_LOCK_CHANGED] = "lock_changed", [EV_BATTERY_INSERTED] = "battery_inserted",
 	[EV_BATTERY_REMOVED] = "battery_removed", [EV_ESTOP_PRESSED] = "estop_pressed",
 	[EV_ESTOP_RELEASED] = "estop_released", [EV_SCAN_ACCEPTED] = "scan_accepted",
-	[EV_SCAN_REJECTED] = "scan_rejected",
+	[EV_SCAN_REJECTED] = "scan_rejected", [EV_TICKET_ISSUED] = "ticket_issued",
+	[EV_SWAP_STARTED] = "swap_started", [EV_SWAP_STAGE] = "swap_stage",
+	[EV_SWAP_ENDED] = "swap_ended", [EV_QUEUE_CHANGED] = "queue_changed",
+	[EV_BATTERY_QUARANTINED] = "battery_quarantined",
+	[EV_BATTERY_RELEASED] = "battery_released", [EV_DOOR_ALARM] = "door_alarm",
+	[EV_TRANSPORT_DONE] = "transport_done",
 };
 
 enum sw_err event_subscribe(enum event_type type, event_fn fn, void *arg)

@@ -32,6 +32,22 @@ enum event_type {
 	/* from access (daemon/access.c), once the scan is on disk or refused */
 	EV_SCAN_ACCEPTED,     /* what: "ok"; who: the token's subject */
 	EV_SCAN_REJECTED,     /* what: the reason ("expired", "store_failed") */
+	EV_TICKET_ISSUED,     /* a walk-in ticket: who: its user; what: its nonce */
+	/* from the swap flow (daemon/swap.c), once its record is on disk */
+	EV_SWAP_STARTED,      /* ref: swap id; who: user; what: token nonce;
+			       * slot/slot_no: the slot the battery goes into */
+	EV_SWAP_STAGE,        /* ref: swap id; what: the stage it entered */
+	EV_SWAP_ENDED,        /* ref: swap id; on: completed (false: aborted);
+			       * what: the abort's reason, who: its stage */
+	/* from the queue (daemon/queue.c), once on disk */
+	EV_QUEUE_CHANGED,     /* ref: ticket; what: "joined", or why it left
+			       * ("served", "cancelled", "expired", "no_show") */
+	/* from the battery ledger, once on disk */
+	EV_BATTERY_QUARANTINED, /* battery; slot/slot_no where it is (-1/0 none);
+				 * what: the reason */
+	EV_BATTERY_RELEASED,  /* battery; slot/slot_no; who: staff id */
+	EV_DOOR_ALARM,        /* slot's door left open: on: raised (false: cleared) */
+	EV_TRANSPORT_DONE,    /* what: the job id */
 	EV_COUNT
 };
 
@@ -45,6 +61,7 @@ struct event {
 	int from, to;         /* EV_SLOT_STATE */
 	const char *what;     /* strings are valid during the call only */
 	const char *who;
+	int64_t ref;          /* a swap id, a queue ticket */
 };
 
 typedef void (*event_fn)(const struct event *ev, void *arg);

@@ -1,4 +1,5 @@
 #include "daemon/slots.h"
+#include "daemon/slots_priv.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,8 +17,8 @@
 
 /* A copy: a reload frees the config struct, and the rack section cannot
  * change without a restart anyway (config_check_reload). */
-static struct rack_config rc;
-static bool have_gpio;
+struct rack_config slots_rc;
+bool slots_have_gpio;
 static bool estop;           /* the emergency stop is pressed */
 static bool stopping;        /* slots_stop: locking up, no more commands */
 static struct store *store;
@@ -37,11 +38,6 @@ static const char *const state_names[] = {
 	[SLOT_OFFLINE] = "offline",
 };
 
-static const char *const fault_names[RFLT_COUNT] = {
-	[RFLT_OVER_TEMP] = "over_temp", [RFLT_CELL_OV] = "cell_ov",
-	[RFLT_MASTER_LOST] = "master_lost", [RFLT_LOCK_STUCK] = "lock_stuck",
-	[RFLT_BMS_INVALID] = "bms_invalid",
-};
 
 /* The clean stop waits this long at most for every door to read back
  * locked: well inside the 2 s that systemd and the docs promise. */
@@ -75,14 +71,14 @@ static enum slot_state derive(const struct rack_reading *r, enum slot_state was)
 		return SLOT_EMPTY;
 	if (r->current >= CHARGING_MIN_A)
 		return SLOT_CHARGING;
-	if (r->have[RF_SOC] && r->soc >= rc.charged_soc)
+	if (r->have[RF_SOC] && r->soc >= slots_rc.charged_soc)
 		return SLOT_CHARGED;
 	return SLOT_IDLE;
 }
 
 static void publish(enum event_type type, int i, uint64_t battery, bool on)
 {
-	struct event ev = { .type = type, .slot = i, .slot_no = i >= 0 ? rc.slots[i].slot : 0,
+	struct event ev = { .type = type, .slot = i, .slot_no = i >= 0 ? slots_rc.slots[i].slot : 0,
 			    .battery = battery, .on = on };
 
 	event_publish(&ev);
@@ -91,8 +87,8 @@ static void publish(enum event_type type, int i, uint64_t battery, bool on)
 /* The slot index of slot number n, or -1. */
 static int slot_index(int n)
 {
-	for (int i = 0; rc.enabled && i < rc.nslots; i++)
-		if (rc.slots[i].slot == n)
+	for (int i = 0; slots_rc.enabled && i < slots_rc.nslots; i++)
+		if (slots_rc.slots[i].slot == n)
 			return i;
 	return -1;
 }
@@ -106,12 +102,12 @@ static void reading_events(int i, const struct rack_reading *r)
 
 	if (!r->online)
 		return; /* its last values are not news */
-	if (r->have[RF_DOOR] && !(have_gpio && gpio_get(GPIO_DOOR, rc.slots[i].slot, &v) == SW_OK)) {
+	if (r->have[RF_DOOR] && !(slots_have_gpio && gpio_get(GPIO_DOOR, slots_rc.slots[i].slot, &v) == SW_OK)) {
 		if (seen[i].door >= 0 && seen[i].door != r->door_open)
 			publish(r->door_open ? EV_DOOR_OPENED : EV_DOOR_CLOSED, i, 0, false);
 		seen[i].door = r->door_open;
 	}
-	if (r->have[RF_LOCK] && !rc.slots[i].lock_gpio) {
+	if (r->have[RF_LOCK] && !slots_rc.slots[i].lock_gpio) {
 		if (seen[i].lock >= 0 && seen[i].lock != r->locked)
 			publish(EV_LOCK_CHANGED, i, 0, r->locked);
 		seen[i].lock = r->locked;
@@ -140,9 +136,9 @@ static void on_rack_event(const struct event *ev, void *arg)
 	(void)arg;
 	if (st != states[i]) {
 		log_msg(st == SLOT_FAULT || st == SLOT_OFFLINE ? LOG_WARNING : LOG_INFO,
-			"slot %d: %s -> %s", rc.slots[i].slot, slots_state_name(states[i]),
+			"slot %d: %s -> %s", slots_rc.slots[i].slot, slots_state_name(states[i]),
 			slots_state_name(st));
-		struct event sev = { .type = EV_SLOT_STATE, .slot = i, .slot_no = rc.slots[i].slot,
+		struct event sev = { .type = EV_SLOT_STATE, .slot = i, .slot_no = slots_rc.slots[i].slot,
 				     .from = (int)states[i], .to = (int)st };
 		states[i] = st;
 		event_publish(&sev);
@@ -150,134 +146,24 @@ static void on_rack_event(const struct event *ev, void *arg)
 	reading_events(i, r);
 }
 
-/* The fleet's battery id form ("BAT-00042", mqtt.md's example). */
-static void battery_name(const struct rack_reading *r, char *buf, size_t len)
-{
-	if (!r->present || !r->have[RF_BATTERY_ID])
-		buf[0] = '\0';
-	else
-		snprintf(buf, len, "BAT-%05" PRIu64, r->battery_id);
-}
-
-static json_object *rfc3339(int64_t ms)
-{
-	char buf[40];
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-
-	if (!ms)
-		return NULL;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-	return json_object_new_string(buf);
-}
-
-/* A reading at its register's resolution (the profile's scale): a value
- * of 0.1 steps prints as 90.1, not as the double nearest to it. */
-static json_object *num(const struct rack_profile *p, enum rack_field f, double v)
-{
-	char text[48];
-
-	snprintf(text, sizeof text, "%.*f", rack_profile_decimals(p, f), v);
-	return json_object_new_double_s(strtod(text, NULL), text);
-}
-
-static double value_of(const struct rack_reading *r, enum rack_field f)
-{
-	switch (f) {
-	case RF_SOC: return r->soc;
-	case RF_SOH: return r->soh;
-	case RF_VOLTAGE: return r->voltage;
-	case RF_CURRENT: return r->current;
-	case RF_TEMPERATURE: return r->temperature;
-	case RF_RESISTANCE: return r->resistance;
-	case RF_CELL_MIN: return r->cell_min;
-	case RF_CELL_MAX: return r->cell_max;
-	default: return 0;
-	}
-}
-
-static json_object *slot_json(int i)
-{
-	const struct rack_reading *r = rack_reading(i);
-	const struct rack_profile *p = rack_profile();
-	json_object *o = json_object_new_object(), *faults = json_object_new_array();
-	char bat[24];
-	int64_t read_at = r->fast_at;
-
-	battery_name(r, bat, sizeof bat);
-	json_object_object_add(o, "slot", json_object_new_int(rc.slots[i].slot));
-	json_object_object_add(o, "unit", json_object_new_int(rc.slots[i].unit));
-	json_object_object_add(o, "state", json_object_new_string(slots_state_name(states[i])));
-	json_object_object_add(o, "battery", bat[0] ? json_object_new_string(bat) : NULL);
-	/* A field this rack's profile does not map, or that was never read,
-	 * is left out: a missing value is never shown as 0. */
-	static const struct { const char *key; enum rack_field f; } values[] = {
-		{ "soc", RF_SOC }, { "soh", RF_SOH }, { "v", RF_VOLTAGE }, { "i", RF_CURRENT },
-		{ "t", RF_TEMPERATURE }, { "resistance_mohm", RF_RESISTANCE },
-		{ "cell_min", RF_CELL_MIN }, { "cell_max", RF_CELL_MAX },
-	};
-	for (size_t k = 0; bat[0] && k < sizeof values / sizeof values[0]; k++)
-		if (r->have[values[k].f])
-			json_object_object_add(o, values[k].key,
-					       num(p, values[k].f, value_of(r, values[k].f)));
-	if (bat[0] && r->have[RF_CYCLES])
-		json_object_object_add(o, "cycles", json_object_new_int64(r->cycles));
-	/* Where GPIO has the door sensor or drives the lock, it knows best;
-	 * what nobody has read yet is unknown, never closed or locked. */
-	const char *door = r->have[RF_DOOR] ? (r->door_open ? "open" : "closed") : "unknown";
-	const char *lock = r->have[RF_LOCK] ? (r->locked ? "locked" : "unlocked") : "unknown";
-	bool v;
-	if (have_gpio && gpio_get(GPIO_DOOR, rc.slots[i].slot, &v) == SW_OK)
-		door = v ? "open" : "closed";
-	if (have_gpio && rc.slots[i].lock_gpio && gpio_get(GPIO_LOCK, rc.slots[i].slot, &v) == SW_OK)
-		lock = v ? "locked" : "unlocked";
-	json_object_object_add(o, "door", json_object_new_string(door));
-	json_object_object_add(o, "lock", json_object_new_string(lock));
-	if (r->have[RF_FAULT_BITS])
-		json_object_object_add(o, "fault_bits", json_object_new_int64((int64_t)r->fault_bits));
-	for (int f = 0; f < RFLT_COUNT; f++)
-		if (p->fault_bit[f] >= 0 && (r->fault_bits >> p->fault_bit[f]) & 1)
-			json_object_array_add(faults, json_object_new_string(fault_names[f]));
-	json_object_object_add(o, "faults", faults);
-	if (r->have[RF_FW_VERSION])
-		json_object_object_add(o, "fw_version", json_object_new_int(r->fw_version));
-	json_object_object_add(o, "online", json_object_new_boolean(r->online));
-	/* Stale values are never shown as fresh: an offline slot carries
-	 * its last values with the time they were read (mqtt.md). */
-	json_object_object_add(o, "read_at", rfc3339(read_at));
-	json_object_object_add(o, "health_read_at", rfc3339(r->slow_at));
-	return o;
-}
-
-json_object *slots_json(void)
-{
-	json_object *arr = json_object_new_array();
-
-	for (int i = 0; rc.enabled && i < rc.nslots; i++)
-		json_object_array_add(arr, slot_json(i));
-	return arr;
-}
-
 static void take_samples(void *arg)
 {
 	struct store_sample s[RACK_MAX_SLOTS];
 
 	(void)arg;
-	for (int i = 0; i < rc.nslots; i++) {
+	for (int i = 0; i < slots_rc.nslots; i++) {
 		const struct rack_reading *r = rack_reading(i);
 		s[i] = (struct store_sample){
-			.slot = rc.slots[i].slot, .state = slots_state_name(states[i]),
+			.slot = slots_rc.slots[i].slot, .state = slots_state_name(states[i]),
 			.soc = r->soc, .soh = r->soh, .v = r->voltage, .i = r->current,
 			.t = r->temperature, .door_open = r->door_open, .locked = r->locked,
 			.fault_bits = r->fault_bits, .read_at = r->fast_at,
 		};
-		battery_name(r, s[i].battery, sizeof s[i].battery);
+		slots_battery_name(r, s[i].battery, sizeof s[i].battery);
 	}
 	/* A failure here is the store's health; the ring just misses a row. */
-	store_telemetry_add(store, s, (size_t)rc.nslots, rc.telemetry_rows, NULL);
-	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
+	store_telemetry_add(store, s, (size_t)slots_rc.nslots, slots_rc.telemetry_rows, NULL);
+	loop_timer_arm(&telemetry_timer, slots_rc.telemetry_interval_ms);
 }
 
 static json_object *cmd_rack(const struct control_req *req)
@@ -287,8 +173,8 @@ static json_object *cmd_rack(const struct control_req *req)
 
 	(void)req;
 	rack_stats(&st);
-	json_object_object_add(r, "device", json_object_new_string(rc.device));
-	json_object_object_add(r, "baud", json_object_new_int(rc.baud));
+	json_object_object_add(r, "device", json_object_new_string(slots_rc.device));
+	json_object_object_add(r, "baud", json_object_new_int(slots_rc.baud));
 	json_object_object_add(r, "profile", json_object_new_string(rack_profile()->name));
 	json_object_object_add(r, "bus_up", json_object_new_boolean(st.bus_up));
 	json_object_object_add(r, "slots", json_object_new_int(st.slots));
@@ -316,8 +202,8 @@ static int slot_arg(const struct control_req *req, json_object **err)
 {
 	int n = (int)control_arg_int(req, "slot", 0);
 
-	for (int i = 0; i < rc.nslots; i++)
-		if (rc.slots[i].slot == n)
+	for (int i = 0; i < slots_rc.nslots; i++)
+		if (slots_rc.slots[i].slot == n)
 			return i;
 	*err = control_error("unknown_slot", "no slot %d", n);
 	return -1;
@@ -363,34 +249,60 @@ static json_object *slot_write(const struct control_req *req, enum rack_field f,
 		return control_error("stopping", "swapd is stopping; every door is being locked");
 	if (estop && f == RF_CHARGE_ENABLE && value != 0)
 		return control_error("estop", "the emergency stop is pressed");
-	snprintf(detail, sizeof detail, "slot %d %s", rc.slots[i].slot, what);
+	snprintf(detail, sizeof detail, "slot %d %s", slots_rc.slots[i].slot, what);
 	if (store_audit(store, req->who, what, detail, NULL) != SW_OK)
 		return control_error("store_failed", "cannot record the command; not sending it");
-	if (rc.slots[i].lock_gpio && f == RF_LOCK_CMD) {
-		enum sw_err e = gpio_set_lock(rc.slots[i].slot, value != 0);
-		if (e != SW_OK)
-			return control_error("slot_error", "slot %d's lock relay: %s", rc.slots[i].slot,
-					     sw_strerror(e));
-		publish(EV_LOCK_CHANGED, i, 0, value != 0);
-		json_object *r = json_object_new_object();
-		json_object_object_add(r, "slot", json_object_new_int(rc.slots[i].slot));
-		json_object_object_add(r, "done", json_object_new_string(what));
-		return control_ok(r);
-	}
 	struct write_ctx *w = calloc(1, sizeof *w);
 	if (!w || !(w->pending = control_defer(req))) {
 		free(w);
 		return control_error("internal", "out of memory");
 	}
-	w->slot = rc.slots[i].slot;
+	w->slot = slots_rc.slots[i].slot;
 	snprintf(w->what, sizeof w->what, "%s", what);
-	enum sw_err e = rack_write(i, f, value, write_done, w);
+	enum sw_err e = f == RF_LOCK_CMD ? slots_set_lock(i, value != 0, write_done, w)
+					 : rack_write(i, f, value, write_done, w);
 	if (e != SW_OK) {
 		control_finish(w->pending, control_error("slot_error", "cannot queue \"%s\" for slot %d: %s",
 							  what, w->slot, sw_strerror(e)));
 		free(w);
 	}
 	return NULL;
+}
+
+/* A GPIO relay switches at once; its outcome is still given from the loop,
+ * never from inside slots_set_lock, as the controller's is. */
+#define GPIO_DONE_MAX 64
+static struct { rack_done_fn fn; void *arg; enum sw_err err; } gpio_done[GPIO_DONE_MAX];
+static int ngpio_done;
+static struct loop_timer gpio_done_timer;
+
+static void gpio_done_fire(void *arg)
+{
+	int n = ngpio_done;
+
+	(void)arg;
+	ngpio_done = 0;
+	for (int k = 0; k < n; k++)
+		if (gpio_done[k].fn)
+			gpio_done[k].fn(gpio_done[k].err, gpio_done[k].arg);
+}
+
+enum sw_err slots_set_lock(int i, bool lock, rack_done_fn done, void *arg)
+{
+	if (i < 0 || i >= slots_rc.nslots)
+		return SW_EINVAL;
+	if (stopping && !lock)
+		return SW_ECANCELED;
+	if (!slots_rc.slots[i].lock_gpio)
+		return rack_write(i, RF_LOCK_CMD, lock, done, arg);
+	if (ngpio_done == GPIO_DONE_MAX)
+		return SW_EBUSY;
+	enum sw_err e = gpio_set_lock(slots_rc.slots[i].slot, lock);
+	if (e == SW_OK)
+		publish(EV_LOCK_CHANGED, i, 0, lock);
+	gpio_done[ngpio_done++] = (typeof(gpio_done[0])){ done, arg, e };
+	loop_timer_arm(&gpio_done_timer, 0);
+	return SW_OK;
 }
 
 static json_object *cmd_lock(const struct control_req *req)
@@ -453,7 +365,7 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	if (!estop) {
 		log_msg(LOG_NOTICE, "emergency stop released");
 		health_set("estop", HEALTH_OK, "released");
-		if (rc.enabled)
+		if (slots_rc.enabled)
 			rack_hold_charging_off(false);
 		publish(EV_ESTOP_RELEASED, -1, 0, false);
 		return;
@@ -462,7 +374,7 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	health_set("estop", HEALTH_FAILED, "emergency stop pressed");
 	/* Charging goes off first; the record follows, and does not hold the
 	 * stop back when the store cannot write. */
-	if (rc.enabled)
+	if (slots_rc.enabled)
 		rack_hold_charging_off(true);
 	store_audit(store, "gpio", "estop", "pressed", NULL);
 	publish(EV_ESTOP_PRESSED, -1, 0, true);
@@ -497,7 +409,7 @@ static void check_estop(void)
 {
 	bool pressed;
 
-	if (!have_gpio || gpio_get(GPIO_ESTOP, 0, &pressed) != SW_OK)
+	if (!slots_have_gpio || gpio_get(GPIO_ESTOP, 0, &pressed) != SW_OK)
 		return;
 	if (pressed)
 		on_gpio_input(GPIO_ESTOP, 0, true, NULL);
@@ -507,10 +419,10 @@ static void check_estop(void)
 
 enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, size_t whylen)
 {
-	rc = cfg->rack;
+	slots_rc = cfg->rack;
 	store = st;
 	enum sw_err re = command_register(slots_commands, COMMAND_ROWS(slots_commands), why, whylen);
-	if (re == SW_OK && rc.enabled)
+	if (re == SW_OK && slots_rc.enabled)
 		re = command_register(rack_commands, COMMAND_ROWS(rack_commands), why, whylen);
 	if (re != SW_OK)
 		return re;
@@ -518,15 +430,15 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 		enum sw_err e = gpio_open(&cfg->gpio, on_gpio_input, NULL, why, whylen);
 		if (e != SW_OK)
 			return e;
-		have_gpio = true;
+		slots_have_gpio = true;
 	}
-	if (!rc.enabled) {
+	if (!slots_rc.enabled) {
 		rack_absent();
 		check_estop();
 		return SW_OK;
 	}
 	memset(seen, 0, sizeof seen);
-	for (int i = 0; i < rc.nslots; i++) {
+	for (int i = 0; i < slots_rc.nslots; i++) {
 		states[i] = SLOT_OFFLINE;
 		seen[i].door = seen[i].lock = -1;
 	}
@@ -536,7 +448,9 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 	if (e != SW_OK)
 		return e;
 	loop_timer_init(&telemetry_timer, take_samples, NULL);
-	loop_timer_arm(&telemetry_timer, rc.telemetry_interval_ms);
+	loop_timer_init(&gpio_done_timer, gpio_done_fire, NULL);
+	ngpio_done = 0;
+	loop_timer_arm(&telemetry_timer, slots_rc.telemetry_interval_ms);
 	check_estop();
 	return SW_OK;
 }
@@ -550,10 +464,10 @@ static bool all_locked(void *arg)
 void slots_stop(void)
 {
 	stopping = true;
-	if (have_gpio)
+	if (slots_have_gpio)
 		gpio_close(); /* it locks every lock first */
-	have_gpio = false;
-	if (!rc.enabled)
+	slots_have_gpio = false;
+	if (!slots_rc.enabled)
 		return;
 	loop_timer_cancel(&telemetry_timer);
 	/* Every controller-driven door is locked and read back before the bus
@@ -562,7 +476,7 @@ void slots_stop(void)
 	rack_lock_all();
 	/* The job with the worker ends first: give it its timeout, within
 	 * the stop's own bound. */
-	int64_t budget = STOP_LOCK_MS + rc.response_timeout_ms;
+	int64_t budget = STOP_LOCK_MS + slots_rc.response_timeout_ms;
 	if (!loop_run_until(all_locked, NULL, budget < STOP_MAX_MS ? budget : STOP_MAX_MS))
 		log_msg(LOG_WARNING, "rack: not every door confirmed locked at stop");
 	rack_close();

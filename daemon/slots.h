@@ -11,6 +11,7 @@
 #include "daemon/config.h"
 #include "daemon/err.h"
 #include "daemon/store.h"
+#include "drivers/rack.h"
 
 enum slot_state {
 	SLOT_EMPTY, SLOT_IDLE, SLOT_CHARGING, SLOT_CHARGED, SLOT_FAULT, SLOT_QUARANTINED,
@@ -26,6 +27,13 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 
 /* The current state of slot index i. */
 enum slot_state slots_state(int i);
+
+/* Locks (lock true) or unlocks slot index i's door, by its GPIO relay or
+ * its controller, and calls done (may be NULL) from the loop with the
+ * outcome: SW_OK once the lock reads back as commanded (a relay: once it is
+ * switched). Not audited: the caller records its decision first. Errors as
+ * rack_write(); SW_ECANCELED for an unlock while swapd is stopping. */
+enum sw_err slots_set_lock(int i, bool lock, rack_done_fn done, void *arg);
 
 /* A JSON array describing every slot (what `swapctl slots --json` prints). */
 json_object *slots_json(void);

@@ -36,6 +36,14 @@ const char *token_reason_str(enum token_reason r)
 	return reason_codes[r];
 }
 
+bool token_reason_known(const char *s)
+{
+	for (size_t i = 0; i < sizeof reason_codes / sizeof reason_codes[0]; i++)
+		if (reason_codes[i] && strcmp(s, reason_codes[i]) == 0)
+			return true;
+	return false;
+}
+
 void token_policy_defaults(struct token_policy *p)
 {
 	memset(p, 0, sizeof *p);

@@ -102,6 +102,9 @@ struct token_policy {
  * unknown value gives "malformed", never NULL. */
 const char *token_reason_str(enum token_reason r);
 
+/* Whether s is one of the contract's codes ("ok" included). */
+bool token_reason_known(const char *s);
+
 /* Sets skew and the lifetimes to the token.md defaults and everything else
  * to zero / NULL. */
 void token_policy_defaults(struct token_policy *p);

@@ -1,0 +1,19 @@
+/* What slots.c shares with slots_view.c, and nobody else. */
+#ifndef SWAPD_SLOTS_PRIV_H
+#define SWAPD_SLOTS_PRIV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "drivers/rack.h"
+
+/* A copy of the rack section: a reload frees the config struct, and the
+ * rack section cannot change without a restart anyway. */
+extern struct rack_config slots_rc;
+extern bool slots_have_gpio;
+
+/* The fleet's battery id form ("BAT-00042", mqtt.md's example); "" for an
+ * empty slot or an id not read. */
+void slots_battery_name(const struct rack_reading *r, char *buf, size_t len);
+
+#endif
