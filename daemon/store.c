@@ -14,6 +14,7 @@
 
 #include "daemon/health.h"
 #include "daemon/log.h"
+#include "daemon/loop.h"
 
 /* Forward migrations: entry i takes the schema from version i to i + 1.
  * Never edit a released entry; add a new one. */
@@ -73,6 +74,28 @@ static const char *const migrations[] = {
 	"  source TEXT NOT NULL,"
 	"  result TEXT NOT NULL,"
 	"  kind TEXT, subject TEXT, nonce TEXT, exp INTEGER);",
+	/* 3 -> 4: the battery ledger (store_batteries.c): every battery the
+	 * station has seen and where it is now, with the time it got there
+	 * and its last values with the time they were read. A row is never
+	 * deleted. id is the BMS serial's 64 bits as SQLite's signed integer.
+	 * slot_service: slots taken out of service (a door that does not
+	 * work, an unknown battery locked in), until someone releases them. */
+	"CREATE TABLE batteries ("
+	"  id INTEGER PRIMARY KEY,"
+	"  place TEXT NOT NULL,"
+	"  slot INTEGER,"
+	"  swap INTEGER,"
+	"  holder TEXT,"
+	"  since INTEGER NOT NULL,"
+	"  soc REAL, soh REAL, cycles INTEGER, read_at INTEGER,"
+	"  quarantined INTEGER NOT NULL DEFAULT 0,"
+	"  reason TEXT,"
+	"  first_seen INTEGER NOT NULL);"
+	"CREATE TABLE slot_service ("
+	"  slot INTEGER PRIMARY KEY,"
+	"  reason TEXT NOT NULL,"
+	"  by TEXT NOT NULL,"
+	"  since INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -116,10 +139,7 @@ enum sw_err store_fail(struct store *st, int rc, const char *what)
 
 int64_t store_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return loop_wall_ms(); /* the loop's wall clock, which tests drive */
 }
 
 int store_bind(sqlite3_stmt *stmt, const struct store_val *v, size_t n)

@@ -24,7 +24,7 @@
 struct store;
 
 /* The schema version this build writes and reads. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* A fleet event (mqtt.md, "Events"), written to the outbox with its seq in
  * the same transaction as the change that causes it. */
@@ -150,6 +150,59 @@ enum sw_err store_token_purge(struct store *st, int64_t now_s, int64_t skew_s,
 /* The latest scans, newest first, as a JSON array (never fails; empty on
  * error). */
 json_object *store_scans_recent(struct store *st, int limit);
+
+/* The battery ledger (store_batteries.c): every battery id the station
+ * has seen and where it is now. A row is made at first sight and never
+ * deleted; a move keeps the last values with their read time. */
+struct store_battery {
+	uint64_t id;
+	char place[12];       /* "slot", "rider", "transport", "unknown" */
+	int slot;             /* "slot": where it is; otherwise the last slot (0: none) */
+	int64_t swap;         /* "rider": the swap that handed it out (0: none) */
+	char holder[33];      /* "rider": the user; "transport": the job */
+	int64_t since;        /* wall ms it got to its place */
+	double soc, soh;      /* last known, read at read_at (0: never read) */
+	int64_t cycles, read_at;
+	bool quarantined;
+	char reason[64];      /* why it is quarantined */
+};
+
+/* Battery id is in slot number slot, with these values read at read_at
+ * (soc/soh < 0: not read; the old ones stay). Creates the row at first
+ * sight. */
+enum sw_err store_battery_in_slot(struct store *st, uint64_t id, int slot, double soc, double soh,
+				  int64_t cycles, int64_t read_at, const struct store_event *ev);
+
+/* Battery id left its slot: to rider `holder` at swap `swap` (place
+ * "rider"), to transport job `holder` (swap 0, place "transport"), or,
+ * with place "unknown", to nobody the station knows of (taken outside a
+ * swap or a job). The last slot and values stay. */
+enum sw_err store_battery_left(struct store *st, uint64_t id, const char *place, int64_t swap,
+			       const char *holder, const struct store_event *ev);
+
+/* Quarantines (on) or releases battery id, with the reason (or who
+ * released it). Creates the row, place "unknown", if it was never seen. */
+enum sw_err store_battery_quarantine(struct store *st, uint64_t id, bool on, const char *reason,
+				     const struct store_event *ev);
+
+/* Reads battery id's row: SW_OK with *found false when it was never seen. */
+enum sw_err store_battery_get(struct store *st, uint64_t id, struct store_battery *out,
+			      bool *found);
+
+/* Every battery, most recently moved first, as a JSON array of objects
+ * (battery "BAT-00042", place, slot, swap, holder, since, soc, soh,
+ * cycles, read_at, quarantined, reason); never fails (empty on error). */
+json_object *store_batteries_json(struct store *st);
+
+/* Takes slot number slot out of service (reason, by whom) or, with reason
+ * NULL, back into it. */
+enum sw_err store_slot_service(struct store *st, int slot, const char *reason, const char *by,
+			       const struct store_event *ev);
+
+/* Calls fn for every slot out of service (at start, to rebuild the slot
+ * table's view). */
+enum sw_err store_slots_out(struct store *st, void (*fn)(int slot, const char *reason, void *arg),
+			    void *arg);
 
 /* Counts for status displays (the outbox's from store_outbox.c). */
 enum sw_err store_stats(struct store *st, struct store_stats *out);

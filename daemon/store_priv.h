@@ -16,7 +16,7 @@
 
 /* Enough for every statement the concerns prepare; a new concern that
  * needs more raises it (store_stmt() fails loudly when it is full). */
-#define STORE_STMT_MAX 32
+#define STORE_STMT_MAX 128
 
 struct store {
 	sqlite3 *db;

@@ -400,6 +400,52 @@ static void test_failed_transaction_leaves_nothing(void **state)
 	health_reset();
 }
 
+/* The ledger keeps every battery it has seen, where it went and since
+ * when; a 64-bit serial with the top bit set comes back whole. */
+static void test_battery_ledger(void **state)
+{
+	struct store *st;
+	struct store_battery b;
+	char why[256];
+	bool found;
+	const uint64_t big = 0xF00000000000002AULL;
+
+	(void)state;
+	assert_int_equal(store_open(path, 1000, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_battery_get(st, 42, &b, &found), SW_OK);
+	assert_false(found);
+	assert_int_equal(store_battery_in_slot(st, 42, 3, 55.5, 91.0, 120, 1000, NULL), SW_OK);
+	assert_int_equal(store_battery_in_slot(st, big, 4, -1, -1, 0, 0, NULL), SW_OK);
+	assert_int_equal(store_battery_get(st, 42, &b, &found), SW_OK);
+	assert_true(found);
+	assert_string_equal(b.place, "slot");
+	assert_int_equal(b.slot, 3);
+	assert_true(b.soc == 55.5);
+	assert_int_equal(b.read_at, 1000);
+	assert_int_equal(store_battery_left(st, 42, "rider", 7, "u-1", NULL), SW_OK);
+	assert_int_equal(store_battery_get(st, 42, &b, &found), SW_OK);
+	assert_string_equal(b.place, "rider");
+	assert_int_equal(b.slot, 3);      /* the last slot stays */
+	assert_int_equal(b.swap, 7);
+	assert_string_equal(b.holder, "u-1");
+	assert_true(b.soc == 55.5);       /* and the last values */
+	assert_int_equal(store_battery_quarantine(st, big, true, "soh 70.0 < 75", NULL), SW_OK);
+	assert_int_equal(store_battery_get(st, big, &b, &found), SW_OK);
+	assert_true(found);
+	assert_int_equal(b.id, big);
+	assert_true(b.quarantined);
+	assert_string_equal(b.reason, "soh 70.0 < 75");
+	assert_int_equal(b.read_at, 0);   /* never read: no values */
+	json_object *all = store_batteries_json(st);
+	assert_int_equal(json_object_array_length(all), 2);
+	json_object_put(all);
+	assert_int_equal(store_slot_service(st, 5, "door stuck", "admin", NULL), SW_OK);
+	assert_int_equal(store_slot_service(st, 6, "unknown battery", "swap", NULL), SW_OK);
+	assert_int_equal(store_slot_service(st, 5, NULL, "admin", NULL), SW_OK);
+	assert_int_equal(sql_int("SELECT group_concat(slot) FROM slot_service"), 6);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +458,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replaced_file_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_removed_during_commit, setup, teardown),
 		cmocka_unit_test(test_bind_each_type),
+		cmocka_unit_test_setup_teardown(test_battery_ledger, setup, teardown),
 		cmocka_unit_test(test_bind_wrong_count),
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
