@@ -84,8 +84,45 @@ static void publish(enum event_type type, int i, uint64_t battery, bool on)
 	event_publish(&ev);
 }
 
-/* The slot index of slot number n, or -1. */
-static int slot_index(int n)
+static struct { const char *owner; int64_t ref; } holds[RACK_MAX_SLOTS];
+
+enum sw_err slots_hold(int i, const char *owner, int64_t ref)
+{
+	if (i < 0 || i >= slots_rc.nslots || !owner)
+		return SW_EINVAL;
+	if (holds[i].owner)
+		return SW_EBUSY;
+	holds[i].owner = owner;
+	holds[i].ref = ref;
+	return SW_OK;
+}
+
+void slots_unhold(int i)
+{
+	if (i >= 0 && i < slots_rc.nslots)
+		holds[i].owner = NULL;
+}
+
+const char *slots_holder(int i, int64_t *ref)
+{
+	if (i < 0 || i >= slots_rc.nslots)
+		return NULL;
+	if (ref)
+		*ref = holds[i].ref;
+	return holds[i].owner;
+}
+
+int slots_number(int i)
+{
+	return i >= 0 && i < slots_rc.nslots ? slots_rc.slots[i].slot : 0;
+}
+
+int slots_count(void)
+{
+	return slots_rc.enabled ? slots_rc.nslots : 0;
+}
+
+int slots_index(int n)
 {
 	for (int i = 0; slots_rc.enabled && i < slots_rc.nslots; i++)
 		if (slots_rc.slots[i].slot == n)
@@ -355,7 +392,7 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	if (role == GPIO_DOOR) {
 		log_msg(LOG_INFO, "slot %d: door %s (sensor)", slot, active ? "open" : "closed");
 		struct event ev = { .type = active ? EV_DOOR_OPENED : EV_DOOR_CLOSED,
-				    .slot = slot_index(slot), .slot_no = slot };
+				    .slot = slots_index(slot), .slot_no = slot };
 		event_publish(&ev);
 		return;
 	}
@@ -438,6 +475,7 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 		return SW_OK;
 	}
 	memset(seen, 0, sizeof seen);
+	memset(holds, 0, sizeof holds);
 	for (int i = 0; i < slots_rc.nslots; i++) {
 		states[i] = SLOT_OFFLINE;
 		seen[i].door = seen[i].lock = -1;

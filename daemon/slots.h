@@ -35,6 +35,25 @@ enum slot_state slots_state(int i);
  * rack_write(); SW_ECANCELED for an unlock while swapd is stopping. */
 enum sw_err slots_set_lock(int i, bool lock, rack_done_fn done, void *arg);
 
+/* Holds: a slot in a swap or a transport job is held by it, so that no
+ * slot is ever in two at once. slots_hold() takes slot index i for owner
+ * (a short static name: "swap", "transport", "staff") and ref (its swap
+ * id, ...): SW_EBUSY when it is already held. Holds live in memory; the
+ * owners rebuild theirs from the store at start. */
+enum sw_err slots_hold(int i, const char *owner, int64_t ref);
+void slots_unhold(int i);
+/* Who holds slot index i (NULL: nobody), and its ref in *ref if not NULL. */
+const char *slots_holder(int i, int64_t *ref);
+
+/* The slot index of station slot number n, or -1. */
+int slots_index(int n);
+
+/* Slot index i's station slot number. */
+int slots_number(int i);
+
+/* How many slots the rack has (0 without a rack). */
+int slots_count(void);
+
 /* A JSON array describing every slot (what `swapctl slots --json` prints). */
 json_object *slots_json(void);
 
