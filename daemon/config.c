@@ -60,6 +60,9 @@ void config_defaults(struct config *cfg)
 	cfg->tokens.life_badge_s = 400 * 24 * 3600;
 	cfg->tokens.walkin_ttl_s = 2 * 3600;
 	cfg->tokens.scan_history = 10000;
+	cfg->charge.automatic = true;
+	cfg->charge.current_a = 30;
+	cfg->charge.retry_s = 60;
 }
 
 /* The value as JSON, shortened, for an error message. */

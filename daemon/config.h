@@ -53,6 +53,12 @@ struct config {
 		int scan_history;      /* scans kept in the store */
 	} tokens;
 
+	struct config_charge {     /* charging until the power-cap plan exists */
+		bool automatic;        /* charge every idle battery below charged */
+		int current_a;         /* the charger's current limit */
+		int retry_s;           /* a refused or dropped start is retried after */
+	} charge;
+
 	struct config_store {
 		char path[PATH_MAX];
 		int busy_timeout_ms;

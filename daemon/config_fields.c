@@ -248,11 +248,19 @@ static const struct field store_fields[] = {
 	{ 0 },
 };
 
+static const struct field charge_fields[] = {
+	{ .key = "auto", .type = F_BOOL, .off = offsetof(struct config_charge, automatic) },
+	INT(struct config_charge, current_a, 1, 50),
+	INT(struct config_charge, retry_s, 5, 3600),
+	{ 0 },
+};
+
 const struct field config_top_fields[] = {
 	OBJ(station, station_fields),
 	OBJ(log, log_fields),
 	OBJ(control, control_fields),
 	OBJ(store, store_fields),
+	OBJ(charge, charge_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon/access.h"
+#include "daemon/charge.h"
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/health.h"
@@ -190,6 +191,7 @@ static const struct module {
 	{ "control socket", control_start, control_reconfigure_all, control_close, EX_UNAVAILABLE },
 	{ "status", status_start_run, status_reconfigure, status_stop, EX_SOFTWARE },
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
+	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };

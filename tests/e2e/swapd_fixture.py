@@ -211,9 +211,12 @@ class RackSim:
     close = kill
 
 
-def rack_config(daemon, sim, profile, slots=4, **rack):
-    """daemon's default config with a rack section for sim."""
+def rack_config(daemon, sim, profile, slots=4, auto_charge=False, **rack):
+    """daemon's default config with a rack section for sim. Automatic
+    charging is off unless asked for: a test of what swapd reads compares
+    values that charging would move between two reads."""
     cfg = daemon.default_config()
+    cfg["charge"] = {"auto": auto_charge}
     # A pty has no parity bit: Debian's libmodbus then refuses to open it
     # a second time with even parity (the setting does not stick), which a
     # test that restarts swapd on the same rack-sim would meet.

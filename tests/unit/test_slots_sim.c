@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "daemon/config.h"
+#include "daemon/charge.h"
 #include "daemon/command.h"
 #include "daemon/event.h"
 #include "daemon/loop.h"
@@ -321,12 +322,48 @@ static void test_estop_at_start_goes_first(void **state)
 	rack_hold_charging_off(false);
 }
 
+static bool slot_is(void *arg)
+{
+	const int *want = arg;
+
+	return slots_state(0) == (enum slot_state)*want;
+}
+
+/* A battery locked in below the charged level is charged at the configured
+ * limit, without anyone asking; with charge.auto off it is left alone. */
+static void test_idle_battery_is_charged(void **state)
+{
+	char why[256];
+	int charging = SLOT_CHARGING, idle = SLOT_IDLE;
+
+	(void)state;
+	cfg.charge = (struct config_charge){ .automatic = false, .current_a = 30, .retry_s = 60 };
+	assert_int_equal(charge_start(&cfg, store, why, sizeof why), SW_OK);
+	assert_true(loop_run_until(lock_confirmed, NULL, 5000));
+	sim("{\"op\": \"insert\", \"slot\": 1, \"battery\": 42, \"soc\": 40, \"force\": true}");
+	assert_true(loop_run_until(slot_is, &idle, 10000));
+	assert_false(loop_run_until(slot_is, &charging, 10000));
+	charge_stop();
+
+	cfg.charge.automatic = true;
+	assert_int_equal(charge_start(&cfg, store, why, sizeof why), SW_OK);
+	assert_true(loop_run_until(slot_is, &charging, 10000));
+	json_object *truth = rack_bus_sim_exec("{\"op\": \"get\", \"slot\": 1}", why, sizeof why);
+	assert_non_null(truth);
+	json_object *v;
+	assert_true(json_object_object_get_ex(truth, "current_limit", &v));
+	assert_true(json_object_get_double(v) == 30.0);
+	json_object_put(truth);
+	charge_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_battery_in_and_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hour_offline_backoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_estop_at_start_goes_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_battery_is_charged, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
