@@ -96,6 +96,38 @@ static const char *const migrations[] = {
 	"  reason TEXT NOT NULL,"
 	"  by TEXT NOT NULL,"
 	"  since INTEGER NOT NULL);",
+	/* 4 -> 5: transport jobs (store_transport.c). A job is announced by
+	 * the fleet (pickup: a count, or the listed battery ids as decimal
+	 * text "42,43"), started by its T token, and ends completed or
+	 * expired; rows are kept. transport_slots: the slots a started job
+	 * opened, each with the battery it held then (0: it was empty), so a
+	 * restart can tell what moved. transport_moves: what the job moved,
+	 * net: a battery taken and put back again has no row. */
+	"CREATE TABLE transport_jobs ("
+	"  id INTEGER PRIMARY KEY,"
+	"  job TEXT NOT NULL UNIQUE,"
+	"  pickup INTEGER NOT NULL,"
+	"  pickup_ids TEXT,"
+	"  dropoff INTEGER NOT NULL,"
+	"  exp INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  announced_at INTEGER NOT NULL,"
+	"  started_at INTEGER, ended_at INTEGER,"
+	"  nonce TEXT, token_pickup INTEGER, token_dropoff INTEGER,"
+	"  end_reason TEXT);"
+	"CREATE TABLE transport_slots ("
+	"  job INTEGER NOT NULL REFERENCES transport_jobs(id),"
+	"  slot INTEGER NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  battery INTEGER NOT NULL,"
+	"  PRIMARY KEY (job, slot));"
+	"CREATE TABLE transport_moves ("
+	"  job INTEGER NOT NULL REFERENCES transport_jobs(id),"
+	"  battery INTEGER NOT NULL,"
+	"  dir TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  PRIMARY KEY (job, battery));",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
