@@ -63,6 +63,8 @@ void config_defaults(struct config *cfg)
 	cfg->charge.automatic = true;
 	cfg->charge.current_a = 30;
 	cfg->charge.retry_s = 60;
+	cfg->transport.timeout_s = 600;
+	cfg->transport.quarantine_soh = 75;
 }
 
 /* The value as JSON, shortened, for an error message. */

@@ -59,6 +59,11 @@ struct config {
 		int retry_s;           /* a refused or dropped start is retried after */
 	} charge;
 
+	struct config_transport {  /* transport jobs (daemon/transport.h) */
+		int timeout_s;         /* a started job's doors are locked and it ends */
+		int quarantine_soh;    /* a battery dropped off below this SOH (%) */
+	} transport;
+
 	struct config_store {
 		char path[PATH_MAX];
 		int busy_timeout_ms;

@@ -255,12 +255,19 @@ static const struct field charge_fields[] = {
 	{ 0 },
 };
 
+static const struct field transport_fields[] = {
+	INT(struct config_transport, timeout_s, 30, 86400),
+	INT(struct config_transport, quarantine_soh, 0, 100),
+	{ 0 },
+};
+
 const struct field config_top_fields[] = {
 	OBJ(station, station_fields),
 	OBJ(log, log_fields),
 	OBJ(control, control_fields),
 	OBJ(store, store_fields),
 	OBJ(charge, charge_fields),
+	OBJ(transport, transport_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,
