@@ -23,6 +23,7 @@
 #include "daemon/slots.h"
 #include "daemon/status.h"
 #include "daemon/store.h"
+#include "daemon/transport.h"
 
 #define DEFAULT_CONFIG "/etc/swapd/swapd.json"
 /* How often an idle store checks its file is still there: two syscalls, so
@@ -156,6 +157,12 @@ static enum sw_err access_start_run(const struct config *c, struct store *st, ch
 	return access_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err transport_start_run(const struct config *c, struct store *st, char *why,
+				       size_t whylen)
+{
+	return transport_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -193,6 +200,7 @@ static const struct module {
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
 	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
+	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

@@ -80,6 +80,10 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"tokens\":{\"keys\":\"/nonexistent/k.json\",\"walkin_kid\":\"k-1\"}}",
 	  "tokens.walkin_kid: \"k-1\" is not a key id (1 to 8 of A-Z, a-z, 0-9, as in the token contract)" },
 	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
+	{ "{" MIN ",\"transport\":{\"timeout_s\":10}}", "transport.timeout_s: 10 is out of range 30..86400" },
+	{ "{" MIN ",\"transport\":{\"quarantine_soh\":101}}",
+	  "transport.quarantine_soh: 101 is out of range 0..100" },
+	{ "{" MIN ",\"transport\":{\"timeout\":60}}", "transport.timeout: unknown key" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
 	  "t.json:2:25: JSON syntax error: unexpected character" },
@@ -138,6 +142,8 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.control.kiosk_group, "");
 	assert_string_equal(cfg.store.path, "/var/lib/swapd/swapd.db");
 	assert_int_equal(cfg.log.level, 6);
+	assert_int_equal(cfg.transport.timeout_s, 600);
+	assert_int_equal(cfg.transport.quarantine_soh, 75);
 	assert_int_equal(strlen(cfg.digest), 64);
 }
 
