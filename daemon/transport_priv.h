@@ -47,8 +47,9 @@ bool transport_runs_full(void);
  * arms its timeout. The slots must be free (the token's check saw them). */
 void transport_run_begin(int64_t id, const char *job, const struct transport_slot *slots, int n);
 
-/* Whether job id is running, and where each of its doors is ("unlocking",
- * "unlocked", "open", "locking", "locked") by slot number, in *phases. */
+/* Whether job id is running, and then in *phases each of its slots: its
+ * number, its role ("pickup", "dropoff") and where its door is
+ * ("unlocking", "unlocked", "open", "locking", "locked", "lock_failed"). */
 bool transport_run_phases(int64_t id, json_object **phases);
 
 /* transport_moves.c */

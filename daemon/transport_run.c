@@ -111,7 +111,6 @@ static bool settled(int i)
 	return !r->online || !r->present || !r->health_pending;
 }
 
-
 static void finish(struct run *run)
 {
 	struct transport_slot s[RACK_MAX_SLOTS];
@@ -416,6 +415,8 @@ bool transport_run_phases(int64_t id, json_object **phases)
 		for (int k = 0; k < run->n; k++) {
 			json_object *o = json_object_new_object();
 			json_object_object_add(o, "slot", json_object_new_int(slots_number(run->s[k].i)));
+			json_object_object_add(o, "role",
+					       json_object_new_string(run->s[k].pickup ? "pickup" : "dropoff"));
 			json_object_object_add(o, "door", json_object_new_string(phase_name(&run->s[k])));
 			json_object_array_add(*phases, o);
 		}

@@ -82,8 +82,8 @@ def test_transport_job(station):
     # the worn battery's slot and the two empty ones, and not the charged one's
     wait_until(lambda: bolts(sim) == {1: False, 2: True, 3: False, 4: False}, 5,
                "slots 1, 3, 4 unlocked")
-    doors = {x["slot"]: x["door"] for x in d.request("transports")["result"]["jobs"][0]["doors"]}
-    assert set(doors) == {1, 3, 4}
+    doors = {x["slot"]: x["role"] for x in d.request("transports")["result"]["jobs"][0]["doors"]}
+    assert doors == {1: "pickup", 3: "dropoff", 4: "dropoff"}
 
     sim.op("open", slot=1)
     wait_until(lambda: slots_of(d)[1]["door"] == "open", 5, "slot 1 seen open")
