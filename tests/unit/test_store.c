@@ -20,6 +20,7 @@
 #include "daemon/health.h"
 #include "daemon/store.h"
 #include "daemon/store_priv.h"
+#include "daemon/store_transport.h"
 
 static char dir[64];
 static char path[128];
@@ -446,6 +447,68 @@ static void test_battery_ledger(void **state)
 	store_close(st);
 }
 
+/* A transport job: new terms while only announced, none once started;
+ * moves are net; its end; an announced job past its exp is closed. */
+static void test_transport_jobs(void **state)
+{
+	struct store *st;
+	struct store_transport_job j = { .pickup = 2, .npickup_ids = 2, .pickup_ids = { 42, 43 },
+					 .dropoff = 1, .exp = 2000 }, got;
+	struct store_transport_slot slot = { .slot = 3, .role = "pickup", .battery = 42 };
+	uint64_t ids[4];
+	char why[256];
+	bool found;
+	int n;
+
+	(void)state;
+	snprintf(j.job, sizeof j.job, "job-1");
+	assert_int_equal(store_open(path, 1000, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_transport_announce(st, &j, NULL), SW_OK);
+	j.dropoff = 3;
+	assert_int_equal(store_transport_announce(st, &j, NULL), SW_OK);
+	assert_int_equal(store_transport_get(st, "job-1", &got, &found), SW_OK);
+	assert_true(found);
+	assert_int_equal(got.dropoff, 3);
+	assert_int_equal(got.npickup_ids, 2);
+	assert_int_equal(got.pickup_ids[1], 43);
+	assert_string_equal(got.state, "announced");
+	assert_int_equal(store_transport_start(st, got.id, "nonce-1", 1, 1, &slot, 1, NULL), SW_OK);
+	assert_int_equal(store_transport_start(st, got.id, "nonce-2", 1, 1, &slot, 1, NULL), SW_EEXIST);
+	assert_int_equal(store_transport_announce(st, &j, NULL), SW_EEXIST);
+	assert_int_equal(store_transport_move(st, got.id, 42, false, 3, NULL), SW_OK);
+	assert_int_equal(store_transport_move(st, got.id, 7, true, 3, NULL), SW_OK);
+	assert_int_equal(store_transport_move(st, got.id, 8, true, 4, NULL), SW_OK);
+	assert_int_equal(store_transport_move(st, got.id, 8, false, 4, NULL), SW_OK); /* taken again */
+	assert_int_equal(store_transport_moved(st, got.id, false, ids, 4, &n), SW_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], 42);
+	assert_int_equal(store_transport_moved(st, got.id, true, ids, 4, &n), SW_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], 7);
+	assert_int_equal(store_transport_end(st, got.id, "closed", NULL), SW_OK);
+	assert_int_equal(store_transport_get(st, "job-1", &got, &found), SW_OK);
+	assert_string_equal(got.state, "completed");
+
+	snprintf(j.job, sizeof j.job, "job-2");
+	assert_int_equal(store_transport_announce(st, &j, NULL), SW_OK);
+	int64_t exp;
+	assert_int_equal(store_transport_next_exp(st, &exp), SW_OK);
+	assert_int_equal(exp, 2000);
+	assert_int_equal(store_transport_expire(st, 2000, NULL), SW_OK); /* not before it */
+	assert_int_equal(store_transport_get(st, "job-2", &got, &found), SW_OK);
+	assert_string_equal(got.state, "announced");
+	assert_int_equal(store_transport_expire(st, 2001, NULL), SW_OK);
+	assert_int_equal(store_transport_get(st, "job-2", &got, &found), SW_OK);
+	assert_string_equal(got.state, "expired");
+	assert_int_equal(store_transport_next_exp(st, &exp), SW_OK);
+	assert_int_equal(exp, 0);
+	json_object *all = store_transport_json(st, 10);
+	assert_int_equal(json_object_array_length(all), 2);
+	json_object_put(all);
+	store_close(st);
+	health_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +522,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_removed_during_commit, setup, teardown),
 		cmocka_unit_test(test_bind_each_type),
 		cmocka_unit_test_setup_teardown(test_battery_ledger, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transport_jobs, setup, teardown),
 		cmocka_unit_test(test_bind_wrong_count),
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
