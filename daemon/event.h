@@ -47,7 +47,7 @@ enum event_type {
 				 * what: the reason */
 	EV_BATTERY_RELEASED,  /* battery; slot/slot_no; who: staff id */
 	EV_DOOR_ALARM,        /* slot's door left open: on: raised (false: cleared) */
-	EV_TRANSPORT_DONE,    /* what: the job id */
+	EV_TRANSPORT_DONE,    /* what: the job id; ref: its row (a slot hold's ref) */
 	EV_COUNT
 };
 
