@@ -3,10 +3,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "daemon/slots.h"
 #include "daemon/slots_priv.h"
+#include "daemon/text.h"
 #include "drivers/gpio.h"
 #include "drivers/rack.h"
 
@@ -28,16 +28,9 @@ void slots_battery_name(const struct rack_reading *r, char *buf, size_t len)
 
 static json_object *rfc3339(int64_t ms)
 {
-	char buf[40];
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
+	char buf[TEXT_TIME_LEN];
 
-	if (!ms)
-		return NULL;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-	return json_object_new_string(buf);
+	return ms ? json_object_new_string(text_time(ms, buf, sizeof buf)) : NULL;
 }
 
 /* A reading at its register's resolution (the profile's scale): a value
