@@ -96,6 +96,10 @@ static const char *const migrations[] = {
 	"  reason TEXT NOT NULL,"
 	"  by TEXT NOT NULL,"
 	"  since INTEGER NOT NULL);",
+	/* 4 -> 5: a battery whose slot's presence sensor stopped seeing it
+	 * while the door stayed shut is believed still inside: unseen_since
+	 * is when the sensor lost it (NULL: seen, or no longer in a slot). */
+	"ALTER TABLE batteries ADD COLUMN unseen_since INTEGER;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
