@@ -59,6 +59,20 @@ struct config {
 		int retry_s;           /* a refused or dropped start is retried after */
 	} charge;
 
+	struct config_ledger {     /* the battery ledger (daemon/ledger.c) */
+		int quarantine_soh;    /* a battery coming in outside a swap below
+					* this SOH (%) is quarantined; 0: never */
+		int write_interval_s;  /* a battery's values are written at least
+					* this often while they are read */
+	} ledger;
+
+	struct config_staff {      /* staff badges at the kiosk (daemon/staff.c) */
+		int session_s;         /* a badge's session lasts this long after
+					* the scan or its last action */
+		int open_timeout_s;    /* a slot staff opened that nobody opens
+					* is locked again after this */
+	} staff;
+
 	struct config_store {
 		char path[PATH_MAX];
 		int busy_timeout_ms;
