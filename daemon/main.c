@@ -17,6 +17,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/health.h"
+#include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
@@ -156,6 +157,12 @@ static enum sw_err access_start_run(const struct config *c, struct store *st, ch
 	return access_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err ledger_start_run(const struct config *c, struct store *st, char *why,
+				    size_t whylen)
+{
+	return ledger_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -193,6 +200,7 @@ static const struct module {
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
 	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
+	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])
