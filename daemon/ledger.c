@@ -373,15 +373,15 @@ static json_object *cmd_batteries(const struct control_req *req)
 	return control_ok(r);
 }
 
-static json_object *battery_reply(const struct control_req *req, bool on)
+json_object *ledger_battery_reply(const char *battery, bool on, const char *reason,
+				  const char *who)
 {
-	const char *arg = control_arg_str(req, "battery"), *reason = control_arg_str(req, "reason");
 	uint64_t id;
 	char name[24];
 
-	if (!ledger_parse_battery(arg, &id))
+	if (!ledger_parse_battery(battery, &id))
 		return control_error("bad_request", "\"battery\": not a battery id (\"BAT-00042\" or 42)");
-	switch (ledger_battery_quarantine(id, on, reason, req->who)) {
+	switch (ledger_battery_quarantine(id, on, reason, who)) {
 	case SW_OK:
 		break;
 	case SW_ENOENT:
@@ -401,12 +401,14 @@ static json_object *battery_reply(const struct control_req *req, bool on)
 
 static json_object *cmd_battery_quarantine(const struct control_req *req)
 {
-	return battery_reply(req, true);
+	return ledger_battery_reply(control_arg_str(req, "battery"), true,
+				    control_arg_str(req, "reason"), req->who);
 }
 
 static json_object *cmd_battery_release(const struct control_req *req)
 {
-	return battery_reply(req, false);
+	return ledger_battery_reply(control_arg_str(req, "battery"), false,
+				    control_arg_str(req, "reason"), req->who);
 }
 
 static json_object *slot_reply(const struct control_req *req, bool out)
@@ -440,9 +442,6 @@ static json_object *cmd_slot_release(const struct control_req *req)
 	return slot_reply(req, false);
 }
 
-#define BATTERY_ARG { "battery", ARG_STRING, .required = true, .min = 1, .max = 24 }
-/* the store keeps 63 bytes of a battery's reason */
-#define REASON_ARG { "reason", ARG_STRING, .required = true, .min = 1, .max = 63 }
 #define SLOT_ARG { "slot", ARG_INT, .required = true, .min = 1, .max = 999 }
 
 static const struct command ledger_commands[] = {
@@ -450,16 +449,16 @@ static const struct command ledger_commands[] = {
 	  .help = "every battery seen here and where it is now" },
 	{ .name = "battery-quarantine", .level = LEVEL_STAFF, .fn = cmd_battery_quarantine,
 	  .help = "quarantine a battery: never handed out (audited)",
-	  .args = { BATTERY_ARG, REASON_ARG } },
+	  .args = { LEDGER_BATTERY_ARG, LEDGER_REASON_ARG } },
 	{ .name = "battery-release", .level = LEVEL_STAFF, .fn = cmd_battery_release,
 	  .help = "release a quarantined battery (audited)",
-	  .args = { BATTERY_ARG, REASON_ARG } },
+	  .args = { LEDGER_BATTERY_ARG, LEDGER_REASON_ARG } },
 	{ .name = "slot-quarantine", .level = LEVEL_ADMIN, .fn = cmd_slot_quarantine,
 	  .help = "take a slot out of service (audited)",
-	  .args = { SLOT_ARG, REASON_ARG } },
+	  .args = { SLOT_ARG, LEDGER_REASON_ARG } },
 	{ .name = "slot-release", .level = LEVEL_ADMIN, .fn = cmd_slot_release,
 	  .help = "put a slot back into service (audited)",
-	  .args = { SLOT_ARG, REASON_ARG } },
+	  .args = { SLOT_ARG, LEDGER_REASON_ARG } },
 };
 
 static const struct { enum event_type type; event_fn fn; } subs[] = {

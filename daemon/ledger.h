@@ -14,6 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
+#include "daemon/command.h"
 #include "daemon/config.h"
 #include "daemon/err.h"
 #include "daemon/store.h"
@@ -42,6 +45,18 @@ bool ledger_parse_battery(const char *s, uint64_t *id);
  * quarantined (or released) already; a store error when it could not be
  * recorded, and then nothing changed. */
 enum sw_err ledger_battery_quarantine(uint64_t id, bool on, const char *reason, const char *who);
+
+/* The arguments of a command that names a battery and why. */
+#define LEDGER_BATTERY_ARG { "battery", ARG_STRING, .required = true, .min = 1, .max = 24 }
+/* the store keeps 63 bytes of a reason */
+#define LEDGER_REASON_ARG { "reason", ARG_STRING, .required = true, .min = 1, .max = 63 }
+
+/* ledger_battery_quarantine for a command's arguments (battery as text),
+ * as the command's reply: {"battery", "quarantined"}, or the error
+ * bad_request, unknown_battery, already_quarantined, not_quarantined or
+ * store_failed. */
+json_object *ledger_battery_reply(const char *battery, bool on, const char *reason,
+				  const char *who);
 
 /* Takes slot number slot out of service (out) or back into it (mqtt.md
  * slot.quarantine / slot.release), for reason, decided by who, audited;

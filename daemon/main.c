@@ -22,6 +22,7 @@
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "daemon/slots.h"
+#include "daemon/staff.h"
 #include "daemon/status.h"
 #include "daemon/store.h"
 
@@ -201,6 +202,7 @@ static const struct module {
 	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
+	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

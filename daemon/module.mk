@@ -2,7 +2,7 @@
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
 	store store_runs store_tokens store_telemetry store_outbox store_batteries text command peer control notify \
-	event slots slots_view token token_keys access swap charge status ledger
+	event slots slots_view token token_keys access swap charge status ledger staff
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
@@ -32,7 +32,7 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
 	$(O)/tests/test_command \
-	$(O)/tests/test_slots_sim $(O)/tests/test_ledger
+	$(O)/tests/test_slots_sim $(O)/tests/test_ledger $(O)/tests/test_staff
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -53,8 +53,16 @@ $(O)/tests/test_slots_sim: $(O)/obj/tests/unit/test_slots_sim.o $(SWAPD_CORE_OBJ
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
-# The battery ledger on the simulated bus, in simulated time.
-$(O)/tests/test_ledger: $(O)/obj/tests/unit/test_ledger.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+# The battery ledger on the simulated bus, in simulated time (the station
+# in tests/unit/station_sim.c, shared with test_staff).
+$(O)/tests/test_ledger: $(O)/obj/tests/unit/test_ledger.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# Staff badges on the simulated bus, in simulated time.
+$(O)/tests/test_staff: $(O)/obj/tests/unit/test_staff.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
