@@ -198,6 +198,21 @@ static void inspect(int i, uint64_t id)
 	ledger_battery_quarantine(id, true, reason, "ledger");
 }
 
+/* Whether battery id comes into slot number slot, rather than being read
+ * again where its row says it is: at start (at_start), or found again by
+ * a presence sensor that had lost it. Only an arrival is judged, so that
+ * a battery staff released stays released. A swap's or a job's own
+ * record of an arrival, which may come first, is no reading again. */
+static bool arrives(uint64_t id, int slot, bool at_start)
+{
+	struct store_battery b;
+	bool found;
+
+	if (store_battery_get(store, id, &b, &found) != SW_OK || !found)
+		return true;
+	return strcmp(b.place, "slot") != 0 || b.slot != slot || (!at_start && !b.unseen_since);
+}
+
 /* Writes slot index i's battery with the values of reading r (all of
  * them, or none when its health is not read), joining the caller's
  * transaction if there is one. */
@@ -243,6 +258,7 @@ static void baseline(int i)
 
 	if (!slots_battery(i, &id))
 		return;
+	bool arrived = id && arrives(id, slots_number(i), true);
 	at[i].battery = id;
 	at[i].sealed = false;
 	store_tx_begin(store);
@@ -250,7 +266,7 @@ static void baseline(int i)
 		record_in(i, rack_reading(i));
 	store_battery_vacate(store, slots_number(i), id, id == 0, NULL, NULL);
 	at[i].known = store_tx_commit(store, "recording a slot's battery") == SW_OK;
-	if (at[i].known && id)
+	if (at[i].known && arrived)
 		inspect(i, id);
 }
 
@@ -276,6 +292,7 @@ static void on_inserted(const struct event *ev, void *arg)
 	int i = ev->slot;
 
 	(void)arg;
+	bool arrived = arrives(ev->battery, ev->slot_no, false);
 	at[i].battery = ev->battery;
 	at[i].sealed = false;
 	at[i].read_at = 0;
@@ -284,7 +301,7 @@ static void on_inserted(const struct event *ev, void *arg)
 	store_battery_vacate(store, ev->slot_no, ev->battery, false, NULL, NULL);
 	/* not recorded: the next reading records the slot afresh */
 	at[i].known = store_tx_commit(store, "recording a battery put in") == SW_OK;
-	if (at[i].known)
+	if (at[i].known && arrived)
 		inspect(i, ev->battery);
 }
 

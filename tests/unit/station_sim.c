@@ -95,7 +95,7 @@ int station_setup(bool tokens)
 		snprintf(station_cfg.tokens.keys, sizeof station_cfg.tokens.keys, "%s", keys);
 	}
 	rc->enabled = true;
-	snprintf(rc->device, sizeof rc->device, "sim:3");
+	snprintf(rc->device, sizeof rc->device, "sim:4");
 	snprintf(rc->profile, sizeof rc->profile, "config/profiles/swapd-slot-v1.json");
 	rc->parity = 'N';
 	rc->poll_interval_ms = 250;
@@ -103,8 +103,8 @@ int station_setup(bool tokens)
 	/* no telemetry rows in these tests */
 	rc->telemetry_interval_ms = 3600 * 1000;
 	rc->telemetry_rows = 100;
-	rc->nslots = 3;
-	for (int i = 0; i < 3; i++)
+	rc->nslots = 4;
+	for (int i = 0; i < 4; i++)
 		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
 	loop_set_clock(true);
 	station_nheard = 0;

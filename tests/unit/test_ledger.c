@@ -1,4 +1,4 @@
-/* The battery ledger (ledger.c) on the simulated rack ("sim:3", the real
+/* The battery ledger (ledger.c) on the simulated rack ("sim:4", the real
  * firmware in this process) in simulated time, with a real store: a
  * battery put in and taken out outside a swap, a swap's own record before
  * or after the ledger's, a slot gone offline, a presence sensor that
@@ -218,6 +218,19 @@ static void test_quarantine_outside_swap_and_release(void **state)
 	/* a battery quarantined by hand in its slot makes the slot quarantined */
 	assert_int_equal(ledger_battery_quarantine(62, true, "dented case", "staff-17"), SW_OK);
 	assert_int_equal(slots_state(1), SLOT_QUARANTINED);
+
+	/* a transport job's drop-off is judged too, even when the job
+	 * records the battery before the ledger hears of it */
+	assert_int_equal(slots_hold(2, "transport", 9), SW_OK);
+	assert_int_equal(store_battery_in_slot(station_store, 63, 3, -1, -1, 0, 0, NULL), SW_OK);
+	station_put_in(3, 63, 60);
+	station_run_ms(1000);
+	assert_true(station_row(63).quarantined);
+	/* what a swap takes back, the swap judges */
+	assert_int_equal(slots_hold(3, "swap", 4), SW_OK);
+	station_put_in(4, 64, 60);
+	station_run_ms(1000);
+	assert_false(station_row(64).quarantined);
 }
 
 /* A slot out of service is quarantined whatever it holds, in its state
@@ -302,8 +315,9 @@ static void test_commands(void **state)
 }
 
 /* A restart keeps it all: a slot out of service, a quarantined battery's
- * slot, a battery its sensor lost, and the batteries still in their
- * slots (since unchanged); one taken while swapd was down is unknown. */
+ * slot, a battery its sensor lost, a battery staff released, and the
+ * batteries still in their slots (since unchanged); one taken while swapd
+ * was down is unknown. */
 static void test_restart_keeps_everything(void **state)
 {
 	(void)state;
@@ -311,6 +325,8 @@ static void test_restart_keeps_everything(void **state)
 	station_put_in(1, 71, 60);  /* quarantined: low SOH */
 	station_put_in(2, 72, 95);  /* taken while swapd is down */
 	station_put_in(3, 73, 95);  /* its sensor fails */
+	station_put_in(4, 74, 60);  /* quarantined, then released by staff */
+	assert_int_equal(ledger_battery_quarantine(74, false, "inspected", "staff-17"), SW_OK);
 	station_run_ms(2000);
 	station_sim("{\"op\": \"remove\", \"slot\": 3, \"force\": true}");
 	station_run_ms(3000);
@@ -321,6 +337,7 @@ static void test_restart_keeps_everything(void **state)
 	station_start();
 	/* the rack comes back as it was, but for slot 2's battery */
 	station_sim("{\"op\": \"insert\", \"slot\": 1, \"battery\": 71, \"soc\": 60, \"soh\": 60, \"force\": true}");
+	station_sim("{\"op\": \"insert\", \"slot\": 4, \"battery\": 74, \"soc\": 60, \"soh\": 60, \"force\": true}");
 	station_nheard = 0;
 	assert_int_equal(slots_state(2), SLOT_OFFLINE);
 	station_ready();
@@ -339,8 +356,10 @@ static void test_restart_keeps_everything(void **state)
 	b = station_row(73);
 	assert_string_equal(b.place, "slot");
 	assert_true(b.unseen_since > 0);
+	assert_false(station_row(74).quarantined); /* staff's release stands */
+	assert_int_equal(slots_state(3), SLOT_IDLE);
 	json_object *all = store_batteries_json(station_store);
-	assert_int_equal(json_object_array_length(all), 3);
+	assert_int_equal(json_object_array_length(all), 4);
 	json_object_put(all);
 }
 
