@@ -338,13 +338,21 @@ static void synopsis(json_object *c, char *out, size_t len)
 	}
 }
 
+/* One line a command, its columns as wide as the longest synopsis. */
 static void print_commands(FILE *f, json_object *list)
 {
+	char syn[128];
+	int width = 24;
+
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		synopsis(json_object_array_get_idx(list, i), syn, sizeof syn);
+		if ((int)strlen(syn) > width)
+			width = (int)strlen(syn);
+	}
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *c = json_object_array_get_idx(list, i);
-		char syn[128];
 		synopsis(c, syn, sizeof syn);
-		fprintf(f, "  %-24s %-6s  %s\n", syn, str(c, "level"), str(c, "help"));
+		fprintf(f, "  %-*s %-6s  %s\n", width, syn, str(c, "level"), str(c, "help"));
 	}
 }
 
