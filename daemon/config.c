@@ -64,7 +64,10 @@ void config_defaults(struct config *cfg)
 	cfg->charge.current_a = 30;
 	cfg->charge.retry_s = 60;
 	cfg->transport.timeout_s = 600;
-	cfg->transport.quarantine_soh = 75;
+	cfg->ledger.quarantine_soh = 75;
+	cfg->ledger.write_interval_s = 300;
+	cfg->staff.session_s = 120;
+	cfg->staff.open_timeout_s = 60;
 }
 
 /* The value as JSON, shortened, for an error message. */

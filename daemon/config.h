@@ -61,8 +61,21 @@ struct config {
 
 	struct config_transport {  /* transport jobs (daemon/transport.h) */
 		int timeout_s;         /* a started job's doors are locked and it ends */
-		int quarantine_soh;    /* a battery dropped off below this SOH (%) */
 	} transport;
+
+	struct config_ledger {     /* the battery ledger (daemon/ledger.c) */
+		int quarantine_soh;    /* a battery coming in outside a swap below
+					* this SOH (%) is quarantined; 0: never */
+		int write_interval_s;  /* a battery's values are written at least
+					* this often while they are read */
+	} ledger;
+
+	struct config_staff {      /* staff badges at the kiosk (daemon/staff.c) */
+		int session_s;         /* a badge's session lasts this long after
+					* the scan or its last action */
+		int open_timeout_s;    /* a slot staff opened that nobody opens
+					* is locked again after this */
+	} staff;
 
 	struct config_store {
 		char path[PATH_MAX];

@@ -257,7 +257,18 @@ static const struct field charge_fields[] = {
 
 static const struct field transport_fields[] = {
 	INT(struct config_transport, timeout_s, 30, 86400),
-	INT(struct config_transport, quarantine_soh, 0, 100),
+	{ 0 },
+};
+
+static const struct field ledger_fields[] = {
+	INT(struct config_ledger, quarantine_soh, 0, 100),
+	INT(struct config_ledger, write_interval_s, 10, 86400),
+	{ 0 },
+};
+
+static const struct field staff_fields[] = {
+	INT(struct config_staff, session_s, 10, 3600),
+	INT(struct config_staff, open_timeout_s, 5, 600),
 	{ 0 },
 };
 
@@ -268,6 +279,8 @@ const struct field config_top_fields[] = {
 	OBJ(store, store_fields),
 	OBJ(charge, charge_fields),
 	OBJ(transport, transport_fields),
+	OBJ(ledger, ledger_fields),
+	OBJ(staff, staff_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,

@@ -17,10 +17,12 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/health.h"
+#include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
 #include "daemon/slots.h"
+#include "daemon/staff.h"
 #include "daemon/status.h"
 #include "daemon/store.h"
 #include "daemon/transport.h"
@@ -163,6 +165,12 @@ static enum sw_err transport_start_run(const struct config *c, struct store *st,
 	return transport_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err ledger_start_run(const struct config *c, struct store *st, char *why,
+				    size_t whylen)
+{
+	return ledger_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -201,6 +209,8 @@ static const struct module {
 	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
 	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },
+	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
+	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

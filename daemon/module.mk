@@ -1,8 +1,9 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
-	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport text command peer control notify \
-	event slots slots_view token token_keys access swap charge transport transport_run transport_moves status
+	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport \
+	text command peer control notify event slots slots_view token token_keys access swap charge \
+	transport transport_run transport_moves ledger staff status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
@@ -32,7 +33,7 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
 	$(O)/tests/test_command \
-	$(O)/tests/test_slots_sim $(O)/tests/test_transport
+	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -54,6 +55,19 @@ $(O)/tests/test_slots_sim: $(O)/obj/tests/unit/test_slots_sim.o $(SWAPD_CORE_OBJ
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 # Transport jobs on the simulated bus, in simulated time.
 $(O)/tests/test_transport: $(O)/obj/tests/unit/test_transport.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# The battery ledger on the simulated bus, in simulated time (the station
+# in tests/unit/station_sim.c, shared with test_staff).
+$(O)/tests/test_ledger: $(O)/obj/tests/unit/test_ledger.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# Staff badges on the simulated bus, in simulated time.
+$(O)/tests/test_staff: $(O)/obj/tests/unit/test_staff.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

@@ -31,6 +31,13 @@ static struct {
 	uint64_t battery;        /* 0: none */
 } seen[RACK_MAX_SLOTS];
 static struct loop_timer telemetry_timer;
+/* Why a slot is quarantined: out of service, or the battery it holds
+ * (looked up in the ledger when another is read) is quarantined. */
+static struct {
+	bool out;
+	uint64_t battery;        /* the battery `held` is about */
+	bool held;
+} quarantine[RACK_MAX_SLOTS];
 
 static const char *const state_names[] = {
 	[SLOT_EMPTY] = "empty", [SLOT_IDLE] = "idle", [SLOT_CHARGING] = "charging",
@@ -57,7 +64,7 @@ enum slot_state slots_state(int i)
 	return states[i];
 }
 
-static enum slot_state derive(const struct rack_reading *r, enum slot_state was)
+static enum slot_state derive(int i, const struct rack_reading *r, enum slot_state was)
 {
 	if (!r->online)
 		return SLOT_OFFLINE;
@@ -67,6 +74,8 @@ static enum slot_state derive(const struct rack_reading *r, enum slot_state was)
 		return was;
 	if (r->fault_bits)
 		return SLOT_FAULT;
+	if (quarantine[i].out || quarantine[i].held)
+		return SLOT_QUARANTINED;
 	if (!r->present)
 		return SLOT_EMPTY;
 	if (r->current >= CHARGING_MIN_A)
@@ -162,15 +171,35 @@ static void reading_events(int i, const struct rack_reading *r)
 	seen[i].battery = id;
 }
 
-/* The rack's raw events: the slot's state and its own events are derived
- * here, where the reading is given its meaning. */
-static void on_rack_event(const struct event *ev, void *arg)
+bool slots_battery(int i, uint64_t *id)
 {
-	int i = ev->slot;
-	const struct rack_reading *r = rack_reading(i);
-	enum slot_state st = derive(r, states[i]);
+	if (i < 0 || i >= slots_rc.nslots || !seen[i].battery_known)
+		return false;
+	*id = seen[i].battery;
+	return true;
+}
 
-	(void)arg;
+/* Whether the battery read in slot i is quarantined: asked of the ledger
+ * once per battery that comes, then kept up by on_battery_flag. */
+static void check_quarantine(int i, const struct rack_reading *r)
+{
+	struct store_battery b;
+	bool found;
+
+	if (!r->online || (r->present && (r->health_pending || !r->have[RF_BATTERY_ID])))
+		return;
+	uint64_t id = r->present ? r->battery_id : 0;
+	if (id == quarantine[i].battery)
+		return;
+	quarantine[i].battery = id;
+	quarantine[i].held = id && store_battery_get(store, id, &b, &found) == SW_OK && found &&
+			     b.quarantined;
+}
+
+static void update_state(int i)
+{
+	enum slot_state st = derive(i, rack_reading(i), states[i]);
+
 	if (st != states[i]) {
 		log_msg(st == SLOT_FAULT || st == SLOT_OFFLINE ? LOG_WARNING : LOG_INFO,
 			"slot %d: %s -> %s", slots_rc.slots[i].slot, slots_state_name(states[i]),
@@ -180,7 +209,44 @@ static void on_rack_event(const struct event *ev, void *arg)
 		states[i] = st;
 		event_publish(&sev);
 	}
-	reading_events(i, r);
+}
+
+/* The rack's raw events: the slot's state and its own events are derived
+ * here, where the reading is given its meaning. */
+static void on_rack_event(const struct event *ev, void *arg)
+{
+	(void)arg;
+	check_quarantine(ev->slot, rack_reading(ev->slot));
+	update_state(ev->slot);
+	reading_events(ev->slot, rack_reading(ev->slot));
+}
+
+static void on_battery_flag(const struct event *ev, void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < slots_rc.nslots; i++)
+		if (ev->battery && quarantine[i].battery == ev->battery) {
+			quarantine[i].held = ev->type == EV_BATTERY_QUARANTINED;
+			update_state(i);
+		}
+}
+
+void slots_set_service(int i, bool out)
+{
+	if (i < 0 || i >= slots_rc.nslots)
+		return;
+	quarantine[i].out = out;
+	update_state(i);
+}
+
+static void mark_out(int slot, const char *reason, void *arg)
+{
+	int i = slots_index(slot);
+
+	(void)arg;
+	if (i >= 0)
+		quarantine[i].out = true;
+	log_msg(LOG_NOTICE, "slot %d: out of service: %s", slot, reason);
 }
 
 static void take_samples(void *arg)
@@ -201,37 +267,6 @@ static void take_samples(void *arg)
 	/* A failure here is the store's health; the ring just misses a row. */
 	store_telemetry_add(store, s, (size_t)slots_rc.nslots, slots_rc.telemetry_rows, NULL);
 	loop_timer_arm(&telemetry_timer, slots_rc.telemetry_interval_ms);
-}
-
-static json_object *cmd_rack(const struct control_req *req)
-{
-	json_object *r = json_object_new_object();
-	struct rack_stats st;
-
-	(void)req;
-	rack_stats(&st);
-	json_object_object_add(r, "device", json_object_new_string(slots_rc.device));
-	json_object_object_add(r, "baud", json_object_new_int(slots_rc.baud));
-	json_object_object_add(r, "profile", json_object_new_string(rack_profile()->name));
-	json_object_object_add(r, "bus_up", json_object_new_boolean(st.bus_up));
-	json_object_object_add(r, "slots", json_object_new_int(st.slots));
-	json_object_object_add(r, "online", json_object_new_int(st.online));
-	json_object_object_add(r, "transactions", json_object_new_int64((int64_t)st.transactions));
-	json_object_object_add(r, "timeouts", json_object_new_int64((int64_t)st.timeouts));
-	json_object_object_add(r, "errors", json_object_new_int64((int64_t)st.errors));
-	json_object_object_add(r, "discarded", json_object_new_int64((int64_t)st.discarded));
-	json_object_object_add(r, "line_us", json_object_new_int64((int64_t)st.line_us));
-	json_object_object_add(r, "gap_us", json_object_new_int((int)st.gap_us));
-	return control_ok(r);
-}
-
-static json_object *cmd_slots(const struct control_req *req)
-{
-	json_object *r = json_object_new_object();
-
-	(void)req;
-	json_object_object_add(r, "slots", slots_json());
-	return control_ok(r);
 }
 
 /* The slot index for args.slot, or -1 with *err set to the reply. */
@@ -364,13 +399,13 @@ static json_object *cmd_charge(const struct control_req *req)
 #define SLOT_ARG { "slot", ARG_INT, .required = true, .min = 1, .max = 999 }
 
 static const struct command slots_commands[] = {
-	{ .name = "slots", .level = LEVEL_VIEWER, .fn = cmd_slots,
+	{ .name = "slots", .level = LEVEL_VIEWER, .fn = slots_cmd_slots,
 	  .help = "every slot: state, battery, door, lock, faults" },
 };
 
 /* Registered only when the station has a rack. */
 static const struct command rack_commands[] = {
-	{ .name = "rack", .level = LEVEL_VIEWER, .fn = cmd_rack,
+	{ .name = "rack", .level = LEVEL_VIEWER, .fn = slots_cmd_rack,
 	  .help = "the bus: device, profile, counters" },
 	{ .name = "lock", .level = LEVEL_ADMIN, .fn = cmd_lock,
 	  .help = "lock a slot's door (audited)",
@@ -417,20 +452,24 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 	publish(EV_ESTOP_PRESSED, -1, 0, true);
 }
 
-static const enum event_type rack_events[] = { EV_SLOT_READING, EV_SLOT_ONLINE, EV_SLOT_OFFLINE };
+static const struct { enum event_type type; event_fn fn; } subs[] = {
+	{ EV_SLOT_READING, on_rack_event }, { EV_SLOT_ONLINE, on_rack_event },
+	{ EV_SLOT_OFFLINE, on_rack_event }, { EV_BATTERY_QUARANTINED, on_battery_flag },
+	{ EV_BATTERY_RELEASED, on_battery_flag },
+};
 
 static void unsubscribe(void)
 {
-	for (size_t k = 0; k < sizeof rack_events / sizeof rack_events[0]; k++)
-		event_unsubscribe(rack_events[k], on_rack_event, NULL);
+	for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++)
+		event_unsubscribe(subs[k].type, subs[k].fn, NULL);
 }
 
 static enum sw_err subscribe(char *why, size_t whylen)
 {
-	for (size_t k = 0; k < sizeof rack_events / sizeof rack_events[0]; k++) {
-		enum sw_err e = event_subscribe(rack_events[k], on_rack_event, NULL);
+	for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++) {
+		enum sw_err e = event_subscribe(subs[k].type, subs[k].fn, NULL);
 		if (e != SW_OK) {
-			snprintf(why, whylen, "cannot subscribe to %s", event_name(rack_events[k]));
+			snprintf(why, whylen, "cannot subscribe to %s", event_name(subs[k].type));
 			unsubscribe();
 			return e;
 		}
@@ -476,11 +515,17 @@ enum sw_err slots_start(const struct config *cfg, struct store *st, char *why, s
 	}
 	memset(seen, 0, sizeof seen);
 	memset(holds, 0, sizeof holds);
+	memset(quarantine, 0, sizeof quarantine);
 	for (int i = 0; i < slots_rc.nslots; i++) {
 		states[i] = SLOT_OFFLINE;
 		seen[i].door = seen[i].lock = -1;
 	}
-	enum sw_err e = subscribe(why, whylen);
+	enum sw_err e = store_slots_out(store, mark_out, NULL);
+	if (e != SW_OK) {
+		snprintf(why, whylen, "cannot read the slots out of service: %s", store_errmsg(store));
+		return e;
+	}
+	e = subscribe(why, whylen);
 	if (e == SW_OK && (e = rack_open(&cfg->rack, why, whylen)) != SW_OK)
 		unsubscribe();
 	if (e != SW_OK)

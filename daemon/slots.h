@@ -54,6 +54,21 @@ int slots_number(int i);
 /* How many slots the rack has (0 without a rack). */
 int slots_count(void);
 
+/* Takes slot index i out of service (out true) or back into it, as the
+ * store already records (store_slot_service): a slot out of service is
+ * `quarantined`. The slots out of service at start are read from the
+ * store; a slot whose battery the ledger holds quarantined is
+ * `quarantined` too (EV_BATTERY_QUARANTINED / RELEASED). */
+void slots_set_service(int i, bool out);
+
+/* The battery id slot index i holds as last read (0: empty); false while
+ * that is not known yet (no reading since start, or the id not read). */
+bool slots_battery(int i, uint64_t *id);
+
+/* Whether slot index i's door is known closed and its lock known locked,
+ * each as read from whichever speaks for it (GPIO or the controller). */
+bool slots_secure(int i);
+
 /* A JSON array describing every slot (what `swapctl slots --json` prints). */
 json_object *slots_json(void);
 

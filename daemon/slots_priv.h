@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <json-c/json.h>
+
 #include "drivers/rack.h"
 
 /* A copy of the rack section: a reload frees the config struct, and the
@@ -15,5 +17,10 @@ extern bool slots_have_gpio;
 /* The fleet's battery id form ("BAT-00042", mqtt.md's example); "" for an
  * empty slot or an id not read. */
 void slots_battery_name(const struct rack_reading *r, char *buf, size_t len);
+
+/* The viewer commands `slots` and `rack` (slots_view.c). */
+struct control_req;
+json_object *slots_cmd_slots(const struct control_req *req);
+json_object *slots_cmd_rack(const struct control_req *req);
 
 #endif

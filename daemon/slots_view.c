@@ -3,10 +3,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include <string.h>
 
+#include "daemon/control.h"
 #include "daemon/slots.h"
 #include "daemon/slots_priv.h"
+#include "daemon/text.h"
 #include "drivers/gpio.h"
 #include "drivers/rack.h"
 
@@ -28,16 +30,9 @@ void slots_battery_name(const struct rack_reading *r, char *buf, size_t len)
 
 static json_object *rfc3339(int64_t ms)
 {
-	char buf[40];
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
+	char buf[TEXT_TIME_LEN];
 
-	if (!ms)
-		return NULL;
-	gmtime_r(&s, &tm);
-	size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, sizeof buf - n, ".%03dZ", (int)(ms % 1000));
-	return json_object_new_string(buf);
+	return ms ? json_object_new_string(text_time(ms, buf, sizeof buf)) : NULL;
 }
 
 /* A reading at its register's resolution (the profile's scale): a value
@@ -63,6 +58,31 @@ static double value_of(const struct rack_reading *r, enum rack_field f)
 	case RF_CELL_MAX: return r->cell_max;
 	default: return 0;
 	}
+}
+
+/* Where GPIO has the door sensor or drives the lock, it knows best; what
+ * nobody has read yet is unknown, never closed or locked. */
+static void door_lock(int i, const char **door, const char **lock)
+{
+	const struct rack_reading *r = rack_reading(i);
+	bool v;
+
+	*door = r->have[RF_DOOR] ? (r->door_open ? "open" : "closed") : "unknown";
+	*lock = r->have[RF_LOCK] ? (r->locked ? "locked" : "unlocked") : "unknown";
+	if (slots_have_gpio && gpio_get(GPIO_DOOR, slots_rc.slots[i].slot, &v) == SW_OK)
+		*door = v ? "open" : "closed";
+	if (slots_have_gpio && slots_rc.slots[i].lock_gpio && gpio_get(GPIO_LOCK, slots_rc.slots[i].slot, &v) == SW_OK)
+		*lock = v ? "locked" : "unlocked";
+}
+
+bool slots_secure(int i)
+{
+	const char *door, *lock;
+
+	if (i < 0 || i >= slots_rc.nslots || !rack_reading(i)->online)
+		return false;
+	door_lock(i, &door, &lock);
+	return strcmp(door, "closed") == 0 && strcmp(lock, "locked") == 0;
 }
 
 static json_object *slot_json(int i)
@@ -91,15 +111,8 @@ static json_object *slot_json(int i)
 					       num(p, values[k].f, value_of(r, values[k].f)));
 	if (bat[0] && r->have[RF_CYCLES])
 		json_object_object_add(o, "cycles", json_object_new_int64(r->cycles));
-	/* Where GPIO has the door sensor or drives the lock, it knows best;
-	 * what nobody has read yet is unknown, never closed or locked. */
-	const char *door = r->have[RF_DOOR] ? (r->door_open ? "open" : "closed") : "unknown";
-	const char *lock = r->have[RF_LOCK] ? (r->locked ? "locked" : "unlocked") : "unknown";
-	bool v;
-	if (slots_have_gpio && gpio_get(GPIO_DOOR, slots_rc.slots[i].slot, &v) == SW_OK)
-		door = v ? "open" : "closed";
-	if (slots_have_gpio && slots_rc.slots[i].lock_gpio && gpio_get(GPIO_LOCK, slots_rc.slots[i].slot, &v) == SW_OK)
-		lock = v ? "locked" : "unlocked";
+	const char *door, *lock;
+	door_lock(i, &door, &lock);
 	json_object_object_add(o, "door", json_object_new_string(door));
 	json_object_object_add(o, "lock", json_object_new_string(lock));
 	if (r->have[RF_FAULT_BITS])
@@ -127,3 +140,33 @@ json_object *slots_json(void)
 	return arr;
 }
 
+json_object *slots_cmd_rack(const struct control_req *req)
+{
+	json_object *r = json_object_new_object();
+	struct rack_stats st;
+
+	(void)req;
+	rack_stats(&st);
+	json_object_object_add(r, "device", json_object_new_string(slots_rc.device));
+	json_object_object_add(r, "baud", json_object_new_int(slots_rc.baud));
+	json_object_object_add(r, "profile", json_object_new_string(rack_profile()->name));
+	json_object_object_add(r, "bus_up", json_object_new_boolean(st.bus_up));
+	json_object_object_add(r, "slots", json_object_new_int(st.slots));
+	json_object_object_add(r, "online", json_object_new_int(st.online));
+	json_object_object_add(r, "transactions", json_object_new_int64((int64_t)st.transactions));
+	json_object_object_add(r, "timeouts", json_object_new_int64((int64_t)st.timeouts));
+	json_object_object_add(r, "errors", json_object_new_int64((int64_t)st.errors));
+	json_object_object_add(r, "discarded", json_object_new_int64((int64_t)st.discarded));
+	json_object_object_add(r, "line_us", json_object_new_int64((int64_t)st.line_us));
+	json_object_object_add(r, "gap_us", json_object_new_int((int)st.gap_us));
+	return control_ok(r);
+}
+
+json_object *slots_cmd_slots(const struct control_req *req)
+{
+	json_object *r = json_object_new_object();
+
+	(void)req;
+	json_object_object_add(r, "slots", slots_json());
+	return control_ok(r);
+}

@@ -128,6 +128,10 @@ static const char *const migrations[] = {
 	"  slot INTEGER NOT NULL,"
 	"  at INTEGER NOT NULL,"
 	"  PRIMARY KEY (job, battery));",
+	/* 5 -> 6: a battery whose slot's presence sensor stopped seeing it
+	 * while the door stayed shut is believed still inside: unseen_since
+	 * is when the sensor lost it (NULL: seen, or no longer in a slot). */
+	"ALTER TABLE batteries ADD COLUMN unseen_since INTEGER;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -24,7 +24,7 @@
 struct store;
 
 /* The schema version this build writes and reads. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* A fleet event (mqtt.md, "Events"), written to the outbox with its seq in
  * the same transaction as the change that causes it. */
@@ -156,7 +156,7 @@ json_object *store_scans_recent(struct store *st, int limit);
  * deleted; a move keeps the last values with their read time. */
 struct store_battery {
 	uint64_t id;
-	char place[12];       /* "slot", "rider", "transport", "unknown" */
+	char place[12];       /* "slot", "rider", "transport", "staff", "unknown" */
 	int slot;             /* "slot": where it is; otherwise the last slot (0: none) */
 	int64_t swap;         /* "rider": the swap that handed it out (0: none) */
 	char holder[33];      /* "rider": the user; "transport": the job */
@@ -165,20 +165,37 @@ struct store_battery {
 	int64_t cycles, read_at;
 	bool quarantined;
 	char reason[64];      /* why it is quarantined */
+	int64_t unseen_since; /* "slot": wall ms since which the slot's presence
+			       * sensor reads empty though the door stayed
+			       * shut (0: it is seen) */
 };
 
 /* Battery id is in slot number slot, with these values read at read_at
- * (soc/soh < 0: not read; the old ones stay). Creates the row at first
- * sight. */
+ * (soc/soh < 0: not read; the old ones stay), and seen there. Creates the
+ * row at first sight. */
 enum sw_err store_battery_in_slot(struct store *st, uint64_t id, int slot, double soc, double soh,
 				  int64_t cycles, int64_t read_at, const struct store_event *ev);
 
 /* Battery id left its slot: to rider `holder` at swap `swap` (place
- * "rider"), to transport job `holder` (swap 0, place "transport"), or,
- * with place "unknown", to nobody the station knows of (taken outside a
- * swap or a job). The last slot and values stay. */
+ * "rider"), to transport job `holder` (swap 0, place "transport"), to
+ * staff member `holder` who opened the slot (place "staff"), or, with
+ * place "unknown", to nobody the station knows of (taken outside a swap or
+ * a job). The last slot and values stay. */
 enum sw_err store_battery_left(struct store *st, uint64_t id, const char *place, int64_t swap,
 			       const char *holder, const struct store_event *ev);
+
+/* Battery id stays in its slot, but that slot's presence sensor has read
+ * empty since wall ms `since` (the row must exist). Cleared when the
+ * battery is seen in a slot again or leaves. */
+enum sw_err store_battery_unseen(struct store *st, uint64_t id, int64_t since,
+				 const struct store_event *ev);
+
+/* Every battery whose row says it is in slot number slot, except keep (0:
+ * none) and, when keep_unseen, except those flagged unseen, goes to place
+ * "unknown" (last slot and values kept); *moved (may be NULL) is how many
+ * did. For a slot read with another battery, or none, than the rows say. */
+enum sw_err store_battery_vacate(struct store *st, int slot, uint64_t keep, bool keep_unseen,
+				 int *moved, const struct store_event *ev);
 
 /* Quarantines (on) or releases battery id, with the reason (or who
  * released it). Creates the row, place "unknown", if it was never seen. */
@@ -191,7 +208,8 @@ enum sw_err store_battery_get(struct store *st, uint64_t id, struct store_batter
 
 /* Every battery, most recently moved first, as a JSON array of objects
  * (battery "BAT-00042", place, slot, swap, holder, since, soc, soh,
- * cycles, read_at, quarantined, reason); never fails (empty on error). */
+ * cycles, read_at, quarantined, reason, unseen_since; times in RFC 3339);
+ * never fails (empty on error). */
 json_object *store_batteries_json(struct store *st);
 
 /* Takes slot number slot out of service (reason, by whom) or, with reason

@@ -5,9 +5,11 @@
  * slots taken out of service. */
 #include "daemon/store.h"
 #include "daemon/store_priv.h"
+#include "daemon/text.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -38,7 +40,7 @@ enum sw_err store_battery_in_slot(struct store *st, uint64_t id, int slot, doubl
 		rc = store_exec(st,
 				"UPDATE batteries SET since = CASE WHEN place = 'slot' AND slot = ?1"
 				" THEN since ELSE ?2 END, place = 'slot', slot = ?1, swap = NULL,"
-				" holder = NULL WHERE id = ?3",
+				" holder = NULL, unseen_since = NULL WHERE id = ?3",
 				STORE_VALS(STORE_I(slot), STORE_I(t), ID(id)));
 	if (rc == SQLITE_OK && soc >= 0 && soh >= 0)
 		rc = store_exec(st,
@@ -58,10 +60,41 @@ enum sw_err store_battery_left(struct store *st, uint64_t id, const char *place,
 		rc = ensure(st, id, t);
 	if (rc == SQLITE_OK)
 		rc = store_exec(st,
-				"UPDATE batteries SET place = ?, swap = ?, holder = ?, since = ? WHERE id = ?",
+				"UPDATE batteries SET place = ?, swap = ?, holder = ?, since = ?,"
+				" unseen_since = NULL WHERE id = ?",
 				STORE_VALS(STORE_T(place), swap ? STORE_I(swap) : STORE_NULL,
 					   STORE_T(holder), STORE_I(t), ID(id)));
 	return store_finish(st, rc, ev, "recording where a battery went");
+}
+
+enum sw_err store_battery_unseen(struct store *st, uint64_t id, int64_t since,
+				 const struct store_event *ev)
+{
+	int rc = store_begin(st);
+
+	if (rc == SQLITE_OK)
+		rc = store_exec(st, "UPDATE batteries SET unseen_since = ? WHERE id = ?",
+				STORE_VALS(STORE_I(since), ID(id)));
+	return store_finish(st, rc, ev, "flagging a battery its sensor lost");
+}
+
+enum sw_err store_battery_vacate(struct store *st, int slot, uint64_t keep, bool keep_unseen,
+				 int *moved, const struct store_event *ev)
+{
+	int rc = store_begin(st);
+
+	if (moved)
+		*moved = 0;
+	if (rc == SQLITE_OK)
+		rc = store_exec(st,
+				"UPDATE batteries SET place = 'unknown', since = ?, unseen_since = NULL"
+				" WHERE place = 'slot' AND slot = ? AND id != ?"
+				" AND NOT (? AND unseen_since IS NOT NULL)",
+				STORE_VALS(STORE_I(store_now_ms()), STORE_I(slot), ID(keep),
+					   STORE_I(keep_unseen)));
+	if (rc == SQLITE_OK && moved)
+		*moved = sqlite3_changes(st->db);
+	return store_finish(st, rc, ev, "recording batteries gone from a slot");
 }
 
 enum sw_err store_battery_quarantine(struct store *st, uint64_t id, bool on, const char *reason,
@@ -77,7 +110,8 @@ enum sw_err store_battery_quarantine(struct store *st, uint64_t id, bool on, con
 	return store_finish(st, rc, ev, on ? "quarantining a battery" : "releasing a battery");
 }
 
-#define COLUMNS "id, place, slot, swap, holder, since, soc, soh, cycles, read_at, quarantined, reason"
+#define COLUMNS "id, place, slot, swap, holder, since, soc, soh, cycles, read_at, quarantined," \
+	" reason, unseen_since"
 
 static void row(sqlite3_stmt *s, struct store_battery *b)
 {
@@ -98,6 +132,7 @@ static void row(sqlite3_stmt *s, struct store_battery *b)
 	b->quarantined = sqlite3_column_int(s, 10) != 0;
 	if ((t = sqlite3_column_text(s, 11)))
 		snprintf(b->reason, sizeof b->reason, "%s", (const char *)t);
+	b->unseen_since = sqlite3_column_int64(s, 12);
 }
 
 enum sw_err store_battery_get(struct store *st, uint64_t id, struct store_battery *out,
@@ -123,6 +158,23 @@ enum sw_err store_battery_get(struct store *st, uint64_t id, struct store_batter
 	return rc == SQLITE_OK ? SW_OK : store_fail(st, rc, "reading the battery ledger");
 }
 
+static json_object *time_json(int64_t ms)
+{
+	char buf[TEXT_TIME_LEN];
+
+	return ms ? json_object_new_string(text_time(ms, buf, sizeof buf)) : NULL;
+}
+
+/* A percentage at 0.1, the ledger's resolution, not as the double nearest
+ * to a register's value ("soh": 90.100000000000009). */
+static json_object *percent_json(double v)
+{
+	char text[32];
+
+	snprintf(text, sizeof text, "%.1f", v);
+	return json_object_new_double_s(strtod(text, NULL), text);
+}
+
 static json_object *battery_json(const struct store_battery *b)
 {
 	json_object *o = json_object_new_object();
@@ -134,15 +186,17 @@ static json_object *battery_json(const struct store_battery *b)
 	json_object_object_add(o, "slot", b->slot ? json_object_new_int(b->slot) : NULL);
 	json_object_object_add(o, "swap", b->swap ? json_object_new_int64(b->swap) : NULL);
 	json_object_object_add(o, "holder", b->holder[0] ? json_object_new_string(b->holder) : NULL);
-	json_object_object_add(o, "since_ms", json_object_new_int64(b->since));
+	json_object_object_add(o, "since", time_json(b->since));
+	/* values never read are left out, never shown as 0 */
 	if (b->read_at) {
-		json_object_object_add(o, "soc", json_object_new_double(b->soc));
-		json_object_object_add(o, "soh", json_object_new_double(b->soh));
+		json_object_object_add(o, "soc", percent_json(b->soc));
+		json_object_object_add(o, "soh", percent_json(b->soh));
 		json_object_object_add(o, "cycles", json_object_new_int64(b->cycles));
 	}
-	json_object_object_add(o, "read_at_ms", b->read_at ? json_object_new_int64(b->read_at) : NULL);
+	json_object_object_add(o, "read_at", time_json(b->read_at));
 	json_object_object_add(o, "quarantined", json_object_new_boolean(b->quarantined));
 	json_object_object_add(o, "reason", b->reason[0] ? json_object_new_string(b->reason) : NULL);
+	json_object_object_add(o, "unseen_since", time_json(b->unseen_since));
 	return o;
 }
 

@@ -1,7 +1,9 @@
 #include "daemon/text.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Length of the character at s (n bytes left) when it is valid UTF-8 and
  * printable, else 0: overlong forms, surrogates, C0 and C1 controls and DEL
@@ -49,4 +51,15 @@ void text_clean(char *dst, size_t cap, const char *src, size_t len)
 		i += w;
 	}
 	dst[o] = '\0';
+}
+
+const char *text_time(int64_t ms, char *buf, size_t len)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+	return buf;
 }

@@ -22,6 +22,7 @@
 struct store *transport_store;
 char transport_boot[33];
 struct config_transport transport_cfg;
+int transport_quarantine_soh;
 
 static bool running;
 static struct loop_timer expiry_timer;
@@ -414,6 +415,7 @@ enum sw_err transport_start(const struct config *cfg, struct store *st, const ch
 {
 	transport_store = st;
 	transport_cfg = cfg->transport;
+	transport_quarantine_soh = cfg->ledger.quarantine_soh;
 	snprintf(transport_boot, sizeof transport_boot, "%s", boot);
 	if (!slots_count())
 		return SW_OK;
@@ -432,6 +434,7 @@ enum sw_err transport_start(const struct config *cfg, struct store *st, const ch
 void transport_reconfigure(const struct config *cfg)
 {
 	transport_cfg = cfg->transport;
+	transport_quarantine_soh = cfg->ledger.quarantine_soh;
 }
 
 void transport_stop(void)

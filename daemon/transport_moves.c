@@ -35,7 +35,7 @@ static json_object *battery_name(uint64_t id)
 }
 
 /* Why a battery that arrived with reading r is not fit to hand out: its
- * SOH under transport.quarantine_soh or a fault of its own (not the
+ * SOH under ledger.quarantine_soh or a fault of its own (not the
  * slot's: a stuck lock or a lost master say nothing of the battery). */
 static const char *unfit(const struct rack_reading *r)
 {
@@ -50,7 +50,7 @@ static const char *unfit(const struct rack_reading *r)
 		if (bit >= 0 && (r->fault_bits >> bit) & 1)
 			return faults[k].why;
 	}
-	if (r->have[RF_SOH] && r->soh < transport_cfg.quarantine_soh)
+	if (r->have[RF_SOH] && r->soh < transport_quarantine_soh)
 		return "low_soh";
 	return NULL;
 }

@@ -18,6 +18,7 @@
 extern struct store *transport_store;
 extern char transport_boot[33];
 extern struct config_transport transport_cfg; /* a copy: a reload frees the config */
+extern int transport_quarantine_soh;          /* ledger.quarantine_soh: the station's one */
 
 /* A slot a job opens: its index, whether it is there for a pickup, and
  * the battery in it when the job starts (0: empty). */
@@ -61,7 +62,7 @@ bool transport_slot_holds(int i, uint64_t *battery);
 /* Battery moved out of (in false) or into slot index i while job id
  * (named job) ran, as the slot's events tell: recorded in the job and the
  * ledger at once, and a battery dropped off unfit (SOH under
- * transport.quarantine_soh, a battery fault) quarantined. A failed record
+ * ledger.quarantine_soh, a battery fault) quarantined. A failed record
  * is the store's health, and is made good at the job's end. */
 void transport_moved(int64_t id, const char *job, int i, uint64_t battery, bool in);
 

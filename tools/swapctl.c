@@ -181,6 +181,57 @@ static void print_slots(json_object *r)
 	}
 }
 
+/* A text of the ledger, or "-" for null. */
+static const char *dash(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "-";
+}
+
+/* A number of the ledger, or "-" when it was never read. */
+static void cell(char *buf, size_t len, json_object *o, const char *key, int width, int prec)
+{
+	json_object *v;
+
+	if (json_object_object_get_ex(o, key, &v) && v)
+		snprintf(buf, len, "%*.*f", width, prec, json_object_get_double(v));
+	else
+		snprintf(buf, len, "%*s", width, "-");
+}
+
+static void print_batteries(json_object *r)
+{
+	json_object *list, *v;
+
+	if (!json_object_object_get_ex(r, "batteries", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return;
+	printf("%-10s %-9s %-4s %-20s %6s %6s %6s %-24s %-24s %s\n", "BATTERY", "PLACE", "SLOT",
+	       "HOLDER", "SOC%", "SOH%", "CYCLES", "SINCE", "READ AT", "NOTE");
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *b = json_object_array_get_idx(list, i);
+		char soc[16], soh[16], cycles[16], holder[48] = "-", note[128] = "";
+		cell(soc, sizeof soc, b, "soc", 6, 1);
+		cell(soh, sizeof soh, b, "soh", 6, 1);
+		cell(cycles, sizeof cycles, b, "cycles", 6, 0);
+		if (json_object_object_get_ex(b, "holder", &v) && v)
+			snprintf(holder, sizeof holder, "%s", json_object_get_string(v));
+		if (json_object_object_get_ex(b, "swap", &v) && v)
+			snprintf(holder + strlen(holder), sizeof holder - strlen(holder), " swap %s",
+				 json_object_get_string(v));
+		if (json_object_object_get_ex(b, "quarantined", &v) && json_object_get_boolean(v))
+			snprintf(note, sizeof note, "quarantined: %s", str(b, "reason"));
+		if (json_object_object_get_ex(b, "unseen_since", &v) && v)
+			snprintf(note + strlen(note), sizeof note - strlen(note),
+				 "%sthe slot's sensor lost it at %s", note[0] ? "; " : "",
+				 json_object_get_string(v));
+		printf("%-10s %-9s %-4s %-20s %s %s %s %-24s %-24s %s\n", str(b, "battery"),
+		       str(b, "place"), dash(b, "slot"), holder, soc, soh, cycles, dash(b, "since"),
+		       dash(b, "read_at"), note[0] ? note : "-");
+	}
+}
+
 static void print_status(json_object *r)
 {
 	int64_t up = num(r, "uptime_s");
@@ -287,13 +338,21 @@ static void synopsis(json_object *c, char *out, size_t len)
 	}
 }
 
+/* One line a command, its columns as wide as the longest synopsis. */
 static void print_commands(FILE *f, json_object *list)
 {
+	char syn[128];
+	int width = 24;
+
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		synopsis(json_object_array_get_idx(list, i), syn, sizeof syn);
+		if ((int)strlen(syn) > width)
+			width = (int)strlen(syn);
+	}
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *c = json_object_array_get_idx(list, i);
-		char syn[128];
 		synopsis(c, syn, sizeof syn);
-		fprintf(f, "  %-24s %-6s  %s\n", syn, str(c, "level"), str(c, "help"));
+		fprintf(f, "  %-*s %-6s  %s\n", width, syn, str(c, "level"), str(c, "help"));
 	}
 }
 
@@ -405,6 +464,8 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 		print_status(result);
 	else if (strcmp(cmd, "slots") == 0)
 		print_slots(result);
+	else if (strcmp(cmd, "batteries") == 0)
+		print_batteries(result);
 	else if ((strcmp(cmd, "help") == 0 || strcmp(cmd, "commands") == 0) &&
 		 json_object_object_get_ex(result, "commands", &list))
 		print_commands(stdout, list);

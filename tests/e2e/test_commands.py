@@ -22,7 +22,11 @@ PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
 LEVELS = {"help": "viewer", "commands": "viewer", "status": "viewer", "slots": "viewer",
           "rack": "viewer", "scans": "viewer", "scan": "kiosk", "ticket": "staff",
           "lock": "admin", "unlock": "admin", "charge": "admin", "revoke": "admin",
-          "transports": "viewer", "transport-job": "admin"}
+          "transports": "viewer", "transport-job": "admin",
+          "batteries": "viewer", "battery-quarantine": "staff", "battery-release": "staff",
+          "slot-quarantine": "admin", "slot-release": "admin", "staff-session": "kiosk",
+          "staff-open": "kiosk", "staff-quarantine": "kiosk", "staff-release": "kiosk",
+          "staff-end": "kiosk"}
 # A value of each type that fits, and one of another type.
 GOOD = {"int": 1, "string": "abcdefgh", "bool": True, "on-off": "off"}
 WRONG = {"int": ("1", "must be an integer"), "string": (5, "must be a string"),

@@ -81,8 +81,6 @@ static const struct bad bad_inputs[] = {
 	  "tokens.walkin_kid: \"k-1\" is not a key id (1 to 8 of A-Z, a-z, 0-9, as in the token contract)" },
 	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
 	{ "{" MIN ",\"transport\":{\"timeout_s\":10}}", "transport.timeout_s: 10 is out of range 30..86400" },
-	{ "{" MIN ",\"transport\":{\"quarantine_soh\":101}}",
-	  "transport.quarantine_soh: 101 is out of range 0..100" },
 	{ "{" MIN ",\"transport\":{\"timeout\":60}}", "transport.timeout: unknown key" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
@@ -100,6 +98,14 @@ static const struct bad bad_inputs[] = {
 	  "\"slots\":[{\"slot\":1,\"unit\":1},{\"slot\":2,\"unit\":2,\"unit\":3}]}}",
 	  "rack.slots[1].unit: duplicate key" },
 	{ "{" MIN ",\"_c\":1,\"_c\":2}", "_c: duplicate key" },
+	{ "{" MIN ",\"ledger\":{\"quarantine_soh\":101}}",
+	  "ledger.quarantine_soh: 101 is out of range 0..100" },
+	{ "{" MIN ",\"ledger\":{\"write_interval_s\":5}}",
+	  "ledger.write_interval_s: 5 is out of range 10..86400" },
+	{ "{" MIN ",\"ledger\":{\"soh\":70}}", "ledger.soh: unknown key" },
+	{ "{" MIN ",\"staff\":{\"session_s\":0}}", "staff.session_s: 0 is out of range 10..3600" },
+	{ "{" MIN ",\"staff\":{\"open_timeout_s\":\"60\"}}",
+	  "staff.open_timeout_s: \"60\" is not an integer" },
 };
 
 static void test_bad_inputs(void **state)
@@ -143,7 +149,10 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.store.path, "/var/lib/swapd/swapd.db");
 	assert_int_equal(cfg.log.level, 6);
 	assert_int_equal(cfg.transport.timeout_s, 600);
-	assert_int_equal(cfg.transport.quarantine_soh, 75);
+	assert_int_equal(cfg.ledger.quarantine_soh, 75);
+	assert_int_equal(cfg.ledger.write_interval_s, 300);
+	assert_int_equal(cfg.staff.session_s, 120);
+	assert_int_equal(cfg.staff.open_timeout_s, 60);
 	assert_int_equal(strlen(cfg.digest), 64);
 }
 
@@ -269,6 +278,8 @@ static const struct reload_case reload_cases[] = {
 	{ "{" MIN "}", "{" MIN ",\"store\":{\"path\":\"/tmp/x.db\"}}",
 	  "store.path: \"/tmp/x.db\" differs from the running \"/var/lib/swapd/swapd.db\"" RESTART },
 	{ "{" MIN "}", "{" MIN ",\"control\":{\"max_clients\":3,\"io_timeout_ms\":50}}", NULL },
+	{ "{" MIN "}", "{" MIN ",\"ledger\":{\"quarantine_soh\":80},\"staff\":{\"session_s\":60}}",
+	  NULL },
 };
 
 static void test_reload_cases(void **state)

@@ -509,6 +509,54 @@ static void test_transport_jobs(void **state)
 	health_reset();
 }
 
+/* A slot read empty, or with another battery, than its rows say: the rows
+ * go to "unknown" with their last slot, except the battery kept and,
+ * when asked, one its sensor lost (flagged unseen, believed inside). Seen
+ * again, or gone, a battery is no longer unseen. */
+static void test_battery_vacate_and_unseen(void **state)
+{
+	struct store *st;
+	struct store_battery b;
+	char why[256];
+	bool found;
+	int moved;
+
+	(void)state;
+	assert_int_equal(store_open(path, 1000, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_battery_in_slot(st, 1, 3, 50, 90, 1, 1000, NULL), SW_OK);
+	assert_int_equal(store_battery_in_slot(st, 2, 3, 50, 90, 1, 1000, NULL), SW_OK);
+	assert_int_equal(store_battery_in_slot(st, 3, 4, 50, 90, 1, 1000, NULL), SW_OK);
+	assert_int_equal(store_battery_unseen(st, 2, 5000, NULL), SW_OK);
+	assert_int_equal(store_battery_get(st, 2, &b, &found), SW_OK);
+	assert_int_equal(b.unseen_since, 5000);
+	json_object *all = store_batteries_json(st), *v;
+	json_object *row = json_object_array_get_idx(all, 0);
+	assert_true(json_object_object_get_ex(row, "unseen_since", &v));
+	assert_true(json_object_object_get_ex(row, "read_at", &v));
+	assert_string_equal(json_object_get_string(v), "1970-01-01T00:00:01.000Z");
+	json_object_put(all);
+
+	assert_int_equal(store_battery_vacate(st, 3, 0, true, &moved, NULL), SW_OK);
+	assert_int_equal(moved, 1);
+	assert_int_equal(store_battery_get(st, 1, &b, &found), SW_OK);
+	assert_string_equal(b.place, "unknown");
+	assert_int_equal(b.slot, 3);
+	assert_int_equal(store_battery_get(st, 2, &b, &found), SW_OK);
+	assert_string_equal(b.place, "slot");
+	assert_int_equal(store_battery_vacate(st, 3, 0, false, &moved, NULL), SW_OK);
+	assert_int_equal(moved, 1);
+	assert_int_equal(store_battery_get(st, 2, &b, &found), SW_OK);
+	assert_string_equal(b.place, "unknown");
+	assert_int_equal(b.unseen_since, 0);
+	assert_int_equal(store_battery_vacate(st, 4, 3, false, &moved, NULL), SW_OK);
+	assert_int_equal(moved, 0);
+	assert_int_equal(store_battery_unseen(st, 3, 6000, NULL), SW_OK);
+	assert_int_equal(store_battery_in_slot(st, 3, 4, -1, -1, 0, 0, NULL), SW_OK);
+	assert_int_equal(store_battery_get(st, 3, &b, &found), SW_OK);
+	assert_int_equal(b.unseen_since, 0);
+	store_close(st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -523,6 +571,7 @@ int main(void)
 		cmocka_unit_test(test_bind_each_type),
 		cmocka_unit_test_setup_teardown(test_battery_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_battery_vacate_and_unseen, setup, teardown),
 		cmocka_unit_test(test_bind_wrong_count),
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
