@@ -2,7 +2,8 @@
  * 1..N) on one bus, the batteries that move between them keeping their own
  * state, the doors and locks, and the verbs that change all of it. The
  * verbs are the same for scenario files and the control socket
- * (tools/rack-sim/README.md). */
+ * (tools/rack-sim/README.md): rack.c is the model, rack_verbs.c the
+ * verbs, rack_args.c the reading of their arguments. */
 #ifndef RACKSIM_RACK_H
 #define RACKSIM_RACK_H
 
