@@ -136,6 +136,37 @@ def test_replies_are_paced_at_the_baud_rate(rack_sim):
         assert lo <= dt <= hi, (baud, dt)
 
 
+def test_unlock_time_is_stamped_when_the_write_is_taken(rack_sim):
+    """unlocked_at_us is CLOCK_MONOTONIC (Python's time.monotonic) at the
+    moment the firmware took the unlock write: after the request's 8 bytes
+    and the t3.5 silence that ends it have passed on the line, and before
+    its 8-byte echo could come back. A benchmark times scan-to-unlock by it."""
+    baud = 19200
+    char_us = 11e6 / baud
+    sim = rack_sim(slots=2, baud=baud)
+    ctl = sim.control
+    assert ctl.ok("get", slot=1)["unlocked_at_us"] is None
+    port = Port(sim.link)
+    try:
+        req = write_req(1, 0, 0)
+        t0 = time.monotonic_ns() / 1000
+        assert port.transact(req) == req
+        t1 = time.monotonic_ns() / 1000
+        g = ctl.ok("get", slot=1)
+        assert g["unlocks"] == 1 and not g["lock_actuator"]
+        at = g["unlocked_at_us"]
+        assert t0 + 8 * char_us + 3.5 * char_us <= at <= t1 - 8 * char_us, (t0, at, t1)
+        assert [s["unlocked_at_us"] for s in ctl.ok("list")["slots"]] == [at, None]
+        # locking again leaves the stamp; the next unlock moves it on
+        assert port.transact(write_req(1, 0, 1)) == write_req(1, 0, 1)
+        assert ctl.ok("get", slot=1)["unlocked_at_us"] == at
+        assert port.transact(req) == req
+        g = ctl.ok("get", slot=1)
+        assert g["unlocks"] == 2 and g["unlocked_at_us"] > at
+    finally:
+        port.close()
+
+
 def test_master_lost_safe_state(rack_sim):
     sim = rack_sim(slots=1)
     ctl = sim.control

@@ -90,14 +90,18 @@ void rack_free(struct rack *r)
 	memset(r, 0, sizeof(*r));
 }
 
-void rack_poll(struct rack *r, uint32_t now_us)
+void rack_poll(struct rack *r, uint64_t now_us)
 {
 	for (int i = 0; i < r->n; i++) {
 		struct rack_slot *s = &r->slots[i];
 		bool was = s->port.outputs.lock;
-		fw_poll(&s->fw, now_us);
-		/* every time the actuator let go: a door that could open */
-		s->unlocks += was && !s->port.outputs.lock;
+		fw_poll(&s->fw, (uint32_t)now_us);
+		/* every time the actuator let go: a door that could open; the
+		 * firmware has just taken the write that did it */
+		if (was && !s->port.outputs.lock) {
+			s->unlocks++;
+			s->unlocked_at_us = now_us;
+		}
 	}
 }
 

@@ -31,6 +31,7 @@ struct rack_slot {
 	bool stuck_lock;   /* the bolt no longer follows its actuator */
 	bool silent;       /* cut off the bus: hears and says nothing */
 	uint64_t unlocks;  /* times the lock actuator let go, for the tests */
+	uint64_t unlocked_at_us; /* rack_poll's clock when it last let go, 0 never */
 };
 
 struct rack {
@@ -55,8 +56,11 @@ int rack_init(struct rack *r, int n, uint32_t baud, const struct prof *profile,
 /* Frees what rack_init and the verbs allocated. */
 void rack_free(struct rack *r);
 
-/* Runs every controller's step at now_us (answers finished frames). */
-void rack_poll(struct rack *r, uint32_t now_us);
+/* Runs every controller's step at now_us (answers finished frames; the
+ * firmware sees the low 32 bits). A lock actuator that lets go in it is
+ * stamped with now_us: rack-sim passes CLOCK_MONOTONIC, so a benchmark on
+ * the same machine can time an unlock against its own clock. */
+void rack_poll(struct rack *r, uint64_t now_us);
 
 /* Advances the physics by dt simulated seconds and refreshes what every
  * controller senses. */

@@ -14,6 +14,12 @@ static json_object *regs_json(const uint16_t *r, size_t n)
 	return a;
 }
 
+/* When the slot's actuator last let go, on rack_poll's clock; null never. */
+static json_object *unlocked_at(const struct rack_slot *s)
+{
+	return s->unlocked_at_us ? json_object_new_int64((int64_t)s->unlocked_at_us) : NULL;
+}
+
 static json_object *do_get(struct req *q, struct rack *r)
 {
 	struct rack_slot *s;
@@ -27,6 +33,7 @@ static json_object *do_get(struct req *q, struct rack *r)
 	json_object_object_add(o, "lock_closed", json_object_new_boolean(s->lock_closed));
 	json_object_object_add(o, "lock_actuator", json_object_new_boolean(s->port.outputs.lock));
 	json_object_object_add(o, "unlocks", json_object_new_int64((int64_t)s->unlocks));
+	json_object_object_add(o, "unlocked_at_us", unlocked_at(s));
 	json_object_object_add(o, "charger_on", json_object_new_boolean(s->port.outputs.charger_on));
 	json_object_object_add(o, "current_limit",
 			       json_object_new_double(s->port.outputs.current_limit_da / 10.0));
@@ -225,6 +232,7 @@ static json_object *do_list(struct req *q, struct rack *r)
 		json_object_object_add(e, "lock_actuator", json_object_new_boolean(s->port.outputs.lock));
 		json_object_object_add(e, "charger_on", json_object_new_boolean(s->port.outputs.charger_on));
 		json_object_object_add(e, "unlocks", json_object_new_int64((int64_t)s->unlocks));
+		json_object_object_add(e, "unlocked_at_us", unlocked_at(s));
 		json_object_object_add(e, "state", json_object_new_int(s->fw.slot.in[SLOT_IN_STATE]));
 		json_object_array_add(slots, e);
 	}
