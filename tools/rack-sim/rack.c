@@ -1,5 +1,6 @@
 /* Rack model: the controllers on their bus, the batteries' physics, what
- * each controller senses. The verbs that change it are in rack_verbs.c. */
+ * each controller senses. The verbs that change it are in rack_verbs.c and
+ * rack_rider.c. */
 #include "tools/rack-sim/rack.h"
 
 #include <stdlib.h>
@@ -71,6 +72,7 @@ int rack_init(struct rack *r, int n, uint32_t baud, const struct prof *profile,
 		s->rack = r;
 		s->bat = -1;
 		s->lock_closed = true;
+		s->close_at = -1;
 		s->port.tx = slot_tx;
 		s->port.bus = s;
 		s->port.outputs.lock = true;
@@ -118,8 +120,14 @@ void rack_physics(struct rack *r, double dt)
 			}
 		bat_step(&r->bats[b], dt, on, limit, r->ambient_c);
 	}
-	for (int i = 0; i < r->n; i++)
-		rack_sync_slot(r, &r->slots[i]);
+	for (int i = 0; i < r->n; i++) {
+		struct rack_slot *s = &r->slots[i];
+		if (s->close_at >= 0 && r->sim_s >= s->close_at) {
+			s->door_open = false;
+			s->close_at = -1;
+		}
+		rack_sync_slot(r, s);
+	}
 }
 
 void rack_rx(struct rack *r, uint8_t byte, uint32_t now_us)

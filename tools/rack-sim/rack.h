@@ -3,7 +3,8 @@
  * state, the doors and locks, and the verbs that change all of it. The
  * verbs are the same for scenario files and the control socket
  * (tools/rack-sim/README.md): rack.c is the model, rack_verbs.c the
- * verbs, rack_args.c the reading of their arguments. */
+ * engineer's verbs, rack_rider.c what riders do, rack_args.c the reading
+ * of their arguments. */
 #ifndef RACKSIM_RACK_H
 #define RACKSIM_RACK_H
 
@@ -32,6 +33,7 @@ struct rack_slot {
 	bool silent;       /* cut off the bus: hears and says nothing */
 	uint64_t unlocks;  /* times the lock actuator let go, for the tests */
 	uint64_t unlocked_at_us; /* rack_poll's clock when it last let go, 0 never */
+	double close_at;   /* simulated time a rider shuts the door, < 0 none */
 };
 
 struct rack {
@@ -62,8 +64,9 @@ void rack_free(struct rack *r);
  * the same machine can time an unlock against its own clock. */
 void rack_poll(struct rack *r, uint64_t now_us);
 
-/* Advances the physics by dt simulated seconds and refreshes what every
- * controller senses. */
+/* Advances the physics by dt simulated seconds, shuts the doors riders
+ * were holding open until then, and refreshes what every controller
+ * senses. */
 void rack_physics(struct rack *r, double dt);
 
 /* A byte heard on the bus at now_us, to every slot not silenced; line noise

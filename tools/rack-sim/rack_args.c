@@ -122,7 +122,7 @@ int rack_slot_of(const struct rack *r, int bat)
 	return 0;
 }
 
-/* Optional battery properties of the battery and insert verbs. */
+/* Optional battery properties of the battery, insert and return verbs. */
 static bool bat_props(struct req *q, struct bat *b)
 {
 	double v;

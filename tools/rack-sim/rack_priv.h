@@ -1,5 +1,6 @@
-/* What the rack simulator's verb files share: a request being executed
- * and the readers of its arguments (rack_args.c), each of which says what is wrong in the request's err and returns false
+/* What the rack simulator's verb files share (rack_verbs.c, rack_rider.c):
+ * a request being executed and the readers of its arguments (rack_args.c),
+ * each of which says what is wrong in the request's err and returns false
  * (or NULL, or -1) when an argument is missing or does not fit. Not in
  * rack.h: nothing outside the rack model uses them. */
 #ifndef RACKSIM_RACK_PRIV_H
@@ -65,5 +66,11 @@ int rack_slot_no(const struct rack *r, const struct rack_slot *s);
 /* Recomputes what slot s's controller senses (door, bolt, battery) after
  * the model changed. */
 void rack_sync_slot(struct rack *r, struct rack_slot *s);
+
+/* The rider's verbs (rack_rider.c): return, take, leave_open, close_empty. */
+json_object *rack_rider_return(struct req *q, struct rack *r);
+json_object *rack_rider_take(struct req *q, struct rack *r);
+json_object *rack_rider_leave_open(struct req *q, struct rack *r);
+json_object *rack_rider_close_empty(struct req *q, struct rack *r);
 
 #endif

@@ -1,5 +1,6 @@
-/* The verbs (what a test or a scenario does to the rack: look, place
- * batteries, open doors, inject faults) and the table that dispatches them. */
+/* The engineer's verbs (what a test or a scenario does to the rack as a
+ * whole: look, place batteries, open doors, inject faults) and the table
+ * that dispatches every verb, the rider's too. */
 #include "tools/rack-sim/rack_priv.h"
 
 #include <inttypes.h>
@@ -30,6 +31,7 @@ static json_object *do_get(struct req *q, struct rack *r)
 	const struct slot *fs = &s->fw.slot;
 	json_object_object_add(o, "slot", json_object_new_int(rack_slot_no(r, s)));
 	json_object_object_add(o, "door_open", json_object_new_boolean(s->door_open));
+	json_object_object_add(o, "closes_at", s->close_at >= 0 ? json_object_new_double(s->close_at) : NULL);
 	json_object_object_add(o, "lock_closed", json_object_new_boolean(s->lock_closed));
 	json_object_object_add(o, "lock_actuator", json_object_new_boolean(s->port.outputs.lock));
 	json_object_object_add(o, "unlocks", json_object_new_int64((int64_t)s->unlocks));
@@ -108,6 +110,7 @@ static json_object *do_remove(struct req *q, struct rack *r)
 	return o;
 }
 
+/* open and close: the door now, whatever a rider was about to do with it. */
 static json_object *do_door(struct req *q, struct rack *r, bool open)
 {
 	struct rack_slot *s;
@@ -119,6 +122,7 @@ static json_object *do_door(struct req *q, struct rack *r, bool open)
 		return rack_refuse(q, "slot %d: the door is locked (\"force\": true breaks it open)",
 				   rack_slot_no(r, s));
 	s->door_open = open;
+	s->close_at = -1;
 	rack_sync_slot(r, s);
 	return rack_ok();
 }
@@ -254,6 +258,8 @@ static const struct {
 	{ "insert", do_insert }, { "remove", do_remove }, { "silence", do_silence },
 	{ "fault", do_fault }, { "noise", do_noise }, { "ambient", do_ambient },
 	{ "open", do_open }, { "close", do_close },
+	{ "return", rack_rider_return }, { "take", rack_rider_take },
+	{ "leave_open", rack_rider_leave_open }, { "close_empty", rack_rider_close_empty },
 };
 
 bool rack_known_op(const char *op)
@@ -278,5 +284,6 @@ json_object *rack_exec(struct rack *r, json_object *cmd, char *err, size_t errle
 		if (!strcmp(verbs[i].op, name))
 			return verbs[i].fn(&q, r);
 	return rack_refuse(&q, "op: \"%s\" is not a verb (get, list, battery, insert, remove, open, "
-			   "close, silence, fault, noise, ambient)", name);
+			   "close, silence, fault, noise, ambient, return, take, leave_open, "
+			   "close_empty)", name);
 }
