@@ -6,8 +6,8 @@ SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fi
 	transport transport_run transport_moves ledger staff status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
-RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
-	$(O)/obj/tools/rack-sim/profile.o $(O)/obj/firmware/mb_slave.o $(O)/obj/firmware/slot.o \
+RACK_SIM_OBJS := $(patsubst %,$(O)/obj/tools/rack-sim/%.o,rack rack_args rack_verbs rack_rider \
+	battery profile) $(O)/obj/firmware/mb_slave.o $(O)/obj/firmware/slot.o \
 	$(O)/obj/firmware/fw.o $(O)/obj/firmware/hal_host.o
 RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/drivers/rack_bus.o \
 	$(O)/obj/drivers/rack_bus_modbus.o $(O)/obj/drivers/rack_bus_sim.o \

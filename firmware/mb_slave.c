@@ -39,13 +39,22 @@ void mb_slave_init(struct mb_slave *m, uint8_t unit, uint32_t baud,
 	m->ctx = ctx;
 }
 
+/* Whether the line has been silent for t3.5 since the last byte at now_us.
+ * Signed, so that a byte stamped later than now_us is no silence yet
+ * rather than 71 minutes of it: the rack simulator stamps each byte with
+ * the end of its time on the line, which is ahead of its clock. */
+static bool t35_passed(const struct mb_slave *m, uint32_t now_us)
+{
+	return (int32_t)(now_us - m->last_us) >= (int32_t)m->t35_us;
+}
+
 /* The t1.5 inter-character rule of section 2.5.1.1 is not enforced: UARTs
  * with FIFOs, USB adapters, ptys and emulators all deliver bytes in bursts
  * whose spacing says nothing about the line, and a frame broken on the wire
  * fails its CRC anyway. */
 void mb_slave_rx(struct mb_slave *m, uint8_t byte, uint32_t now_us)
 {
-	if (m->len > 0 && now_us - m->last_us >= m->t35_us) {
+	if (m->len > 0 && t35_passed(m, now_us)) {
 		m->len = 0;
 		m->overrun = false;
 	}
@@ -66,7 +75,7 @@ bool mb_slave_pending(const struct mb_slave *m, uint32_t *due_us)
 
 bool mb_slave_frame_done(const struct mb_slave *m, uint32_t now_us)
 {
-	return m->len > 0 && now_us - m->last_us >= m->t35_us;
+	return m->len > 0 && t35_passed(m, now_us);
 }
 
 size_t mb_slave_take(struct mb_slave *m, uint8_t *resp, bool *heard)

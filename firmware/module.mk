@@ -16,7 +16,7 @@ $(O)/tests/test_fw_slot: $(O)/obj/tests/unit/test_fw_slot.o $(FW_CORE:%=$(O)/obj
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
 
 # tools/rack-sim: the host build of the firmware, N controllers on one pty.
-RACKSIM := main rack battery profile scenario ctl
+RACKSIM := main rack rack_args rack_verbs rack_rider battery profile scenario ctl
 # The register profile parser is swapd's own (drivers/rack_profile.c).
 RACKSIM_OBJS := $(RACKSIM:%=$(O)/obj/tools/rack-sim/%.o) $(FW_HOST_OBJS) \
 	$(O)/obj/drivers/rack_profile.o $(O)/obj/daemon/config_errors.o \

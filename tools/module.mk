@@ -58,3 +58,10 @@ $(O)/bench/swaptoken_bench: $(O)/obj/tools/swaptoken_bench.o $(TOKEN_OBJS)
 
 bench-token: $(O)/bench/swaptoken_bench
 	$< $(BENCH_SECONDS)
+
+# `make bench`: scan-to-unlock latency and the software time per swap, on the
+# real swapd with rack-sim and the scanner on a pty (tools/bench_swap.py).
+BENCHES += bench-swap
+.PHONY: bench-swap
+bench-swap: $(BINS)
+	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_swap.py

@@ -136,6 +136,37 @@ def test_replies_are_paced_at_the_baud_rate(rack_sim):
         assert lo <= dt <= hi, (baud, dt)
 
 
+def test_unlock_time_is_stamped_when_the_write_is_taken(rack_sim):
+    """unlocked_at_us is CLOCK_MONOTONIC (Python's time.monotonic) at the
+    moment the firmware took the unlock write: after the request's 8 bytes
+    and the t3.5 silence that ends it have passed on the line, and before
+    its 8-byte echo could come back. A benchmark times scan-to-unlock by it."""
+    baud = 19200
+    char_us = 11e6 / baud
+    sim = rack_sim(slots=2, baud=baud)
+    ctl = sim.control
+    assert ctl.ok("get", slot=1)["unlocked_at_us"] is None
+    port = Port(sim.link)
+    try:
+        req = write_req(1, 0, 0)
+        t0 = time.monotonic_ns() / 1000
+        assert port.transact(req) == req
+        t1 = time.monotonic_ns() / 1000
+        g = ctl.ok("get", slot=1)
+        assert g["unlocks"] == 1 and not g["lock_actuator"]
+        at = g["unlocked_at_us"]
+        assert t0 + 8 * char_us + 3.5 * char_us <= at <= t1 - 8 * char_us, (t0, at, t1)
+        assert [s["unlocked_at_us"] for s in ctl.ok("list")["slots"]] == [at, None]
+        # locking again leaves the stamp; the next unlock moves it on
+        assert port.transact(write_req(1, 0, 1)) == write_req(1, 0, 1)
+        assert ctl.ok("get", slot=1)["unlocked_at_us"] == at
+        assert port.transact(req) == req
+        g = ctl.ok("get", slot=1)
+        assert g["unlocks"] == 2 and g["unlocked_at_us"] > at
+    finally:
+        port.close()
+
+
 def test_master_lost_safe_state(rack_sim):
     sim = rack_sim(slots=1)
     ctl = sim.control
@@ -237,6 +268,88 @@ def test_battery_keeps_its_state_between_slots(rack_sim):
     ctl.ok("insert", slot=2, battery="0xB0B", force=True)
     out, r = mbpoll(sim.link, "-t", 3, "-r", 12, "-c", 3, unit=2)
     assert r[13] == 330 and r[14] == 910 and 395 <= r[12] <= 400, out
+
+
+def unlock(port, unit):
+    assert port.transact(write_req(unit, 0, 0)) == write_req(unit, 0, 0)
+
+
+def test_rider_verbs_refused_at_a_locked_door(rack_sim):
+    sim = rack_sim(slots=2)
+    ctl = sim.control
+    ctl.ok("insert", slot=1, battery=11, soc=90, force=True)
+    before = ctl.ok("list")
+    for op, args in (("return", {"slot": 2, "battery": 22}), ("take", {"slot": 1}),
+                     ("leave_open", {"slot": 1}), ("close_empty", {"slot": 2})):
+        r = ctl(op, **args)
+        assert r == {"ok": False, "error": f"slot {args['slot']}: the door is locked: a rider "
+                     "cannot open it"}, (op, r)
+    after = ctl.ok("list")
+    assert [(s["battery"], s["door_open"]) for s in after["slots"]] == \
+        [(s["battery"], s["door_open"]) for s in before["slots"]] == [(11, False), (None, False)]
+    assert [b["id"] for b in after["batteries"]] == [11]  # battery 22 was never made
+
+
+def test_rider_returns_and_takes_as_a_master_sees_it(rack_sim):
+    """What a polling master reads over the bus while a rider returns a
+    battery, takes one, shuts a door on nothing and leaves one open."""
+    sim = rack_sim(slots=2)
+    ctl = sim.control
+    ctl.ok("insert", slot=1, battery="0xA1", soc=95, force=True)
+    port = Port(sim.link)
+    try:
+        unlock(port, 1)
+        unlock(port, 2)
+        # a return: the battery is in at once, the door shut after the dwell
+        r = ctl.ok("return", slot=2, battery="0xB2", soc=12, soh=80, dwell=0.5)
+        assert r["battery"] == 0xB2 and r["door_open"] and r["closes_at"] > 0
+        assert port.regs(2, 4, 0, 2) == [1, 1]  # present, door open
+        assert port.regs(2, 4, 5, 4) == [0, 0, 0, 0xB2]  # its id
+        g = ctl.wait(2, lambda g: not g["door_open"])
+        assert g["sim_time"] >= r["closes_at"] and g["closes_at"] is None
+        assert g["battery"]["soc"] == pytest.approx(12) and g["battery"]["soh"] == pytest.approx(80)
+        assert port.regs(2, 4, 0, 2) == [1, 0]  # present, door shut
+        # a take at once: the id taken, the slot empty, the battery off the rack
+        r = ctl.ok("take", slot=1, dwell=0)
+        assert r["battery"] == 0xA1 and not r["door_open"] and r["closes_at"] is None
+        assert port.regs(1, 4, 0, 2) == [0, 0]
+        assert {b["id"]: b["slot"] for b in ctl.ok("list")["batteries"]} == {0xA1: 0, 0xB2: 2}
+        # what cannot be done is refused and changes nothing
+        for op, args, msg in (
+                ("return", {"slot": 2, "battery": 5}, "slot 2 already holds battery 178: no room"),
+                ("return", {"slot": 1, "battery": "0xB2"}, "battery 178 is in slot 2, not in the "
+                                                           "rider's hands"),
+                ("return", {"slot": 1, "battery": 5, "soc": 101}, "soc: 101 is out of range"),
+                ("return", {"slot": 1, "battery": 5, "dwell": -1}, "dwell: -1 is out of range"),
+                ("take", {"slot": 1}, "slot 1 is empty: nothing to take")):
+            r = ctl(op, **args)
+            assert not r["ok"] and msg in r["error"], (op, args, r)
+        assert [(s["battery"], s["door_open"]) for s in ctl.ok("list")["slots"]] == \
+            [(None, False), (0xB2, False)]
+        assert 5 not in [b["id"] for b in ctl.ok("list")["batteries"]]
+        # a door shut on nothing: seen open, then shut, still empty
+        r = ctl.ok("close_empty", slot=1, dwell=0.3)
+        assert r["battery"] is None and r["door_open"]
+        assert port.regs(1, 4, 0, 2) == [0, 1]
+        ctl.wait(1, lambda g: not g["door_open"])
+        assert port.regs(1, 4, 0, 2) == [0, 0]
+        # a door left open stays open; the engineer's close cancels a shut
+        r = ctl.ok("leave_open", slot=1)
+        assert r["door_open"] and r["closes_at"] is None
+        t = ctl.ok("get", slot=1)["sim_time"]
+        g = ctl.wait(1, lambda g: g["sim_time"] > t + 0.5)
+        assert g["door_open"] and port.regs(1, 4, 1, 1) == [1]
+        assert ctl.ok("close_empty", slot=2, dwell=100)["closes_at"] is not None
+        ctl.ok("close", slot=2)
+        assert ctl.ok("get", slot=2)["closes_at"] is None
+        # an open door needs no unlocking: locked behind it, a rider still
+        # returns a battery through it
+        assert port.transact(write_req(1, 0, 1)) == write_req(1, 0, 1)
+        ctl.wait(1, lambda g: g["lock_closed"])
+        assert ctl.ok("return", slot=1, battery=7, dwell=0)["door_open"] is False
+        assert port.regs(1, 4, 0, 3) == [1, 0, 1]  # present, shut, locked
+    finally:
+        port.close()
 
 
 def test_control_socket_bad_input(rack_sim):

@@ -257,6 +257,10 @@ static void test_framing(void **state)
 	assert_true(mb_slave_pending(&m, &due));
 	assert_int_equal(due, last + 2006);
 	assert_false(mb_slave_frame_done(&m, last + 2005));
+	/* asked before the last byte's own time (rack-sim stamps a byte
+	 * with the end of its time on the line): no silence yet */
+	assert_false(mb_slave_frame_done(&m, last - 1));
+	assert_false(mb_slave_frame_done(&m, t0));
 	assert_true(mb_slave_frame_done(&m, last + 2006));
 	assert_int_equal(mb_slave_take(&m, resp, &heard), 7);
 	assert_true(heard);

@@ -1,8 +1,9 @@
 /* rack.c and slots.c on the simulated bus ("sim:N": the real firmware in
  * this process) in simulated time: no pty, no simulator process, no
  * sleeping. A battery goes in and out of a slot and the slot events come
- * in order; a silenced slot goes offline and is probed with backoff for an
- * hour of simulated time, in a fraction of a second. */
+ * in order; riders return and take batteries; a silenced slot goes offline
+ * and is probed with backoff for an hour of simulated time, in a fraction
+ * of a second. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,6 +242,53 @@ static void test_battery_in_and_out(void **state)
 	assert_true(real_ms() - t0 < 2000);
 }
 
+/* The heard events of type for slot index 0 from index from on. */
+static int count(enum event_type type, int from)
+{
+	int n = 0;
+
+	for (int k = from; k < nheard; k++)
+		n += heard[k].type == type && heard[k].slot == 0;
+	return n;
+}
+
+/* The riders' verbs on the in-process bus, on the loop's clock: a locked
+ * door refuses a rider; a return is heard as the door opening, the battery
+ * arriving and, after the dwell in simulated time, the door shutting; a
+ * take with no dwell is heard only as the battery gone. */
+static void test_riders(void **state)
+{
+	char why[256];
+
+	(void)state;
+	assert_true(loop_run_until(lock_confirmed, NULL, 5000));
+	assert_null(rack_bus_sim_exec("{\"op\": \"return\", \"slot\": 1, \"battery\": 7}", why,
+				      sizeof why));
+	assert_string_equal(why, "slot 1: the door is locked: a rider cannot open it");
+	command(0, RF_LOCK_CMD, 0);
+	wait_event(EV_LOCK_CHANGED, 0);
+
+	nheard = 0;
+	int64_t t = loop_now();
+	sim("{\"op\": \"return\", \"slot\": 1, \"battery\": 7, \"soc\": 30, \"dwell\": 2}");
+	wait_event(EV_DOOR_CLOSED, 0);
+	assert_true(loop_now() - t >= 2000);
+	assert_int_equal(count(EV_DOOR_OPENED, 0), 1);
+	assert_int_equal(count(EV_BATTERY_INSERTED, 0), 1);
+	assert_int_equal(heard[nheard - 1].type, EV_DOOR_CLOSED);
+	for (int k = 0; k < nheard; k++)
+		if (heard[k].type == EV_BATTERY_INSERTED)
+			assert_int_equal(heard[k].battery, 7);
+
+	int from = nheard;
+	sim("{\"op\": \"take\", \"slot\": 1, \"dwell\": 0}");
+	wait_event(EV_BATTERY_REMOVED, 0);
+	struct want none = { EV_COUNT, -1, 0 };
+	assert_false(loop_run_until(seen, &none, 3000));
+	assert_int_equal(count(EV_DOOR_OPENED, from) + count(EV_DOOR_CLOSED, from), 0);
+	assert_int_equal(slots_state(0), SLOT_EMPTY);
+}
+
 static bool never(void *arg)
 {
 	(void)arg;
@@ -362,6 +410,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_battery_in_and_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hour_offline_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_riders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_estop_at_start_goes_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_battery_is_charged, setup, teardown),
 	};

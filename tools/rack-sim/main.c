@@ -260,7 +260,7 @@ static int loop(struct bus *b, struct rack *r, struct ctl *c, struct scn *s, int
 		uint32_t due;
 
 		run_steps(s, r);
-		rack_poll(r, (uint32_t)now);
+		rack_poll(r, now);
 		bus_flush(b, now);
 		if (b->n > 0 && b->due[b->head] < wake)
 			wake = b->due[b->head];

@@ -2,7 +2,9 @@
  * 1..N) on one bus, the batteries that move between them keeping their own
  * state, the doors and locks, and the verbs that change all of it. The
  * verbs are the same for scenario files and the control socket
- * (tools/rack-sim/README.md). */
+ * (tools/rack-sim/README.md): rack.c is the model, rack_verbs.c the
+ * engineer's verbs, rack_rider.c what riders do, rack_args.c the reading
+ * of their arguments. */
 #ifndef RACKSIM_RACK_H
 #define RACKSIM_RACK_H
 
@@ -30,6 +32,8 @@ struct rack_slot {
 	bool stuck_lock;   /* the bolt no longer follows its actuator */
 	bool silent;       /* cut off the bus: hears and says nothing */
 	uint64_t unlocks;  /* times the lock actuator let go, for the tests */
+	uint64_t unlocked_at_us; /* rack_poll's clock when it last let go, 0 never */
+	double close_at;   /* simulated time a rider shuts the door, < 0 none */
 };
 
 struct rack {
@@ -54,11 +58,15 @@ int rack_init(struct rack *r, int n, uint32_t baud, const struct prof *profile,
 /* Frees what rack_init and the verbs allocated. */
 void rack_free(struct rack *r);
 
-/* Runs every controller's step at now_us (answers finished frames). */
-void rack_poll(struct rack *r, uint32_t now_us);
+/* Runs every controller's step at now_us (answers finished frames; the
+ * firmware sees the low 32 bits). A lock actuator that lets go in it is
+ * stamped with now_us: rack-sim passes CLOCK_MONOTONIC, so a benchmark on
+ * the same machine can time an unlock against its own clock. */
+void rack_poll(struct rack *r, uint64_t now_us);
 
-/* Advances the physics by dt simulated seconds and refreshes what every
- * controller senses. */
+/* Advances the physics by dt simulated seconds, shuts the doors riders
+ * were holding open until then, and refreshes what every controller
+ * senses. */
 void rack_physics(struct rack *r, double dt);
 
 /* A byte heard on the bus at now_us, to every slot not silenced; line noise
