@@ -2,7 +2,7 @@
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
 	store store_runs store_tokens store_telemetry store_outbox store_batteries text command peer control notify \
-	event slots slots_view token token_keys access swap swap_fsm swap_pick status
+	event slots slots_view token token_keys access swap swap_fsm swap_pick store_swaps status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
