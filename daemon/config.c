@@ -60,6 +60,13 @@ void config_defaults(struct config *cfg)
 	cfg->tokens.life_badge_s = 400 * 24 * 3600;
 	cfg->tokens.walkin_ttl_s = 2 * 3600;
 	cfg->tokens.scan_history = 10000;
+	cfg->swap.max_concurrent = 3;
+	cfg->swap.unlock_timeout_s = 10;
+	cfg->swap.insert_timeout_s = 90;
+	cfg->swap.take_timeout_s = 60;
+	cfg->swap.door_close_timeout_s = 30;
+	cfg->swap.quarantine_soh = 75;
+	cfg->swap.reopen_once = true;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -386,6 +393,10 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 			config_error_add(errs, "%s", why);
 	}
 	check_gpio_locks(cfg, errs);
+	/* Unset, a battery is charged enough to hand out when the rack calls
+	 * it charged. */
+	if (!cfg->swap.min_soc)
+		cfg->swap.min_soc = cfg->rack.charged_soc;
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }
