@@ -18,10 +18,17 @@ int swap_pick_in(const struct swap_slot_view *v, int n)
 	return -1;
 }
 
+/* What a BMS says is a percentage, or it is talking nonsense (a profile
+ * need not name the firmware's own BMS_INVALID bit). */
+static bool plausible(const struct swap_slot_view *s)
+{
+	return s->soc >= 0 && s->soc <= 100 && s->soh >= 0 && s->soh <= 100;
+}
+
 static bool candidate(const struct swap_slot_view *s, double min_soc)
 {
-	return usable(s) && s->present && s->identified && s->battery && !s->quarantined &&
-	       s->soc >= min_soc;
+	return usable(s) && s->present && s->identified && s->battery && plausible(s) &&
+	       !s->quarantined && s->soc >= min_soc;
 }
 
 /* Whether a is the better battery to hand out than b (b < 0: none yet). */
@@ -76,7 +83,7 @@ enum swap_in_kind swap_pick_classify(const struct swap_slot_view *v, double quar
 		return SWAP_IN_EMPTY;
 	if (!v->identified)
 		return SWAP_IN_PENDING;
-	if (!v->battery || (v->faults & (1u << RFLT_BMS_INVALID)))
+	if (!v->battery || (v->faults & (1u << RFLT_BMS_INVALID)) || !plausible(v))
 		return SWAP_IN_UNKNOWN;
 	if (v->soh < quarantine_soh || (v->faults & BATTERY_FAULTS))
 		return SWAP_IN_BAD;

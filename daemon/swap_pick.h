@@ -30,8 +30,8 @@ struct swap_slot_view {
  * of those, or -1. */
 int swap_pick_in(const struct swap_slot_view *v, int n);
 
-/* The battery to hand out: charged (SOC >= min_soc), identified, not
- * quarantined, in a healthy, closed, locked, free slot; healthiest first
+/* The battery to hand out: charged (SOC >= min_soc), identified, with a
+ * BMS that makes sense, not quarantined, in a healthy, closed, locked, free slot; healthiest first
  * (SOH, then SOC, then the lowest index). When soc_in >= 0 (the returned
  * battery's SOC) and some candidate has at least that much charge, only
  * those count: a rider never gets less than they brought when more is
@@ -56,7 +56,8 @@ enum swap_in_kind {
 	SWAP_IN_KNOWN,   /* a battery of the fleet, healthy */
 	SWAP_IN_BAD,     /* SOH under quarantine_soh, or over-temperature or a
 			  * cell over-voltage: quarantined, never handed out */
-	SWAP_IN_UNKNOWN, /* id 0 (a silent BMS) or a BMS flagged invalid */
+	SWAP_IN_UNKNOWN, /* id 0 (a silent BMS), a BMS flagged invalid, or one
+			  * whose SOC or SOH is no percentage */
 };
 
 /* Classifies the battery in slot view v. */

@@ -123,6 +123,10 @@ static void test_classify(void **state)
 	assert_int_equal(swap_pick_classify(&v, 75), SWAP_IN_UNKNOWN);
 	v = charged(0, 0, 0);
 	assert_int_equal(swap_pick_classify(&v, 75), SWAP_IN_UNKNOWN);
+	/* nonsense without the flag (a profile that does not name the bit) */
+	v = charged(42, 6553.5, 6553.5);
+	assert_int_equal(swap_pick_classify(&v, 75), SWAP_IN_UNKNOWN);
+	assert_int_equal(swap_pick_out(&v, 1, MIN_SOC, -1), -1);
 }
 
 int main(void)
