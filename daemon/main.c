@@ -22,6 +22,7 @@
 #include "daemon/slots.h"
 #include "daemon/status.h"
 #include "daemon/store.h"
+#include "daemon/swap.h"
 
 #define DEFAULT_CONFIG "/etc/swapd/swapd.json"
 /* How often an idle store checks its file is still there: two syscalls, so
@@ -155,6 +156,12 @@ static enum sw_err access_start_run(const struct config *c, struct store *st, ch
 	return access_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err swap_start_run(const struct config *c, struct store *st, char *why,
+				  size_t whylen)
+{
+	return swap_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -191,6 +198,7 @@ static const struct module {
 	{ "status", status_start_run, status_reconfigure, status_stop, EX_SOFTWARE },
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
+	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

@@ -2,7 +2,8 @@
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
 	store store_runs store_tokens store_telemetry store_outbox store_batteries text command peer control notify \
-	event slots slots_view token token_keys access swap swap_fsm swap_pick store_swaps status
+	event slots slots_view token token_keys access swap swap_fsm swap_pick swap_run swap_door \
+	swap_cmd store_swaps status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(O)/obj/tools/rack-sim/rack.o $(O)/obj/tools/rack-sim/battery.o \
@@ -32,7 +33,8 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
 	$(O)/tests/test_command \
-	$(O)/tests/test_slots_sim $(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick
+	$(O)/tests/test_slots_sim $(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick \
+	$(O)/tests/test_swap_sim
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -60,6 +62,10 @@ $(O)/tests/test_swap_fsm: $(O)/obj/tests/unit/test_swap_fsm.o $(O)/obj/daemon/sw
 $(O)/tests/test_swap_pick: $(O)/obj/tests/unit/test_swap_pick.o $(O)/obj/daemon/swap_pick.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
+# The swap module on the simulated rack, in simulated time.
+$(O)/tests/test_swap_sim: $(O)/obj/tests/unit/test_swap_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
 # make bench: rack polling against the line limit (tools/bench_rack.py).
 BENCHES += bench-rack
