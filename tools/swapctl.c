@@ -181,6 +181,45 @@ static void print_slots(json_object *r)
 	}
 }
 
+/* A field that may be null, as "-". */
+static const char *opt(json_object *o, const char *key)
+{
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && v ? json_object_get_string(v) : "-";
+}
+
+static void print_swap_list(json_object *r, const char *key, const char *title)
+{
+	json_object *list;
+
+	if (!json_object_object_get_ex(r, key, &list) || !json_object_is_type(list, json_type_array))
+		return;
+	printf("%s: %zu\n", title, json_object_array_length(list));
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *w = json_object_array_get_idx(list, i);
+		const char *why = opt(w, "reason");
+		bool has_why = strcmp(why, "-") != 0;
+		time_t t = (time_t)(num(w, "started_ms") / 1000);
+		struct tm tm;
+		char when[24], took[24];
+		snprintf(took, sizeof took, "%s%s", opt(w, "duration_s"),
+			 strcmp(opt(w, "duration_s"), "-") ? "s" : "");
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		printf("  %-6s %-14.14s %-11s in %-3s out %-3s %-10s %-10s %sZ %8s %s%s%s\n",
+		       str(w, "swap"), str(w, "user"), str(w, "stage"), str(w, "slot_in"),
+		       str(w, "slot_out"), opt(w, "battery_in"), opt(w, "battery_out"), when,
+		       took, opt(w, "result"), has_why ? " " : "", has_why ? why : "");
+	}
+}
+
+static void print_swaps(json_object *r)
+{
+	print_swap_list(r, "in_progress", "in progress");
+	print_swap_list(r, "recent", "recent");
+}
+
 static void print_status(json_object *r)
 {
 	int64_t up = num(r, "uptime_s");
@@ -405,6 +444,8 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 		print_status(result);
 	else if (strcmp(cmd, "slots") == 0)
 		print_slots(result);
+	else if (strcmp(cmd, "swaps") == 0)
+		print_swaps(result);
 	else if ((strcmp(cmd, "help") == 0 || strcmp(cmd, "commands") == 0) &&
 		 json_object_object_get_ex(result, "commands", &list))
 		print_commands(stdout, list);
