@@ -65,9 +65,16 @@ void config_defaults(struct config *cfg)
 	cfg->charge.retry_s = 60;
 	cfg->transport.timeout_s = 600;
 	cfg->ledger.quarantine_soh = 75;
+	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
 	cfg->ledger.write_interval_s = 300;
 	cfg->staff.session_s = 120;
 	cfg->staff.open_timeout_s = 60;
+	cfg->swap.max_concurrent = 3;
+	cfg->swap.unlock_timeout_s = 10;
+	cfg->swap.insert_timeout_s = 90;
+	cfg->swap.take_timeout_s = 60;
+	cfg->swap.door_close_timeout_s = 30;
+	cfg->swap.reopen_once = true;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -394,6 +401,11 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 			config_error_add(errs, "%s", why);
 	}
 	check_gpio_locks(cfg, errs);
+	/* Unset, a battery is charged enough to hand out when the rack calls
+	 * it charged. */
+	if (!cfg->swap.min_soc)
+		cfg->swap.min_soc = cfg->rack.charged_soc;
+	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }

@@ -14,6 +14,9 @@
 #include "drivers/rack_config.h"
 #include "drivers/scanner_config.h"
 
+/* The most swaps swap.max_concurrent may allow at once. */
+#define SWAP_MAX_CONCURRENT 16
+
 struct config {
 	char path[PATH_MAX];
 	char digest[65]; /* hex SHA-256 of the file as read */
@@ -76,6 +79,18 @@ struct config {
 		int open_timeout_s;    /* a slot staff opened that nobody opens
 					* is locked again after this */
 	} staff;
+	struct config_swap {       /* the swap flow; every key reloads */
+		int max_concurrent;    /* swaps at once */
+		int unlock_timeout_s;  /* a door command until it reads back */
+		int insert_timeout_s;  /* the rider's returned battery */
+		int take_timeout_s;    /* the charged battery taken (BatteryOutTimeout) */
+		int door_close_timeout_s; /* the door closed after a battery went in or out */
+		int min_soc;           /* % a battery needs to be handed out;
+					* 0 in the file's absence: rack.charged_soc */
+		int quarantine_soh;    /* ledger.quarantine_soh, copied at load: the
+					* station has one threshold, for every way in */
+		bool reopen_once;      /* a door closed empty is opened once more */
+	} swap;
 
 	struct config_store {
 		char path[PATH_MAX];

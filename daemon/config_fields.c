@@ -241,6 +241,18 @@ static const struct field tokens_fields[] = {
 	{ 0 },
 };
 
+/* Timeouts are seconds: a rider's pace, not the bus's. */
+static const struct field swap_fields[] = {
+	INT(struct config_swap, max_concurrent, 1, SWAP_MAX_CONCURRENT),
+	INT(struct config_swap, unlock_timeout_s, 1, 600),
+	INT(struct config_swap, insert_timeout_s, 10, 3600),
+	INT(struct config_swap, take_timeout_s, 10, 3600),
+	INT(struct config_swap, door_close_timeout_s, 5, 3600),
+	INT(struct config_swap, min_soc, 1, 100),
+	BOOL(struct config_swap, reopen_once),
+	{ 0 },
+};
+
 static const struct field store_fields[] = {
 	STR(struct config_store, path, false, conv_abs_path),
 	INT(struct config_store, busy_timeout_ms, 0, 10000),
@@ -281,6 +293,7 @@ const struct field config_top_fields[] = {
 	OBJ(transport, transport_fields),
 	OBJ(ledger, ledger_fields),
 	OBJ(staff, staff_fields),
+	OBJ(swap, swap_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,

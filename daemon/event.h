@@ -38,7 +38,8 @@ enum event_type {
 			       * slot/slot_no: the slot the battery goes into */
 	EV_SWAP_STAGE,        /* ref: swap id; what: the stage it entered */
 	EV_SWAP_ENDED,        /* ref: swap id; on: completed (false: aborted);
-			       * what: the abort's reason, who: its stage */
+			       * what: the abort's reason ("store_failed": ended
+			       * in memory, not recorded), who: its stage */
 	/* from the queue (daemon/queue.c), once on disk */
 	EV_QUEUE_CHANGED,     /* ref: ticket; what: "joined", or why it left
 			       * ("served", "cancelled", "expired", "no_show") */

@@ -26,6 +26,7 @@
 #include "daemon/status.h"
 #include "daemon/store.h"
 #include "daemon/transport.h"
+#include "daemon/swap.h"
 
 #define DEFAULT_CONFIG "/etc/swapd/swapd.json"
 /* How often an idle store checks its file is still there: two syscalls, so
@@ -171,6 +172,12 @@ static enum sw_err ledger_start_run(const struct config *c, struct store *st, ch
 	return ledger_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err swap_start_run(const struct config *c, struct store *st, char *why,
+				  size_t whylen)
+{
+	return swap_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -211,6 +218,7 @@ static const struct module {
 	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
 	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
+	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

@@ -2,8 +2,9 @@
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
 	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport \
-	text command peer control notify event slots slots_view token token_keys access swap charge \
-	transport transport_run transport_moves ledger staff status
+	store_swaps text command peer control notify event slots slots_view token token_keys access \
+	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
+	transport_moves ledger staff status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(patsubst %,$(O)/obj/tools/rack-sim/%.o,rack rack_args rack_verbs rack_rider \
@@ -33,7 +34,8 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
 	$(O)/tests/test_command \
-	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff
+	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
+	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -68,6 +70,18 @@ $(O)/tests/test_ledger: $(O)/obj/tests/unit/test_ledger.o $(O)/obj/tests/unit/st
 # Staff badges on the simulated bus, in simulated time.
 $(O)/tests/test_staff: $(O)/obj/tests/unit/test_staff.o $(O)/obj/tests/unit/station_sim.o \
 	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# The swap's transition table and its choices: pure, nothing else linked.
+$(O)/tests/test_swap_fsm: $(O)/obj/tests/unit/test_swap_fsm.o $(O)/obj/daemon/swap_fsm.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
+$(O)/tests/test_swap_pick: $(O)/obj/tests/unit/test_swap_pick.o $(O)/obj/daemon/swap_pick.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
+# The swap module on the simulated rack, in simulated time.
+$(O)/tests/test_swap_sim: $(O)/obj/tests/unit/test_swap_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

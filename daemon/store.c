@@ -132,6 +132,26 @@ static const char *const migrations[] = {
 	 * while the door stayed shut is believed still inside: unseen_since
 	 * is when the sensor lost it (NULL: seen, or no longer in a slot). */
 	"ALTER TABLE batteries ADD COLUMN unseen_since INTEGER;",
+	/* 6 -> 7: swaps (store_swaps.c), one row per swap, its stage written
+	 * before each door moves; ended_at is NULL while it runs, which is
+	 * what a start looks for. id is AUTOINCREMENT: never reused, as the
+	 * fleet's events name it. Battery ids as in batteries. */
+	"CREATE TABLE swaps ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  nonce TEXT NOT NULL,"
+	"  user TEXT NOT NULL,"
+	"  ticket INTEGER,"
+	"  slot_in INTEGER NOT NULL,"
+	"  slot_out INTEGER NOT NULL,"
+	"  stage TEXT NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  stage_at INTEGER NOT NULL,"
+	"  ended_at INTEGER,"
+	"  reopens INTEGER NOT NULL DEFAULT 0,"
+	"  battery_in INTEGER, soc_in REAL, soh_in REAL,"
+	"  battery_out INTEGER NOT NULL, soc_out REAL,"
+	"  result TEXT, reason TEXT, abort_stage TEXT, note TEXT);"
+	"CREATE INDEX swaps_unfinished ON swaps (id) WHERE ended_at IS NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -27,4 +27,28 @@ typedef const char *(*swap_admit_fn)(const struct token *tok, int charged, int64
  * rider is admitted while the station can serve. */
 void swap_set_admit(swap_admit_fn fn, void *arg);
 
+/* Claims S tokens (access_set_claim), registers the swaps and swap-abort
+ * commands, and takes up every swap the store holds unfinished: once both
+ * its slots were read (or could not be, within a few poll cycles) each goes
+ * on from its stage or ends with swap.aborted (reason "restart"). The rack
+ * (slots_start) and access must be started before. */
+enum sw_err swap_start(const struct config *cfg, struct store *st, const char *boot, char *why,
+		       size_t whylen);
+
+/* Takes a reloaded swap section: swaps in progress keep the waits they are
+ * in; every later wait, and every new swap, follows the new values. */
+void swap_reconfigure(const struct config *cfg);
+
+/* Ends staff's way the swap in progress with this id: recorded in the audit
+ * trail with who and reason first, then swap.aborted (or swap.completed,
+ * once the rider has taken the charged battery) with every door locked.
+ * SW_ENOENT when no such swap is in progress, SW_EIO when the audit entry
+ * could not be written (nothing was done). */
+enum sw_err swap_abort(int64_t id, const char *who, const char *reason);
+
+/* Stops claiming tokens and following slots. Every swap's stage is on disk
+ * already; the doors are locked by the rack's stop after this, and the
+ * next start takes each swap up. */
+void swap_stop(void);
+
 #endif

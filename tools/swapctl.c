@@ -181,7 +181,7 @@ static void print_slots(json_object *r)
 	}
 }
 
-/* A text of the ledger, or "-" for null. */
+/* A field that may be null, as "-". */
 static const char *dash(json_object *o, const char *key)
 {
 	json_object *v;
@@ -230,6 +230,37 @@ static void print_batteries(json_object *r)
 		       str(b, "place"), dash(b, "slot"), holder, soc, soh, cycles, dash(b, "since"),
 		       dash(b, "read_at"), note[0] ? note : "-");
 	}
+}
+
+static void print_swap_list(json_object *r, const char *key, const char *title)
+{
+	json_object *list;
+
+	if (!json_object_object_get_ex(r, key, &list) || !json_object_is_type(list, json_type_array))
+		return;
+	printf("%s: %zu\n", title, json_object_array_length(list));
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *w = json_object_array_get_idx(list, i);
+		const char *why = dash(w, "reason");
+		bool has_why = strcmp(why, "-") != 0;
+		time_t t = (time_t)(num(w, "started_ms") / 1000);
+		struct tm tm;
+		char when[24], took[24];
+		snprintf(took, sizeof took, "%s%s", dash(w, "duration_s"),
+			 strcmp(dash(w, "duration_s"), "-") ? "s" : "");
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		printf("  %-6s %-14.14s %-11s in %-3s out %-3s %-10s %-10s %sZ %8s %s%s%s\n",
+		       str(w, "swap"), str(w, "user"), str(w, "stage"), str(w, "slot_in"),
+		       str(w, "slot_out"), dash(w, "battery_in"), dash(w, "battery_out"), when,
+		       took, dash(w, "result"), has_why ? " " : "", has_why ? why : "");
+	}
+}
+
+static void print_swaps(json_object *r)
+{
+	print_swap_list(r, "in_progress", "in progress");
+	print_swap_list(r, "recent", "recent");
 }
 
 static void print_status(json_object *r)
@@ -466,6 +497,8 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 		print_slots(result);
 	else if (strcmp(cmd, "batteries") == 0)
 		print_batteries(result);
+	else if (strcmp(cmd, "swaps") == 0)
+		print_swaps(result);
 	else if ((strcmp(cmd, "help") == 0 || strcmp(cmd, "commands") == 0) &&
 		 json_object_object_get_ex(result, "commands", &list))
 		print_commands(stdout, list);

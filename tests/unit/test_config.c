@@ -106,6 +106,16 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"staff\":{\"session_s\":0}}", "staff.session_s: 0 is out of range 10..3600" },
 	{ "{" MIN ",\"staff\":{\"open_timeout_s\":\"60\"}}",
 	  "staff.open_timeout_s: \"60\" is not an integer" },
+	{ "{" MIN ",\"swap\":{\"max_concurrent\":0}}", "swap.max_concurrent: 0 is out of range 1..16" },
+	{ "{" MIN ",\"swap\":{\"max_concurrent\":17}}", "swap.max_concurrent: 17 is out of range 1..16" },
+	{ "{" MIN ",\"swap\":{\"unlock_timeout_s\":0}}", "swap.unlock_timeout_s: 0 is out of range 1..600" },
+	{ "{" MIN ",\"swap\":{\"insert_timeout_s\":5}}", "swap.insert_timeout_s: 5 is out of range 10..3600" },
+	{ "{" MIN ",\"swap\":{\"take_timeout_s\":3601}}", "swap.take_timeout_s: 3601 is out of range 10..3600" },
+	{ "{" MIN ",\"swap\":{\"door_close_timeout_s\":1}}",
+	  "swap.door_close_timeout_s: 1 is out of range 5..3600" },
+	{ "{" MIN ",\"swap\":{\"min_soc\":0}}", "swap.min_soc: 0 is out of range 1..100" },
+	{ "{" MIN ",\"swap\":{\"reopen_once\":1}}", "swap.reopen_once: 1 is not true or false" },
+	{ "{" MIN ",\"swap\":{\"timeout\":1}}", "swap.timeout: unknown key" },
 };
 
 static void test_bad_inputs(void **state)
@@ -154,6 +164,27 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.staff.session_s, 120);
 	assert_int_equal(cfg.staff.open_timeout_s, 60);
 	assert_int_equal(strlen(cfg.digest), 64);
+	assert_int_equal(cfg.swap.max_concurrent, 3);
+	assert_int_equal(cfg.swap.insert_timeout_s, 90);
+	assert_int_equal(cfg.swap.take_timeout_s, 60);
+	assert_int_equal(cfg.swap.quarantine_soh, 75);
+	assert_true(cfg.swap.reopen_once);
+	/* unset, min_soc is the rack's charged_soc */
+	assert_int_equal(cfg.swap.min_soc, 95);
+}
+
+static void test_swap_min_soc(void **state)
+{
+	const char *rack = "{" MIN "," RACK("\"charged_soc\":90,") "}";
+	const char *own = "{" MIN "," RACK("\"charged_soc\":90,") ",\"swap\":{\"min_soc\":80}}";
+	struct config cfg;
+	struct config_errors errs;
+
+	(void)state;
+	assert_int_equal(config_parse(rack, strlen(rack), "t.json", &cfg, &errs), 0);
+	assert_int_equal(cfg.swap.min_soc, 90);
+	assert_int_equal(config_parse(own, strlen(own), "t.json", &cfg, &errs), 0);
+	assert_int_equal(cfg.swap.min_soc, 80);
 }
 
 static void test_rack_section(void **state)
@@ -280,6 +311,9 @@ static const struct reload_case reload_cases[] = {
 	{ "{" MIN "}", "{" MIN ",\"control\":{\"max_clients\":3,\"io_timeout_ms\":50}}", NULL },
 	{ "{" MIN "}", "{" MIN ",\"ledger\":{\"quarantine_soh\":80},\"staff\":{\"session_s\":60}}",
 	  NULL },
+	/* every swap key reloads: swaps in progress keep their waits */
+	{ "{" MIN "}", "{" MIN ",\"swap\":{\"max_concurrent\":5,\"insert_timeout_s\":30,"
+	  "\"min_soc\":90,\"reopen_once\":false}}", NULL },
 };
 
 static void test_reload_cases(void **state)
@@ -309,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_every_error_reported),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_rack_section),
+		cmocka_unit_test(test_swap_min_soc),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_profile_fifo),
 		cmocka_unit_test(test_reload_restart_keys),

@@ -21,6 +21,7 @@
 #include "daemon/store.h"
 #include "daemon/store_priv.h"
 #include "daemon/store_transport.h"
+#include "daemon/store_swaps.h"
 
 static char dir[64];
 static char path[128];
@@ -509,6 +510,69 @@ static void test_transport_jobs(void **state)
 	health_reset();
 }
 
+static void count_swap(const struct store_swap *s, void *arg)
+{
+	int64_t *ids = arg;
+
+	ids[++ids[0]] = s->id;
+}
+
+/* A swap's row: made with its id, updated at every stage, found while
+ * unfinished and among the ended once it ended; an update of a swap that
+ * is not there records nothing. */
+static void test_swaps(void **state)
+{
+	struct store *st;
+	char why[256];
+	struct store_swap s = { .slot_in = 2, .slot_out = 5, .stage = "unlock_in",
+				.started_at = 1000, .stage_at = 1000, .battery_out = 0xF00000000000002AULL,
+				.soc_out = 98.5 }, got;
+	int64_t ids[8] = { 0 };
+	bool found;
+
+	(void)state;
+	snprintf(s.nonce, sizeof s.nonce, "n0nce1");
+	snprintf(s.user, sizeof s.user, "u-1");
+	assert_int_equal(store_open(path, 1000, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_swap_start(st, &s, NULL), SW_OK);
+	assert_int_equal(s.id, 1);
+	assert_int_equal(store_swap_start(st, &(struct store_swap){ .stage = "unlock_in" }, NULL), SW_OK);
+	snprintf(s.stage, sizeof s.stage, "lock_in");
+	s.battery_in = 42;
+	s.soc_in = 12.5;
+	s.soh_in = 91;
+	assert_int_equal(store_swap_update(st, &s, NULL), SW_OK);
+	assert_int_equal(store_swaps_each(st, true, 10, count_swap, ids), SW_OK);
+	assert_int_equal(ids[0], 2);
+	snprintf(s.stage, sizeof s.stage, "aborted");
+	snprintf(s.result, sizeof s.result, "aborted");
+	snprintf(s.reason, sizeof s.reason, "insert_timeout");
+	s.ended_at = 5000;
+	assert_int_equal(store_swap_update(st, &s, NULL), SW_OK);
+	ids[0] = 0;
+	assert_int_equal(store_swaps_each(st, true, 10, count_swap, ids), SW_OK);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], 2);
+	ids[0] = 0;
+	assert_int_equal(store_swaps_each(st, false, 10, count_swap, ids), SW_OK);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], 1);
+	assert_int_equal(store_swap_get(st, 1, &got, &found), SW_OK);
+	assert_true(found);
+	assert_string_equal(got.user, "u-1");
+	assert_string_equal(got.reason, "insert_timeout");
+	assert_int_equal(got.battery_in, 42);
+	assert_int_equal(got.battery_out, 0xF00000000000002AULL);
+	assert_true(got.soc_out == 98.5);
+	assert_int_equal(got.ended_at, 5000);
+	s.id = 99;
+	assert_int_equal(store_swap_update(st, &s, NULL), SW_EIO);
+	assert_int_equal(store_swap_get(st, 99, &got, &found), SW_OK);
+	assert_false(found);
+	store_close(st);
+	health_reset();
+}
+
 /* A slot read empty, or with another battery, than its rows say: the rows
  * go to "unknown" with their last slot, except the battery kept and,
  * when asked, one its sensor lost (flagged unseen, believed inside). Seen
@@ -572,6 +636,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_battery_ledger, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_battery_vacate_and_unseen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_swaps, setup, teardown),
 		cmocka_unit_test(test_bind_wrong_count),
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),

@@ -54,6 +54,14 @@ json_object *prof_builtin_json(void)
 		json_object_object_add(fields, f->name, o);
 	}
 	json_object_object_add(doc, "fields", fields);
+	/* the bit numbers of firmware/REGISTERS.md's fault_bits */
+	json_object *bits = json_object_new_object();
+	json_object_object_add(bits, "over_temp", json_object_new_int(__builtin_ctz(SLOT_FAULT_OVER_TEMP)));
+	json_object_object_add(bits, "cell_ov", json_object_new_int(__builtin_ctz(SLOT_FAULT_CELL_OV)));
+	json_object_object_add(bits, "master_lost", json_object_new_int(__builtin_ctz(SLOT_FAULT_MASTER_LOST)));
+	json_object_object_add(bits, "lock_stuck", json_object_new_int(__builtin_ctz(SLOT_FAULT_LOCK_STUCK)));
+	json_object_object_add(bits, "bms_invalid", json_object_new_int(__builtin_ctz(SLOT_FAULT_BMS_INVALID)));
+	json_object_object_add(doc, "fault_bits", bits);
 	return doc;
 }
 
