@@ -60,6 +60,12 @@ void config_defaults(struct config *cfg)
 	cfg->tokens.life_badge_s = 400 * 24 * 3600;
 	cfg->tokens.walkin_ttl_s = 2 * 3600;
 	cfg->tokens.scan_history = 10000;
+	cfg->queue.capacity = 20;
+	cfg->queue.approaching_m = 1000; /* mqtt.md, queue.arrival */
+	cfg->queue.arrived_m = 500;
+	cfg->queue.grace_s = 600;
+	cfg->queue.swap_s = 60;
+	cfg->queue.charge_s = 3600;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -386,6 +392,9 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 			config_error_add(errs, "%s", why);
 	}
 	check_gpio_locks(cfg, errs);
+	if (cfg->queue.arrived_m > cfg->queue.approaching_m)
+		config_error_add(errs, "queue.arrived_m: %d is farther than queue.approaching_m (%d)",
+				 cfg->queue.arrived_m, cfg->queue.approaching_m);
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }

@@ -14,6 +14,9 @@
 #include "drivers/rack_config.h"
 #include "drivers/scanner_config.h"
 
+/* The most queue.capacity may be: the queue's table is this long. */
+#define QUEUE_MAX 500
+
 struct config {
 	char path[PATH_MAX];
 	char digest[65]; /* hex SHA-256 of the file as read */
@@ -52,6 +55,15 @@ struct config {
 		int walkin_ttl_s;
 		int scan_history;      /* scans kept in the store */
 	} tokens;
+
+	struct config_queue {      /* reservations and walk-ins (daemon/queue.h) */
+		int capacity;          /* entries waiting at most */
+		int approaching_m;     /* queue.arrival within this: approaching */
+		int arrived_m;         /* and within this: arrived */
+		int grace_s;           /* after the ETA, then no-show */
+		int swap_s;            /* a swap's duration before any was seen */
+		int charge_s;          /* a battery from empty to charged */
+	} queue;
 
 	struct config_store {
 		char path[PATH_MAX];

@@ -241,6 +241,16 @@ static const struct field tokens_fields[] = {
 	{ 0 },
 };
 
+static const struct field queue_fields[] = {
+	INT(struct config_queue, capacity, 1, QUEUE_MAX),
+	INT(struct config_queue, approaching_m, 1, 100000),
+	INT(struct config_queue, arrived_m, 1, 100000),
+	INT(struct config_queue, grace_s, 0, 86400),
+	INT(struct config_queue, swap_s, 5, 3600),
+	INT(struct config_queue, charge_s, 60, 86400),
+	{ 0 },
+};
+
 static const struct field store_fields[] = {
 	STR(struct config_store, path, false, conv_abs_path),
 	INT(struct config_store, busy_timeout_ms, 0, 10000),
@@ -253,6 +263,7 @@ const struct field config_top_fields[] = {
 	OBJ(log, log_fields),
 	OBJ(control, control_fields),
 	OBJ(store, store_fields),
+	OBJ(queue, queue_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,

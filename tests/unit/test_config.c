@@ -80,6 +80,12 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"tokens\":{\"keys\":\"/nonexistent/k.json\",\"walkin_kid\":\"k-1\"}}",
 	  "tokens.walkin_kid: \"k-1\" is not a key id (1 to 8 of A-Z, a-z, 0-9, as in the token contract)" },
 	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
+	{ "{" MIN ",\"queue\":{\"capacity\":0}}", "queue.capacity: 0 is out of range 1..500" },
+	{ "{" MIN ",\"queue\":{\"grace_s\":-1}}", "queue.grace_s: -1 is out of range 0..86400" },
+	{ "{" MIN ",\"queue\":{\"swap_s\":\"60\"}}", "queue.swap_s: \"60\" is not an integer" },
+	{ "{" MIN ",\"queue\":{\"arrived_m\":1200}}",
+	  "queue.arrived_m: 1200 is farther than queue.approaching_m (1000)" },
+	{ "{" MIN ",\"queue\":{\"size\":3}}", "queue.size: unknown key" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
 	  "t.json:2:25: JSON syntax error: unexpected character" },
@@ -138,6 +144,10 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.control.kiosk_group, "");
 	assert_string_equal(cfg.store.path, "/var/lib/swapd/swapd.db");
 	assert_int_equal(cfg.log.level, 6);
+	assert_int_equal(cfg.queue.capacity, 20);
+	assert_int_equal(cfg.queue.approaching_m, 1000);
+	assert_int_equal(cfg.queue.arrived_m, 500);
+	assert_int_equal(cfg.queue.grace_s, 600);
 	assert_int_equal(strlen(cfg.digest), 64);
 }
 
