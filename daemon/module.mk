@@ -1,7 +1,7 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
-	store store_runs store_tokens store_telemetry store_outbox store_batteries text command peer control notify \
+	store store_runs store_tokens store_telemetry store_outbox store_batteries store_queue text command peer control notify \
 	event slots slots_view token token_keys access swap status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.

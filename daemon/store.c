@@ -96,6 +96,26 @@ static const char *const migrations[] = {
 	"  reason TEXT NOT NULL,"
 	"  by TEXT NOT NULL,"
 	"  since INTEGER NOT NULL);",
+	/* 4 -> 5: the queue (store_queue.c): one row per reservation or
+	 * walk-in. A row that left keeps its reason and time (the newest
+	 * STORE_QUEUE_HISTORY of them), so waits can be set beside the ETAs
+	 * given. ticket is AUTOINCREMENT: a ticket named in a swap is never
+	 * given again. A nonce waits at most once at a time. */
+	"CREATE TABLE queue ("
+	"  ticket INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  user TEXT NOT NULL,"
+	"  nonce TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  joined_at INTEGER NOT NULL,"
+	"  eta_at INTEGER NOT NULL,"
+	"  exp INTEGER NOT NULL,"
+	"  eta_s INTEGER NOT NULL,"
+	"  arrival TEXT NOT NULL,"
+	"  distance_m INTEGER,"
+	"  arrival_at INTEGER,"
+	"  left_at INTEGER,"
+	"  reason TEXT);"
+	"CREATE UNIQUE INDEX queue_waiting_nonce ON queue (nonce) WHERE left_at IS NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
