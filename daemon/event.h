@@ -40,7 +40,8 @@ enum event_type {
 	EV_SWAP_ENDED,        /* ref: swap id; on: completed (false: aborted);
 			       * what: the abort's reason, who: its stage */
 	/* from the queue (daemon/queue.c), once on disk */
-	EV_QUEUE_CHANGED,     /* ref: ticket; what: "joined", or why it left
+	EV_QUEUE_CHANGED,     /* ref: ticket; what: "joined", "arrival" (its
+			       * arrival state changed), or why it left
 			       * ("served", "cancelled", "expired", "no_show") */
 	/* from the battery ledger, once on disk */
 	EV_BATTERY_QUARANTINED, /* battery; slot/slot_no where it is (-1/0 none);

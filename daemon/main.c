@@ -19,6 +19,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
+#include "daemon/queue.h"
 #include "daemon/slots.h"
 #include "daemon/status.h"
 #include "daemon/store.h"
@@ -155,6 +156,12 @@ static enum sw_err access_start_run(const struct config *c, struct store *st, ch
 	return access_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err queue_start_run(const struct config *c, struct store *st, char *why,
+				   size_t whylen)
+{
+	return queue_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -191,6 +198,7 @@ static const struct module {
 	{ "status", status_start_run, status_reconfigure, status_stop, EX_SOFTWARE },
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
+	{ "queue", queue_start_run, queue_reconfigure, queue_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])
