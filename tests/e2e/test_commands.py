@@ -21,7 +21,9 @@ PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
 # What each command needs, as the issue set it out.
 LEVELS = {"help": "viewer", "commands": "viewer", "status": "viewer", "slots": "viewer",
           "rack": "viewer", "scans": "viewer", "scan": "kiosk", "ticket": "staff",
-          "lock": "admin", "unlock": "admin", "charge": "admin", "revoke": "admin"}
+          "lock": "admin", "unlock": "admin", "charge": "admin", "revoke": "admin",
+          "queue": "viewer", "queue-reserve": "admin", "queue-cancel": "admin",
+          "queue-arrival": "admin"}
 # A value of each type that fits, and one of another type.
 GOOD = {"int": 1, "string": "abcdefgh", "bool": True, "on-off": "off"}
 WRONG = {"int": ("1", "must be an integer"), "string": (5, "must be a string"),
