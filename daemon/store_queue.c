@@ -119,6 +119,29 @@ enum sw_err store_queue_in_swaps(struct store *st, void (*fn)(int64_t ticket, vo
 	return rc == SQLITE_DONE ? SW_OK : store_fail(st, rc, "reading the queue's served tickets");
 }
 
+static json_object *text_json(sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+
+	return t ? json_object_new_string((const char *)t) : NULL;
+}
+
+static json_object *left_row(sqlite3_stmt *s)
+{
+	json_object *o = json_object_new_object();
+	int64_t joined = sqlite3_column_int64(s, 3), left = sqlite3_column_int64(s, 4);
+
+	json_object_object_add(o, "ticket", json_object_new_int64(sqlite3_column_int64(s, 0)));
+	json_object_object_add(o, "user", text_json(s, 1));
+	json_object_object_add(o, "source", text_json(s, 2));
+	json_object_object_add(o, "joined_ms", json_object_new_int64(joined));
+	json_object_object_add(o, "left_ms", json_object_new_int64(left));
+	json_object_object_add(o, "reason", text_json(s, 5));
+	json_object_object_add(o, "eta_s", json_object_new_int(sqlite3_column_int(s, 6)));
+	json_object_object_add(o, "waited_s", json_object_new_int64((left - joined) / 1000));
+	return o;
+}
+
 json_object *store_queue_left_json(struct store *st, int limit)
 {
 	json_object *arr = json_object_new_array();
@@ -128,21 +151,9 @@ json_object *store_queue_left_json(struct store *st, int limit)
 		       " WHERE left_at IS NOT NULL ORDER BY left_at DESC, ticket DESC LIMIT ?",
 		       &s) != SQLITE_OK)
 		return arr;
-	if (store_bind(s, STORE_VALS(STORE_I(limit))) == SQLITE_OK) {
-		while (sqlite3_step(s) == SQLITE_ROW) {
-			json_object *o = json_object_new_object();
-			int64_t joined = sqlite3_column_int64(s, 3), left = sqlite3_column_int64(s, 4);
-			json_object_object_add(o, "ticket", json_object_new_int64(sqlite3_column_int64(s, 0)));
-			json_object_object_add(o, "user", json_object_new_string((const char *)sqlite3_column_text(s, 1)));
-			json_object_object_add(o, "source", json_object_new_string((const char *)sqlite3_column_text(s, 2)));
-			json_object_object_add(o, "joined_ms", json_object_new_int64(joined));
-			json_object_object_add(o, "left_ms", json_object_new_int64(left));
-			json_object_object_add(o, "reason", json_object_new_string((const char *)sqlite3_column_text(s, 5)));
-			json_object_object_add(o, "eta_s", json_object_new_int(sqlite3_column_int(s, 6)));
-			json_object_object_add(o, "waited_s", json_object_new_int64((left - joined) / 1000));
-			json_object_array_add(arr, o);
-		}
-	}
+	if (store_bind(s, STORE_VALS(STORE_I(limit))) == SQLITE_OK)
+		while (sqlite3_step(s) == SQLITE_ROW)
+			json_object_array_add(arr, left_row(s));
 	store_done(s);
 	return arr;
 }
