@@ -24,10 +24,18 @@ static bool have_scanner;
 static int64_t last_verify_us, last_record_us;
 static struct access_claim claims[3]; /* S, B, T */
 static bool have_claim[3];
+static json_object *(*ticket_note)(const char *nonce, void *arg);
+static void *ticket_note_arg;
 
 static int claim_index(enum token_kind k)
 {
 	return k == TOKEN_SWAP ? 0 : k == TOKEN_BADGE ? 1 : 2;
+}
+
+void access_set_ticket_note(json_object *(*note)(const char *nonce, void *arg), void *arg)
+{
+	ticket_note = note;
+	ticket_note_arg = arg;
 }
 
 void access_set_claim(enum token_kind kind, const struct access_claim *c)
@@ -270,6 +278,8 @@ static json_object *cmd_ticket(const struct control_req *req)
 	json_object_object_add(r, "subject", json_object_new_string(t.subject));
 	json_object_object_add(r, "nonce", json_object_new_string(t.nonce));
 	json_object_object_add(r, "exp", json_object_new_int64(t.exp));
+	if (ticket_note)
+		json_object_object_add(r, "queue", ticket_note(t.nonce, ticket_note_arg));
 	return control_ok(r);
 }
 
@@ -413,6 +423,7 @@ void access_reconfigure(const struct config *cfg)
 void access_stop(void)
 {
 	memset(have_claim, 0, sizeof have_claim);
+	ticket_note = NULL;
 	scanner_close();
 	have_scanner = false;
 	if (loop_timer_armed(&purge_timer))

@@ -57,6 +57,11 @@ struct access_claim {
 /* Sets (or with NULL removes) the claimer of kind's tokens; c is copied. */
 void access_set_claim(enum token_kind kind, const struct access_claim *c);
 
+/* Sets (NULL: removes) what a walk-in ticket's reply says of the queue:
+ * once EV_TICKET_ISSUED has gone out, note(nonce, arg) gives an object
+ * (taken) that the reply carries as "queue". */
+void access_set_ticket_note(json_object *(*note)(const char *nonce, void *arg), void *arg);
+
 /* Wipes the keys. */
 void access_stop(void);
 

@@ -75,6 +75,12 @@ void config_defaults(struct config *cfg)
 	cfg->swap.take_timeout_s = 60;
 	cfg->swap.door_close_timeout_s = 30;
 	cfg->swap.reopen_once = true;
+	cfg->queue.capacity = 20;
+	cfg->queue.approaching_m = 1000; /* mqtt.md, queue.arrival */
+	cfg->queue.arrived_m = 500;
+	cfg->queue.grace_s = 600;
+	cfg->queue.swap_s = 60;
+	cfg->queue.charge_s = 3600;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -406,6 +412,9 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	if (!cfg->swap.min_soc)
 		cfg->swap.min_soc = cfg->rack.charged_soc;
 	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
+	if (cfg->queue.arrived_m > cfg->queue.approaching_m)
+		config_error_add(errs, "queue.arrived_m: %d is farther than queue.approaching_m (%d)",
+				 cfg->queue.arrived_m, cfg->queue.approaching_m);
 	digest_hex(text, len, cfg->digest);
 	return errs->n ? -1 : 0;
 }

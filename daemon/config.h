@@ -16,6 +16,8 @@
 
 /* The most swaps swap.max_concurrent may allow at once. */
 #define SWAP_MAX_CONCURRENT 16
+/* The most queue.capacity may be: the queue's table is this long. */
+#define QUEUE_MAX 500
 
 struct config {
 	char path[PATH_MAX];
@@ -91,6 +93,15 @@ struct config {
 					* station has one threshold, for every way in */
 		bool reopen_once;      /* a door closed empty is opened once more */
 	} swap;
+
+	struct config_queue {      /* reservations and walk-ins (daemon/queue.h) */
+		int capacity;          /* entries waiting at most */
+		int approaching_m;     /* queue.arrival within this: approaching */
+		int arrived_m;         /* and within this: arrived */
+		int grace_s;           /* after the ETA, then no-show */
+		int swap_s;            /* a swap's duration before any was seen */
+		int charge_s;          /* a battery from empty to charged */
+	} queue;
 
 	struct config_store {
 		char path[PATH_MAX];

@@ -253,6 +253,16 @@ static const struct field swap_fields[] = {
 	{ 0 },
 };
 
+static const struct field queue_fields[] = {
+	INT(struct config_queue, capacity, 1, QUEUE_MAX),
+	INT(struct config_queue, approaching_m, 1, 100000),
+	INT(struct config_queue, arrived_m, 1, 100000),
+	INT(struct config_queue, grace_s, 0, 86400),
+	INT(struct config_queue, swap_s, 5, 3600),
+	INT(struct config_queue, charge_s, 60, 86400),
+	{ 0 },
+};
+
 static const struct field store_fields[] = {
 	STR(struct config_store, path, false, conv_abs_path),
 	INT(struct config_store, busy_timeout_ms, 0, 10000),
@@ -294,6 +304,7 @@ const struct field config_top_fields[] = {
 	OBJ(ledger, ledger_fields),
 	OBJ(staff, staff_fields),
 	OBJ(swap, swap_fields),
+	OBJ(queue, queue_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, rack.enabled) },
 	{ .key = "gpio", .type = F_OBJ, .off = offsetof(struct config, gpio), .sub = gpio_fields,

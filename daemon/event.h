@@ -41,7 +41,8 @@ enum event_type {
 			       * what: the abort's reason ("store_failed": ended
 			       * in memory, not recorded), who: its stage */
 	/* from the queue (daemon/queue.c), once on disk */
-	EV_QUEUE_CHANGED,     /* ref: ticket; what: "joined", or why it left
+	EV_QUEUE_CHANGED,     /* ref: ticket; what: "joined", "arrival" (its
+			       * arrival state changed), or why it left
 			       * ("served", "cancelled", "expired", "no_show") */
 	/* from the battery ledger, once on disk */
 	EV_BATTERY_QUARANTINED, /* battery; slot/slot_no where it is (-1/0 none);

@@ -21,6 +21,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/notify.h"
+#include "daemon/queue.h"
 #include "daemon/slots.h"
 #include "daemon/staff.h"
 #include "daemon/status.h"
@@ -178,6 +179,12 @@ static enum sw_err swap_start_run(const struct config *c, struct store *st, char
 	return swap_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err queue_start_run(const struct config *c, struct store *st, char *why,
+				   size_t whylen)
+{
+	return queue_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -219,6 +226,7 @@ static const struct module {
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
 	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
 	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },
+	{ "queue", queue_start_run, queue_reconfigure, queue_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

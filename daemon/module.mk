@@ -1,10 +1,10 @@
 # daemon/: swapd itself. Its modules are also linked into the unit tests, so
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
-	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport \
+	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport store_queue \
 	store_swaps text command peer control notify event slots slots_view token token_keys access \
 	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
-	transport_moves ledger staff status
+	transport_moves ledger staff queue queue_eta queue_cmd status
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(patsubst %,$(O)/obj/tools/rack-sim/%.o,rack rack_args rack_verbs rack_rider \
@@ -35,7 +35,8 @@ $(O)/bin/swapctl: $(O)/obj/tools/swapctl.o
 UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store \
 	$(O)/tests/test_command \
 	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
-	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim
+	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim \
+	$(O)/tests/test_queue
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -82,6 +83,10 @@ $(O)/tests/test_swap_pick: $(O)/obj/tests/unit/test_swap_pick.o $(O)/obj/daemon/
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
 # The swap module on the simulated rack, in simulated time.
 $(O)/tests/test_swap_sim: $(O)/obj/tests/unit/test_swap_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+# The queue on the simulated rack, in simulated time.
+$(O)/tests/test_queue: $(O)/obj/tests/unit/test_queue.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

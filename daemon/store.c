@@ -152,6 +152,26 @@ static const char *const migrations[] = {
 	"  battery_out INTEGER NOT NULL, soc_out REAL,"
 	"  result TEXT, reason TEXT, abort_stage TEXT, note TEXT);"
 	"CREATE INDEX swaps_unfinished ON swaps (id) WHERE ended_at IS NULL;",
+	/* 7 -> 8: the queue (store_queue.c): one row per reservation or
+	 * walk-in. A row that left keeps its reason and time (the newest
+	 * STORE_QUEUE_HISTORY of them), so waits can be set beside the ETAs
+	 * given. ticket is AUTOINCREMENT: a ticket named in a swap is never
+	 * given again. A nonce waits at most once at a time. */
+	"CREATE TABLE queue ("
+	"  ticket INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  user TEXT NOT NULL,"
+	"  nonce TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  joined_at INTEGER NOT NULL,"
+	"  eta_at INTEGER NOT NULL,"
+	"  exp INTEGER NOT NULL,"
+	"  eta_s INTEGER NOT NULL,"
+	"  arrival TEXT NOT NULL,"
+	"  distance_m INTEGER,"
+	"  arrival_at INTEGER,"
+	"  left_at INTEGER,"
+	"  reason TEXT);"
+	"CREATE UNIQUE INDEX queue_waiting_nonce ON queue (nonce) WHERE left_at IS NULL;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

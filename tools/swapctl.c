@@ -263,6 +263,53 @@ static void print_swaps(json_object *r)
 	print_swap_list(r, "recent", "recent");
 }
 
+/* "45s", "12m05s", "1h01m": a wait as a person reads it. */
+static const char *duration(int64_t s, char *buf, size_t len)
+{
+	if (s < 60)
+		snprintf(buf, len, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+	return buf;
+}
+
+static void print_queue(json_object *r)
+{
+	json_object *list, *v;
+	char eta[24], waited[24];
+
+	printf("%lld of %lld waiting; %lld charged, %lld charging; a swap takes %s (%lld seen)\n",
+	       (long long)num(r, "waiting"), (long long)num(r, "capacity"), (long long)num(r, "charged"),
+	       (long long)num(r, "charging"), duration(num(r, "swap_s"), eta, sizeof eta),
+	       (long long)num(r, "swaps_seen"));
+	if (json_object_object_get_ex(r, "entries", &list) && json_object_array_length(list) > 0) {
+		printf("%-4s %-7s %-20s %-7s %-12s %7s %8s %s\n", "POS", "TICKET", "USER", "SOURCE",
+		       "ARRIVAL", "DIST_M", "ETA", "NOTE");
+		for (size_t i = 0; i < json_object_array_length(list); i++) {
+			json_object *e = json_object_array_get_idx(list, i);
+			bool charging = json_object_object_get_ex(e, "waits_for_charging", &v) &&
+					json_object_get_boolean(v);
+			bool may = json_object_object_get_ex(e, "may_swap", &v) && json_object_get_boolean(v);
+			printf("%-4s %-7s %-20s %-7s %-12s %7s %8s %s\n", str(e, "position"), str(e, "ticket"),
+			       str(e, "user"), str(e, "source"), str(e, "arrival"),
+			       json_object_object_get_ex(e, "distance_m", &v) && v ? json_object_get_string(v) : "-",
+			       duration(num(e, "eta_s"), eta, sizeof eta),
+			       may ? "may swap now" : charging ? "waits for charging" : "");
+		}
+	}
+	if (!json_object_object_get_ex(r, "left", &list))
+		return;
+	printf("%-7s %-20s %-7s %-10s %8s %8s\n", "TICKET", "USER", "SOURCE", "LEFT", "WAITED", "ETA");
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *e = json_object_array_get_idx(list, i);
+		printf("%-7s %-20s %-7s %-10s %8s %8s\n", str(e, "ticket"), str(e, "user"), str(e, "source"),
+		       str(e, "reason"), duration(num(e, "waited_s"), waited, sizeof waited),
+		       duration(num(e, "eta_s"), eta, sizeof eta));
+	}
+}
+
 static void print_status(json_object *r)
 {
 	int64_t up = num(r, "uptime_s");
@@ -499,6 +546,8 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 		print_batteries(result);
 	else if (strcmp(cmd, "swaps") == 0)
 		print_swaps(result);
+	else if (strcmp(cmd, "queue") == 0)
+		print_queue(result);
 	else if ((strcmp(cmd, "help") == 0 || strcmp(cmd, "commands") == 0) &&
 		 json_object_object_get_ex(result, "commands", &list))
 		print_commands(stdout, list);

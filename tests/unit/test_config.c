@@ -82,6 +82,12 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"tokens\":{}}", "tokens.keys: missing (required)" },
 	{ "{" MIN ",\"transport\":{\"timeout_s\":10}}", "transport.timeout_s: 10 is out of range 30..86400" },
 	{ "{" MIN ",\"transport\":{\"timeout\":60}}", "transport.timeout: unknown key" },
+	{ "{" MIN ",\"queue\":{\"capacity\":0}}", "queue.capacity: 0 is out of range 1..500" },
+	{ "{" MIN ",\"queue\":{\"grace_s\":-1}}", "queue.grace_s: -1 is out of range 0..86400" },
+	{ "{" MIN ",\"queue\":{\"swap_s\":\"60\"}}", "queue.swap_s: \"60\" is not an integer" },
+	{ "{" MIN ",\"queue\":{\"arrived_m\":1200}}",
+	  "queue.arrived_m: 1200 is farther than queue.approaching_m (1000)" },
+	{ "{" MIN ",\"queue\":{\"size\":3}}", "queue.size: unknown key" },
 	{ "[1,2]", "t.json: the top level is not a JSON object" },
 	{ "{\"station\":{\"id\":\"ST-1\"},\n\"log\": {\"level\": \"info\",}\n}",
 	  "t.json:2:25: JSON syntax error: unexpected character" },
@@ -163,6 +169,10 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.ledger.write_interval_s, 300);
 	assert_int_equal(cfg.staff.session_s, 120);
 	assert_int_equal(cfg.staff.open_timeout_s, 60);
+	assert_int_equal(cfg.queue.capacity, 20);
+	assert_int_equal(cfg.queue.approaching_m, 1000);
+	assert_int_equal(cfg.queue.arrived_m, 500);
+	assert_int_equal(cfg.queue.grace_s, 600);
 	assert_int_equal(strlen(cfg.digest), 64);
 	assert_int_equal(cfg.swap.max_concurrent, 3);
 	assert_int_equal(cfg.swap.insert_timeout_s, 90);

@@ -22,6 +22,7 @@
 #include "daemon/store_priv.h"
 #include "daemon/store_transport.h"
 #include "daemon/store_swaps.h"
+#include "daemon/store_queue.h"
 
 static char dir[64];
 static char path[128];
@@ -621,6 +622,49 @@ static void test_battery_vacate_and_unseen(void **state)
 	store_close(st);
 }
 
+static void count_waiting(const struct store_queue_entry *e, void *arg)
+{
+	(void)e;
+	(*(int *)arg)++;
+}
+
+/* Queue rows: tickets never given twice, a nonce waiting once at a time,
+ * a row that left kept with its reason and its event written with it. */
+static void test_queue_rows(void **state)
+{
+	struct store *st;
+	struct store_queue_entry e = { .user = "u-1", .nonce = "nonce-1", .source = "fleet",
+				       .joined_at = 1000, .eta_at = 61000, .exp = 99, .eta_s = 60,
+				       .arrival = "en_route", .distance_m = -1 };
+	char why[256];
+	int64_t t1, t2, t3;
+	int waiting = 0;
+
+	(void)state;
+	assert_int_equal(store_open(path, 1000, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_queue_add(st, &e, &t1, NULL), SW_OK);
+	assert_int_equal(store_queue_add(st, &e, &t2, NULL), SW_EEXIST);
+	json_object *f = json_object_new_object();
+	assert_int_equal(store_queue_leave(st, t1, "cancelled",
+					   &(struct store_event){ "queue.left", "b1", f }), SW_OK);
+	json_object_put(f);
+	assert_int_equal(store_queue_add(st, &e, &t2, NULL), SW_OK);
+	assert_true(t2 > t1);
+	assert_int_equal(store_queue_leave(st, t2, "served", NULL), SW_OK);
+	assert_int_equal(store_queue_add(st, &e, &t3, NULL), SW_OK);
+	assert_true(t3 > t2); /* the last ticket left, and is still not given again */
+	assert_int_equal(store_queue_arrival(st, t3, "arrived", 120, 5000, NULL), SW_OK);
+	assert_int_equal(store_queue_load(st, count_waiting, &waiting), SW_OK);
+	assert_int_equal(waiting, 1);
+	assert_int_equal(store_queue_in_swaps(st, NULL, NULL), SW_OK); /* no swaps */
+	json_object *left = store_queue_left_json(st, 10);
+	assert_int_equal(json_object_array_length(left), 2);
+	json_object_put(left);
+	store_close(st);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type = 'queue.left'"), 1);
+	assert_int_equal(sql_int("SELECT distance_m FROM queue WHERE left_at IS NULL"), 120);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +681,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transport_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_battery_vacate_and_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_rows, setup, teardown),
 		cmocka_unit_test(test_bind_wrong_count),
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),

@@ -1,0 +1,127 @@
+/* The queue's estimates: the batteries on hand and on charge, the observed
+ * swap duration, and from them how long a rider at a given position waits
+ * (DESIGN.md, "Queue"). */
+#include <math.h>
+#include <string.h>
+
+#include "daemon/loop.h"
+#include "daemon/queue_priv.h"
+#include "daemon/slots.h"
+
+/* Swaps under way whose start is remembered for the mean duration; one more
+ * at once only costs a sample. */
+#define STARTS_MAX 16
+/* The mean swap duration: the plain mean of the first swaps, then each new
+ * one weighs 1/MEAN_WINDOW, so it follows a station that gets slower. */
+#define MEAN_WINDOW 16
+
+struct config_queue queue_qc;
+int queue_charged_soc;
+static double mean_swap_s;
+static int64_t swaps_seen;
+static struct { bool used; int64_t swap, at; } starts[STARTS_MAX];
+
+/* queue.charge_s is empty to charged; a battery part-way takes its share. */
+static int until_charged(const struct rack_reading *r)
+{
+	if (!r->have[RF_SOC])
+		return queue_qc.charge_s;
+	double left = queue_charged_soc - r->soc;
+	return left <= 0 ? 0 : (int)ceil(left / queue_charged_soc * queue_qc.charge_s);
+}
+
+void queue_stock_read(struct queue_stock *s)
+{
+	s->charged = s->pipeline = 0;
+	for (int i = 0; i < slots_count(); i++) {
+		enum slot_state st = slots_state(i);
+		if (slots_holder(i, NULL))
+			continue;
+		if (st == SLOT_CHARGED) {
+			s->charged++;
+		} else if (st == SLOT_CHARGING || st == SLOT_IDLE) {
+			int t = until_charged(rack_reading(i)), k = s->pipeline++;
+			for (; k > 0 && s->ready_s[k - 1] > t; k--)
+				s->ready_s[k] = s->ready_s[k - 1];
+			s->ready_s[k] = t;
+		}
+	}
+}
+
+double queue_swap_s(void)
+{
+	return swaps_seen ? mean_swap_s : queue_qc.swap_s;
+}
+
+int64_t queue_swaps_seen(void)
+{
+	return swaps_seen;
+}
+
+/* Adds t to the sorted supply[from..*m). */
+static void supply_add(double *supply, int from, int *m, double t)
+{
+	int k = (*m)++;
+
+	for (; k > from && supply[k - 1] > t; k--)
+		supply[k] = supply[k - 1];
+	supply[k] = t;
+}
+
+void queue_plan(const struct queue_stock *s, int count, int *eta_s, bool *waits)
+{
+	double supply[RACK_MAX_SLOTS + QUEUE_MAX + 1], sw = queue_swap_s(), prev = -sw;
+	int head = 0, m = 0;
+
+	for (int i = 0; i < s->charged; i++)
+		supply[m++] = 0;
+	for (int i = 0; i < s->pipeline; i++)
+		supply[m++] = s->ready_s[i];
+	for (int r = 0; r < count; r++) {
+		double b = head < m ? supply[head++] : (prev > 0 ? prev : 0) + queue_qc.charge_s;
+		double start = b > prev + sw ? b : prev + sw;
+		eta_s[r] = (int)ceil(start);
+		waits[r] = r >= s->charged;
+		prev = start;
+		supply_add(supply, head, &m, start + sw + queue_qc.charge_s);
+	}
+}
+
+void queue_swap_began(int64_t swap)
+{
+	int oldest = 0;
+
+	for (int i = 0; i < STARTS_MAX; i++) {
+		if (!starts[i].used) {
+			oldest = i;
+			break;
+		}
+		if (starts[i].at < starts[oldest].at)
+			oldest = i;
+	}
+	starts[oldest].used = true;
+	starts[oldest].swap = swap;
+	starts[oldest].at = loop_now();
+}
+
+void queue_swap_ended(int64_t swap, bool completed)
+{
+	for (int i = 0; i < STARTS_MAX; i++) {
+		if (!starts[i].used || starts[i].swap != swap)
+			continue;
+		starts[i].used = false;
+		/* An aborted swap ran into a timeout: not how long a swap takes. */
+		if (completed) {
+			double d = (double)(loop_now() - starts[i].at) / 1000;
+			swaps_seen++;
+			mean_swap_s += (d - mean_swap_s) / (swaps_seen < MEAN_WINDOW ? swaps_seen : MEAN_WINDOW);
+		}
+	}
+}
+
+void queue_eta_forget(void)
+{
+	swaps_seen = 0;
+	mean_swap_s = 0;
+	memset(starts, 0, sizeof starts);
+}
