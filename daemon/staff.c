@@ -11,6 +11,7 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
+#include "daemon/swap.h"
 #include "daemon/token.h"
 
 /* A lock that did not read back is tried again after this. */
@@ -264,6 +265,25 @@ static json_object *cmd_staff_release(const struct control_req *req)
 	return cmd_staff_battery(req, false);
 }
 
+/* A stuck swap ended by the staff member at the kiosk, on their badge:
+ * audited with their id (swap_abort writes that first). */
+static json_object *cmd_staff_abort(const struct control_req *req)
+{
+	json_object *err;
+	int64_t id = control_arg_int(req, "swap", 0);
+
+	if (!in_session(TOKEN_ROLE_STAFF, "staff-abort", &err))
+		return err;
+	switch (swap_abort(id, session.id, control_arg_str(req, "reason"))) {
+	case SW_OK:
+		return control_ok(NULL);
+	case SW_ENOENT:
+		return control_error("unknown_swap", "no swap %lld is in progress", (long long)id);
+	default:
+		return control_error("store_failed", "the abort could not be recorded; nothing was done");
+	}
+}
+
 static json_object *cmd_staff_end(const struct control_req *req)
 {
 	json_object *err;
@@ -301,6 +321,10 @@ static const struct command staff_commands[] = {
 	{ .name = "staff-release", .level = LEVEL_KIOSK, .fn = cmd_staff_release,
 	  .help = "release a quarantined battery (staff badge; audited)",
 	  .args = { LEDGER_BATTERY_ARG, LEDGER_REASON_ARG } },
+	{ .name = "staff-abort", .level = LEVEL_KIOSK, .fn = cmd_staff_abort,
+	  .help = "end a stuck swap, every door locked (a badge's session, audited)",
+	  .args = { { "swap", ARG_INT, .required = true, .min = 1, .max = INT64_MAX },
+		    LEDGER_REASON_ARG } },
 	{ .name = "staff-end", .level = LEVEL_KIOSK, .fn = cmd_staff_end,
 	  .help = "end the staff session" },
 };

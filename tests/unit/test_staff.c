@@ -98,9 +98,17 @@ static void test_roles_and_end(void **state)
 	assert_string_equal(session_staff(), "admin-1");
 	assert_string_equal(station_sql("SELECT who || ': ' || detail FROM audit WHERE what = 'staff-end'"),
 			    "staff-17: another badge was scanned");
+	/* a swap that is not in progress is not aborted; a staff badge may
+	 * abort one (test_swap.py ends a stuck swap this way) */
+	assert_string_equal(station_error(station_command("staff-abort",
+							  "{\"swap\": 99, \"reason\": \"stuck\"}")),
+			    "unknown_swap");
 	assert_string_equal(station_error(station_command("staff-end", "{}")), "");
 	assert_string_equal(session_staff(), "");
 	assert_string_equal(station_error(station_command("staff-end", "{}")), "no_session");
+	assert_string_equal(station_error(station_command("staff-abort",
+							  "{\"swap\": 99, \"reason\": \"stuck\"}")),
+			    "no_session");
 }
 
 /* An admin badge opens a slot: audited before the door moves, held while
