@@ -242,6 +242,13 @@ def run(baud, tmp):
         st.daemon.write_config(st.config)
     try:
         st.start()
+        # the stock first: a battery counts as charged once its health was read
+        deadline = time.monotonic() + 20
+        while sum(s["state"] == "charged" for s in st.request("slots")["result"]["slots"]) \
+                < len(batteries):
+            if time.monotonic() > deadline:
+                raise SystemExit("bench_swap: the charged stock never showed in `swapctl slots`")
+            time.sleep(0.05)
         # one swap first, which is all there is to do without a swap flow
         hands = Hands(st)
         first = Run(st, hands, tokens(st, f"{baud}p", 1))
