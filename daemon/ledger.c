@@ -159,9 +159,7 @@ enum sw_err ledger_slot_quarantine(int slot, bool out, const char *reason, const
 	return SW_OK;
 }
 
-/* A battery fault the slot reads, by name (NULL: none): the battery's own
- * faults, not the slot's (lock stuck, master lost). */
-static const char *battery_fault(const struct rack_reading *r)
+const char *ledger_unfit(const struct rack_reading *r, int soh_min)
 {
 	static const struct { enum rack_fault f; const char *reason; } faults[] = {
 		{ RFLT_OVER_TEMP, "fault_over_temp" }, { RFLT_CELL_OV, "fault_cell_ov" },
@@ -174,6 +172,8 @@ static const char *battery_fault(const struct rack_reading *r)
 		if (bit >= 0 && (r->fault_bits >> bit) & 1)
 			return faults[k].reason;
 	}
+	if (soh_min && r->have[RF_SOH] && r->soh < soh_min)
+		return "low_soh";
 	return NULL;
 }
 
@@ -183,14 +183,12 @@ static const char *battery_fault(const struct rack_reading *r)
 static void inspect(int i, uint64_t id)
 {
 	const struct rack_reading *r = rack_reading(i);
-	const char *holder = slots_holder(i, NULL), *reason = battery_fault(r);
+	const char *holder = slots_holder(i, NULL), *reason = ledger_unfit(r, lc.quarantine_soh);
 	struct store_battery b;
 	bool found;
 
 	if (holder && strcmp(holder, "swap") == 0)
 		return;
-	if (!reason && lc.quarantine_soh && r->have[RF_SOH] && r->soh < lc.quarantine_soh)
-		reason = "low_soh";
 	if (!reason || store_battery_get(store, id, &b, &found) != SW_OK || !found || b.quarantined)
 		return;
 	log_msg(LOG_WARNING, "ledger: slot %d: BAT-%05" PRIu64 " (SOH %.1f %%) came in outside a swap: %s",

@@ -20,6 +20,7 @@
 #include "daemon/config.h"
 #include "daemon/err.h"
 #include "daemon/store.h"
+#include "drivers/rack.h"
 
 /* Subscribes to the slot events and registers the ledger's commands;
  * boot is this run's id for the fleet events. st must outlive the
@@ -44,6 +45,14 @@ bool ledger_parse_battery(const char *s, uint64_t *id);
  * SW_ENOENT for a battery the station never saw, SW_EEXIST when it is
  * quarantined (or released) already; a store error when it could not be
  * recorded, and then nothing changed. */
+/* Why the battery read as r must not be handed out, as battery.quarantined
+ * says it: a fault of its own ("fault_over_temp", "fault_cell_ov",
+ * "fault_bms_invalid"; not the slot's, a stuck lock or a lost master say
+ * nothing of the battery) or its SOH under soh_min, ledger.quarantine_soh
+ * ("low_soh"; 0: never). NULL when it is fit. The station's one rule, for
+ * every way a battery comes in. */
+const char *ledger_unfit(const struct rack_reading *r, int soh_min);
+
 enum sw_err ledger_battery_quarantine(uint64_t id, bool on, const char *reason, const char *who);
 
 /* The arguments of a command that names a battery and why. */

@@ -222,11 +222,13 @@ static const struct module {
 	{ "rack", slots_start, NULL, slots_stop, EX_CONFIG },
 	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
-	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },
+	/* Each row below may call the rows above it (transport and the swap
+	 * flow judge batteries by the ledger's rule; staff aborts swaps). */
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
-	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
 	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },
 	{ "queue", queue_start_run, queue_reconfigure, queue_stop, EX_SOFTWARE },
+	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },
+	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

@@ -10,6 +10,7 @@
 
 #include "daemon/event.h"
 #include "daemon/health.h"
+#include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/slots.h"
 #include "daemon/swap_priv.h"
@@ -135,7 +136,8 @@ static void prepare(const struct swap *s, enum swap_ev ev, const struct swap_ste
 		r->battery_in = in->battery_id;
 		r->soc_in = in->soc;
 		r->soh_in = in->soh;
-		c->why_bad = in->soh < swap_m.cfg.quarantine_soh ? "low_soh" : "battery_fault";
+		/* the station's one rule and its words, as for every way in */
+		c->why_bad = ledger_unfit(in, swap_m.cfg.quarantine_soh);
 	}
 	if (a & SA_TAKEN_BACK) {
 		c->taken_back = r->battery_in;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "daemon/event.h"
+#include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/slots.h"
 #include "daemon/store_transport.h"
@@ -34,27 +35,6 @@ static json_object *battery_name(uint64_t id)
 	return json_object_new_string(name);
 }
 
-/* Why a battery that arrived with reading r is not fit to hand out: its
- * SOH under ledger.quarantine_soh or a fault of its own (not the
- * slot's: a stuck lock or a lost master say nothing of the battery). */
-static const char *unfit(const struct rack_reading *r)
-{
-	static const struct { enum rack_fault f; const char *why; } faults[] = {
-		{ RFLT_OVER_TEMP, "fault:over_temp" }, { RFLT_CELL_OV, "fault:cell_ov" },
-		{ RFLT_BMS_INVALID, "fault:bms_invalid" },
-	};
-	const struct rack_profile *p = rack_profile();
-
-	for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++) {
-		int bit = p->fault_bit[faults[k].f];
-		if (bit >= 0 && (r->fault_bits >> bit) & 1)
-			return faults[k].why;
-	}
-	if (r->have[RF_SOH] && r->soh < transport_quarantine_soh)
-		return "low_soh";
-	return NULL;
-}
-
 /* Battery b arrived in slot index i: the ledger's row, and its quarantine
  * (battery.quarantined) when unfit, in the caller's transaction. Returns
  * the quarantine's reason, NULL when none was decided now. */
@@ -68,7 +48,7 @@ static const char *record_in(int i, uint64_t b)
 
 	store_battery_in_slot(transport_store, b, slot, read && r->have[RF_SOC] ? r->soc : -1,
 			      read && r->have[RF_SOH] ? r->soh : -1, r->cycles, r->slow_at, NULL);
-	const char *why = read ? unfit(r) : NULL;
+	const char *why = read ? ledger_unfit(r, transport_quarantine_soh) : NULL;
 	if (!why || (store_battery_get(transport_store, b, &had, &found) == SW_OK && found &&
 		     had.quarantined))
 		return NULL;
