@@ -68,9 +68,29 @@ static void supply_add(double *supply, int from, int *m, double t)
 	supply[k] = t;
 }
 
-void queue_plan(const struct queue_stock *s, int count, int *eta_s, bool *waits)
+/* The rider admission lets go next at t: the first in the queue of those
+ * at the station by then; nobody there, the one who comes soonest, at the
+ * moment they come (*t). */
+static int next_rider(const int *at_s, const bool *done, int count, double *t)
+{
+	int pick = -1;
+
+	for (int k = 0; k < count; k++) {
+		if (done[k])
+			continue;
+		if (at_s[k] <= *t)
+			return k;
+		if (pick < 0 || at_s[k] < at_s[pick])
+			pick = k;
+	}
+	*t = at_s[pick];
+	return pick;
+}
+
+void queue_plan(const struct queue_stock *s, int count, const int *at_s, int *eta_s, bool *waits)
 {
 	double supply[RACK_MAX_SLOTS + QUEUE_MAX + 1], sw = queue_swap_s(), prev = -sw;
+	bool done[QUEUE_MAX + 1] = { false };
 	int head = 0, m = 0;
 
 	for (int i = 0; i < s->charged; i++)
@@ -80,8 +100,10 @@ void queue_plan(const struct queue_stock *s, int count, int *eta_s, bool *waits)
 	for (int r = 0; r < count; r++) {
 		double b = head < m ? supply[head++] : (prev > 0 ? prev : 0) + queue_qc.charge_s;
 		double start = b > prev + sw ? b : prev + sw;
-		eta_s[r] = (int)ceil(start);
-		waits[r] = r >= s->charged;
+		int k = next_rider(at_s, done, count, &start);
+		done[k] = true;
+		eta_s[k] = (int)ceil(start);
+		waits[k] = r >= s->charged;
 		prev = start;
 		supply_add(supply, head, &m, start + sw + queue_qc.charge_s);
 	}
