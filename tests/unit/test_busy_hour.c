@@ -39,6 +39,7 @@
 #include "daemon/event.h"
 #include "daemon/health.h"
 #include "daemon/ledger.h"
+#include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/queue.h"
 #include "daemon/slots.h"
@@ -78,6 +79,7 @@ struct rider {
 	int64_t ticket;       /* 0: no place */
 	int eta_s;            /* the ETA given at the join */
 	bool waits;           /* the join said: waits for charging */
+	int eta_here_s;       /* the ETA when they reached the kiosk */
 	int64_t joined_ms, kiosk_ms, started_ms;
 	int64_t swap;
 	enum phase phase;
@@ -370,6 +372,7 @@ static void walk_in(struct rider *r)
 		r->eta_s = json_object_get_int(v);
 		json_object_object_get_ex(note, "waits_for_charging", &v);
 		r->waits = json_object_get_boolean(v);
+		r->eta_here_s = r->eta_s;
 		r->joined_ms = now_ms();
 	} else {
 		assert_true(json_object_object_get_ex(note, "error", &v));
@@ -412,14 +415,27 @@ static void on_road(struct rider *r)
 		return;
 	}
 	assert_int_equal(queue_arrival(r->ticket, uniform(0, 80), &p), QUEUE_OK);
+	r->eta_here_s = p.eta_s;
 	issue_token(r);
 	r->phase = P_KIOSK;
 	r->kiosk_ms = now_ms();
 	r->next_ms = now_ms() + uniform(20, 60) * 1000LL;
 }
 
-/* At the kiosk: scan; told to wait, scan again a little later, until
- * patience runs out. */
+/* A rider told to wait looks at the kiosk's screen: with a place, they
+ * scan again when their ETA has come, but at least every 5 minutes and
+ * not before half a minute; without one, every minute or two. */
+static int retry_s(const struct rider *r)
+{
+	struct queue_place p;
+
+	if (!r->ticket || !queue_find(r->ticket, &p))
+		return uniform(60, 120);
+	return p.eta_s < 30 ? uniform(30, 45) : p.eta_s > 300 ? uniform(240, 300) : p.eta_s;
+}
+
+/* At the kiosk: scan; told to wait, scan again later, until patience runs
+ * out. */
 static void at_kiosk(struct rider *r)
 {
 	struct token tok;
@@ -449,7 +465,7 @@ static void at_kiosk(struct rider *r)
 	}
 	count_refusal(res);
 	snprintf(r->last_refusal, sizeof r->last_refusal, "%s", res);
-	r->next_ms = now_ms() + uniform(20, 45) * 1000LL;
+	r->next_ms = now_ms() + retry_s(r) * 1000LL;
 }
 
 static struct store_swap row(int64_t id)
@@ -635,36 +651,17 @@ static int cmp_int(const void *a, const void *b)
 	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
 }
 
-/* Each rider's ETA at the join beside the wait that happened (join to the
- * swap's start), and the summary. Returns how many were served. */
-static int print_report(void)
+static void print_spread(const char *what, int *errs, int nerr)
 {
-	int errs[NRIDERS], nerr = 0, served = 0;
-
-	printf("busy hour: %d riders, %d slots, %d charged at the start, charge.current_a %d\n",
-	       NRIDERS, NSLOTS, NCHARGED, cfg.charge.current_a);
-	printf("%-10s %-6s %7s %6s %8s %8s  %s\n", "rider", "kind", "appear", "ticket", "eta_s",
-	       "wait_s", "outcome");
-	for (int k = 0; k < NRIDERS; k++) {
-		const struct rider *r = &riders[k];
-		char eta[24] = "-", wait[24] = "-";
-		if (r->ticket)
-			snprintf(eta, sizeof eta, "%d%s", r->eta_s, r->waits ? "c" : "");
-		if (r->swap) {
-			snprintf(wait, sizeof wait, "%lld", (long long)(r->started_ms - (r->ticket ? r->joined_ms
-									: r->kiosk_ms)) / 1000);
-			served += strcmp(r->outcome, "served") == 0;
-			if (r->ticket)
-				errs[nerr++] = abs(r->eta_s - (int)((r->started_ms - r->joined_ms) / 1000));
-		}
-		printf("%-10s %-6s %7lld %6lld %8s %8s  %s\n", r->user, r->kind == FLEET ? "fleet" : "walkin",
-		       (long long)r->appear_ms / 1000, (long long)r->ticket, eta, wait, r->outcome);
-	}
 	qsort(errs, (size_t)nerr, sizeof errs[0], cmp_int);
-	printf("served %d of %d; refusals told at the kiosk:", served, NRIDERS);
-	for (int k = 0; k < nrefusals; k++)
-		printf(" %s %d", refusals[k].reason, refusals[k].n);
-	printf("\noutcomes:");
+	if (nerr)
+		printf("|eta - wait| %s, over %d served with a place: median %d s, p90 %d s\n", what,
+		       nerr, errs[nerr / 2], errs[nerr * 9 / 10]);
+}
+
+static void print_outcomes(void)
+{
+	printf("outcomes:");
 	for (int k = 0; k < NRIDERS; k++) {
 		int seen = 0, same = 0;
 		for (int j = 0; j < k; j++)
@@ -674,9 +671,51 @@ static int print_report(void)
 		if (!seen)
 			printf(" %s %d", riders[k].outcome, same);
 	}
-	if (nerr)
-		printf("\n|eta - wait| over %d served with a place: median %d s, p90 %d s\n", nerr,
-		       errs[nerr / 2], errs[(nerr * 9) / 10 < nerr ? (nerr * 9) / 10 : nerr - 1]);
+	printf("\nrefusals told at the kiosk (scans):");
+	for (int k = 0; k < nrefusals; k++)
+		printf(" %s %d", refusals[k].reason, refusals[k].n);
+	printf("\n");
+}
+
+/* Each rider's ETA at the join and at the kiosk ("c": waits for
+ * charging) beside the waits that happened, from the join and from the
+ * kiosk to the swap's start; and the summary. Returns how many were
+ * served. */
+static int print_report(void)
+{
+	int join[NRIDERS], here[NRIDERS], nerr = 0, served = 0;
+
+	printf("busy hour: %d riders, %d slots, %d charged at the start, charge.current_a %d,"
+	       " queue.charge_s %d\n", NRIDERS, NSLOTS, NCHARGED, cfg.charge.current_a,
+	       cfg.queue.charge_s);
+	printf("%-16s %-6s %6s %6s %7s %6s %7s %6s  %s\n", "rider", "kind", "appear", "ticket",
+	       "eta", "wait", "eta@k", "wait@k", "outcome");
+	for (int k = 0; k < NRIDERS; k++) {
+		const struct rider *r = &riders[k];
+		char eta[24] = "-", wait[24] = "-", eta_k[24] = "-", wait_k[24] = "-";
+		if (r->ticket)
+			snprintf(eta, sizeof eta, "%d%s", r->eta_s, r->waits ? "c" : "");
+		if (r->ticket && r->kiosk_ms)
+			snprintf(eta_k, sizeof eta_k, "%d", r->eta_here_s);
+		if (r->swap) {
+			int w = (int)((r->started_ms - r->joined_ms) / 1000);
+			int wk = (int)((r->started_ms - r->kiosk_ms) / 1000);
+			if (r->ticket) {
+				snprintf(wait, sizeof wait, "%d", w);
+				join[nerr] = abs(r->eta_s - w);
+				here[nerr++] = abs(r->eta_here_s - wk);
+			}
+			snprintf(wait_k, sizeof wait_k, "%d", wk);
+			served += strcmp(r->outcome, "served") == 0;
+		}
+		printf("%-16s %-6s %6lld %6lld %7s %6s %7s %6s  %s\n", r->user,
+		       r->kind == FLEET ? "fleet" : "walkin", (long long)r->appear_ms / 1000,
+		       (long long)r->ticket, eta, wait, eta_k, wait_k, r->outcome);
+	}
+	printf("served %d of %d\n", served, NRIDERS);
+	print_outcomes();
+	print_spread("from the join", join, nerr);
+	print_spread("from the kiosk", here, nerr);
 	printf("simulated %lld s (the hour and its tail)\n", (long long)now_ms() / 1000);
 	return served;
 }
@@ -684,6 +723,7 @@ static int print_report(void)
 static void test_busy_hour(void **state)
 {
 	(void)state;
+	log_set_level(LOG_WARNING); /* the riders' table is what this test shows */
 	make_riders();
 	t0 = loop_now();
 	while (!everyone_done() || waiting_in_queue() > 0) {
