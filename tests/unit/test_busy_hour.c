@@ -7,8 +7,9 @@
  * Riders come as a Poisson process (a fixed seed): fleet riders reserve
  * (queue_reserve), report their approach and arrival, and scan their S
  * token; walk-ins take a ticket at the kiosk (the `ticket` command) and
- * scan it. A rider scans again every half minute or so while told
- * not_your_turn, no_charged_battery, busy or no_empty_slot, returns a flat
+ * scan it. A rider told not_your_turn, no_charged_battery, busy or
+ * no_empty_slot scans again when the kiosk's ETA for them has come (half a
+ * minute to five minutes later), returns a flat
  * battery (10-30 % SOC, charged afterwards by charge.c in the simulator)
  * and takes the charged one at a person's pace. A fleet rider whose ETA is
  * longer than they will wait cancels at once; a rider whose patience runs
