@@ -50,35 +50,35 @@ const char *queue_result_code(enum queue_result r)
 	return (unsigned)r < sizeof codes / sizeof codes[0] ? codes[r] : "?";
 }
 
-/* The stock now and the start of the first count riders it gives. */
+/* The stock now and when the first count riders of q can start. */
 struct plan {
 	struct queue_stock stock;
 	int eta_s[QUEUE_MAX + 1];
 	bool waits[QUEUE_MAX + 1];
 };
 
+/* A rider still on the road (no report within approaching_m) is at the
+ * kiosk no sooner than they said; nearer than that they are minutes away. */
 static void plan_make(struct plan *pl, int count)
 {
+	int at_s[QUEUE_MAX + 1];
+	int64_t now = loop_wall_ms();
+
+	for (int k = 0; k < count; k++) {
+		int64_t road = (q[k].e.eta_at - now + 999) / 1000;
+		at_s[k] = q[k].arr == ARR_EN_ROUTE && road > 0 ? (int)road : 0;
+	}
 	queue_stock_read(&pl->stock);
-	queue_plan(&pl->stock, count, pl->eta_s, pl->waits);
+	queue_plan(&pl->stock, count, at_s, pl->eta_s, pl->waits);
 }
 
-/* A rider still on the road (no report within approaching_m) adds the
- * time they said they need; nearer than that they are minutes away. */
 static void place_of(int k, const struct plan *pl, struct queue_place *out)
 {
-	const struct entry *en = &q[k];
-
-	out->ticket = en->e.ticket;
+	out->ticket = q[k].e.ticket;
 	out->position = k + 1;
 	out->eta_s = pl->eta_s[k];
 	out->waits_for_charging = pl->waits[k];
-	out->arrival = arrival_names[en->arr];
-	if (en->arr == ARR_EN_ROUTE) {
-		int64_t road = (en->e.eta_at - loop_wall_ms() + 999) / 1000;
-		if (road > out->eta_s)
-			out->eta_s = (int)road;
-	}
+	out->arrival = arrival_names[q[k].arr];
 }
 
 json_object *queue_place_json(const struct queue_place *p)
@@ -122,7 +122,7 @@ bool queue_find(int64_t ticket, struct queue_place *out)
 
 	if (k < 0)
 		return false;
-	plan_make(&pl, k + 1);
+	plan_make(&pl, n);
 	place_of(k, &pl, out);
 	return true;
 }
@@ -205,8 +205,8 @@ static enum queue_result join(const struct entry *ne, struct queue_place *out)
 		return QUEUE_DUPLICATE;
 	if (n >= queue_qc.capacity)
 		return QUEUE_FULL;
-	plan_make(&pl, n + 1);
 	q[n] = *ne;
+	plan_make(&pl, n + 1);
 	place_of(n, &pl, out);
 	q[n].e.eta_s = out->eta_s;
 	store_tx_begin(queue_store);

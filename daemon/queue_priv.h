@@ -29,15 +29,18 @@ struct queue_stock {
 /* Reads the stock from the slot table now. */
 void queue_stock_read(struct queue_stock *s);
 
-/* When each of the first count riders (count <= QUEUE_MAX + 1) can start,
- * in seconds from now, and whether they wait beyond the charged stock.
- * The queue is served one swap after another (with several at once it is
- * sooner), each rider taking the battery that is charged soonest: the
- * charged ones, then those in the slots by how soon they are charged,
- * then those the riders ahead bring back, each queue.charge_s after its
- * swap. A station with no battery at all: a full charge_s a rider, a
+/* When each of count riders (count <= QUEUE_MAX + 1; at_s[k]: the earliest
+ * rider k can be at the kiosk, 0 for now) can start, in seconds from now,
+ * and whether they wait beyond the charged stock. Swaps follow one after
+ * another (with several at once it is sooner), each taking the battery
+ * that is charged soonest: the charged ones, then those in the slots by
+ * how soon they are charged, then those the riders ahead bring back, each
+ * queue.charge_s after its swap; and each going to the rider admission
+ * lets go then: the first in the queue of those at the station, so a
+ * reservation still on the road holds nothing against riders who are
+ * here. A station with no battery at all: a full charge_s a rider, a
  * guess. */
-void queue_plan(const struct queue_stock *s, int count, int *eta_s, bool *waits);
+void queue_plan(const struct queue_stock *s, int count, const int *at_s, int *eta_s, bool *waits);
 
 /* The running mean of completed swaps' durations (queue.swap_s before
  * the first), and how many it rests on. */
