@@ -4,11 +4,16 @@
 # rack-sim plays a 4-slot rack (the real slot firmware, on a pty, paced at
 # 19200 baud, running tools/rack-sim/scenarios/swap.jsonl); swapd polls it
 # as it would a real RS-485 bus, and verifies tokens with keys made fresh
-# for this demo. Everything lives under build/demo. From another shell:
+# for this demo. Everything lives under build/demo. A rider comes at once:
+# a walk-in ticket is issued and scanned at the kiosk (as `swapctl scan`),
+# the station opens slot 4 for the flat battery and then slot 1, and the
+# scenario's rider returns and takes them; swapd's log shows each stage.
+# From another shell:
 #
 #   build/bin/swapctl -s build/demo/control.sock status
+#   build/bin/swapctl -s build/demo/control.sock swaps
+#   build/bin/swapctl -s build/demo/control.sock batteries
 #   build/bin/swapctl -s build/demo/control.sock slots
-#   build/bin/swapctl -s build/demo/control.sock unlock 4
 #   build/bin/swapctl -s build/demo/control.sock --json ticket
 #
 # Ctrl-C stops both.
@@ -54,6 +59,18 @@ while ! grep -q '^rack-sim: ready' "$demo/rack-sim.log"; do
 	kill -0 $sim 2>/dev/null || { cat "$demo/rack-sim.log"; exit 1; }
 	sleep 0.1
 done
+
+# The rider: a walk-in ticket scanned at the kiosk before the scenario's
+# rider steps up to slot 4 (20 s into it), once the rack has been read.
+(
+	i=0
+	while [ ! -S "$demo/control.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	sleep 6
+	tok=$("$build/bin/swapctl" -s "$demo/control.sock" ticket demo-rider |
+		sed -n 's/.*"token": *"\([^"]*\)".*/\1/p')
+	echo "swapd demo: a rider scans $tok"
+	"$build/bin/swapctl" -s "$demo/control.sock" scan "$tok" >/dev/null
+) &
 
 echo "swapd demo: state in $demo; rack-sim log in $demo/rack-sim.log"
 echo "swapd demo: try  $build/bin/swapctl -s $demo/control.sock slots   (Ctrl-C here stops)"
