@@ -17,6 +17,7 @@ short; nothing sleeps, every wait is on the thing itself with a timeout."""
 import signal
 import sqlite3
 import subprocess
+import time
 
 from conftest import bin_path
 from station import station  # noqa: F401
@@ -224,3 +225,153 @@ def test_charged_battery_not_taken(station):
     wait_seen_locked(st)
     _, q = start_swap(st, "u-2")
     assert (q["slot_in"], q["slot_out"]) == (3, 1)
+
+
+def test_replayed_token(station):
+    st = station(slots=4, batteries={1: dict(battery=4701, **CHARGED),
+                                     2: dict(battery=4702, **CHARGED)}, config=FAST)
+    wait_read(st, {1: 4701, 2: 4702})
+    tok, p = start_swap(st, "u-1")
+    wait_unlocked(st, p["slot_in"])
+    assert st.rider_return(p["slot_in"], 91, soc=20, soh=90)["ok"]
+    # the same code again (a screenshot), past the scanner's repeat window
+    before = st.last_seq()
+    assert st.scanned(tok) == "replayed"
+    _, _, r = st.wait_event("token.rejected", after=before)
+    assert (r["reason"], r["kind"], r["subject"], r["nonce"]) == \
+        ("replayed", "S", "u-1", tok.split(".")[5])
+    wait_unlocked(st, p["slot_out"])
+    assert st.rider_take(p["slot_out"])["ok"]
+    st.wait_event("swap.completed")
+    wait_locked(st)
+    assert st.scanned(tok) == "replayed"
+    assert len(events(st, "swap.started")) == 1
+    assert unlocks(st) == {1: 1, 2: 0, 3: 1, 4: 0}, "a door moved for the replayed token"
+
+
+def test_token_for_another_station(station):
+    st = station(slots=3, batteries={1: dict(battery=4801, **CHARGED)}, config=FAST)
+    wait_read(st, {1: 4801})
+    tok = st.token("S", subject="u-1", station="ST-OTHER-9")
+    assert st.scanned(tok) == "wrong_station"
+    _, _, r = st.wait_event("token.rejected")
+    assert (r["reason"], r["kind"], r["subject"], r["nonce"]) == \
+        ("wrong_station", "S", "u-1", tok.split(".")[5])
+    assert tok.split(".")[-1] not in str(st.outbox_events())  # never the mac
+    # the station's own token after it: its door is the first to move
+    _, p = start_swap(st, "u-1")
+    wait_unlocked(st, p["slot_in"])
+    assert unlocks(st) == {1: 0, 2: 1, 3: 0}
+    assert [p["swap"] for _, p in events(st, "swap.started")] == [p["swap"]]
+
+
+def audit(st, what):
+    with sqlite3.connect(f"file:{st.daemon.db}?mode=ro", uri=True, timeout=5) as db:
+        return db.execute("SELECT who, detail FROM audit WHERE what = ? ORDER BY id",
+                          (what,)).fetchall()
+
+
+def test_staff_override(station):
+    st = station(slots=3, batteries={1: dict(battery=4901, **CHARGED)}, config=FAST)
+    wait_read(st, {1: 4901})
+    _, p = start_swap(st, "u-1")
+    wait_unlocked(st, 2)
+    # the rider is gone and the slot stands open: staff end it from the kiosk
+    assert st.request("staff-abort", swap=p["swap"], reason="rider left")["error"] == "no_session"
+    assert st.scanned(st.badge("staff-17", "staff")) == "ok"
+    r = st.request("staff-open", slot=1)
+    assert r["error"] == "not_permitted" and "admin badge" in r["message"]
+    assert st.request("staff-abort", swap=p["swap"], reason="rider left")["ok"]
+    a = aborted(st, p["swap"], 5)
+    assert (a["reason"], a["stage"]) == ("staff_abort", "wait_insert")
+    wait_locked(st)
+    assert swap_row(st, p["swap"])["note"] == "staff-17: rider left"
+    assert audit(st, "swap-abort") == [("staff-17", f"swap {p['swap']}: rider left")]
+
+    # an admin badge opens a slot: the battery taken goes with them
+    wait_seen_locked(st)
+    assert st.scanned(st.badge("eng-3", "admin")) == "ok"
+    assert st.request("staff-session")["result"]["staff"] == "eng-3"
+    r = st.request("staff-open", slot=1)
+    assert r["ok"], r
+    assert [w for w, _ in audit(st, "staff-open")] == ["eng-3"]
+    wait_unlocked(st, 1)
+    assert st.rider_take(1)["battery"] == 4901
+    wait_locked(st)
+    b = ledger(st)["BAT-04901"]
+    assert (b["place"], b["holder"]) == ("staff", "eng-3")
+
+
+def test_transport_job(station):
+    st = station(slots=5, batteries={1: dict(battery=501, soc=50, soh=70),
+                                     2: dict(battery=502, **CHARGED)}, config=FAST)
+    wait_read(st, {1: 501, 2: 502})
+    # found at the start with a low SOH: quarantined, so the job takes it first
+    wait_until(lambda: ledger(st)["BAT-00501"]["quarantined"], 5, "BAT-00501 quarantined")
+    exp = int(time.time()) + 3600
+    r = st.swapctl("transport-job", "job-7", "1", "1", exp)
+    assert r.returncode == 0, r.stderr
+    assert st.scanned(st.transport("job-7", pickup=1, dropoff=1)) == "ok"
+    wait_until(lambda: bolts(st) == {1: False, 2: True, 3: False, 4: True, 5: True}, 5,
+               "only the job's slots 1 and 3 unlocked")
+    # a rider meanwhile gets slots the job does not hold
+    _, p = start_swap(st, "u-1")
+    assert (p["slot_in"], p["slot_out"]) == (4, 2)
+
+    assert st.rider_take(1)["battery"] == 501
+    assert st.rider_return(3, 601, soc=100, soh=97)["ok"]
+    _, _, t = st.wait_event("transport.completed")
+    assert (t["job"], t["picked_up"], t["dropped_off"]) == ("job-7", ["BAT-00501"], ["BAT-00601"])
+    wait_until(lambda: bolts(st)[1] and bolts(st)[3], 3, "the job's doors locked")
+    assert unlocks(st)[5] == 0
+    b = ledger(st)
+    assert (b["BAT-00501"]["place"], b["BAT-00501"]["holder"]) == ("transport", "job-7")
+    assert (b["BAT-00601"]["place"], b["BAT-00601"]["slot"]) == ("slot", 3)
+
+
+def test_quarantine_on_low_soh(station):
+    st = station(slots=3, batteries={1: dict(battery=5001, **CHARGED)}, config=FAST)
+    wait_read(st, {1: 5001})
+    _, p = start_swap(st, "u-1")
+    wait_unlocked(st, 2)
+    # full, but worn: it would be the next rider's if it were not quarantined
+    assert st.rider_return(2, 66, soc=100, soh=60)["ok"]
+    _, _, q = st.wait_event("battery.quarantined")
+    assert (q["battery"], q["slot"], q["reason"]) == ("BAT-00066", 2, "low_soh")
+    wait_unlocked(st, 1)
+    assert st.rider_take(1)["battery"] == 5001
+    _, _, c = st.wait_event("swap.completed")
+    assert (c["battery_in"], c["soh_in"]) == ("BAT-00066", 60)
+    seqs = {t: s for s, t, _ in st.outbox_events()}
+    assert seqs["swap.started"] < seqs["battery.quarantined"] < seqs["swap.completed"]
+    wait_locked(st)
+    assert ledger(st)["BAT-00066"]["quarantined"]
+    wait_until(lambda: slots_of(st.daemon)[2]["state"] == "quarantined", 5, "slot 2 quarantined")
+    wait_seen_locked(st)
+    # the next rider: the only full battery here is the quarantined one
+    assert st.scanned(st.token("S", subject="u-2")) == "no_charged_battery"
+    assert unlocks(st)[2] == 1
+
+
+def test_swap_refused_during_estop(station, tmp_path):
+    chip = Chip(tmp_path)
+    gpio = {"chip": "sim:" + chip.path,
+            "lines": [{"role": "estop", "line": "estop", "debounce_ms": 0}]}
+    st = station(slots=2, batteries={1: dict(battery=5101, **CHARGED)},
+                 config=dict(FAST, gpio=gpio))
+    wait_read(st, {1: 5101})
+    mark = st.log_mark()
+    chip.set("estop=1")
+    assert st.wait_log(lambda l: "emergency stop pressed" in l, start=mark)
+    tok = st.token("S", subject="u-1")
+    assert st.scanned(tok) == "estop"
+    scan = st.request("scans")["result"]["scans"][0]
+    assert (scan["result"], scan["subject"]) == ("estop", "u-1")
+    assert not events(st, "swap.started", "token.rejected")
+    mark = st.log_mark()
+    chip.set("estop=0")
+    assert st.wait_log(lambda l: "emergency stop released" in l, start=mark)
+    # refused for the station's sake, the token stays good: the same one now swaps
+    _, p = start_swap(st, "u-1")
+    wait_unlocked(st, p["slot_in"])
+    assert unlocks(st) == {1: 0, 2: 1}, "a door moved during the emergency stop"
