@@ -174,19 +174,39 @@ def test_three_swaps_at_once(station):
 
 
 def test_rider_never_inserts(station):
-    st = station(slots=2, batteries={1: dict(battery=4401, **CHARGED)}, config=FAST)
-    wait_read(st, {1: 4401})
+    # two riders who never put a battery in: u-1 opens the door and walks
+    # away, u-2 never comes to theirs
+    batteries = {1: dict(battery=4401, **CHARGED), 2: dict(battery=4402, soc=99, soh=97)}
+    st = station(slots=4, batteries=batteries, config=FAST)
+    wait_read(st, {1: 4401, 2: 4402})
     tok, p = start_swap(st, "u-1")
-    wait_unlocked(st, p["slot_in"])
-    a = aborted(st, p["swap"], INSERT_S + 5)
-    assert (a["reason"], a["stage"]) == ("insert_timeout", "wait_insert")
-    wait_locked(st)
-    assert unlocks(st) == {1: 0, 2: 1}, "the charged battery's door moved"
+    _, q = start_swap(st, "u-2")
+    assert (p["slot_in"], q["slot_in"]) == (3, 4)
+    wait_unlocked(st, 3)
+    assert st.rider_leave_open(3)["door_open"]
+    wait_unlocked(st, 4)
+    for s in (p, q):
+        a = aborted(st, s["swap"], INSERT_S + 5)
+        assert (a["reason"], a["stage"]) == ("insert_timeout", "wait_insert")
+        assert swap_row(st, s["swap"])["result"] == "aborted"
+    assert st.wait_log(lambda l: "slot 3's door was left open" in l)
+    wait_until(lambda: st.sim_slot(4)["lock_closed"], 3, "slot 4 locked")
     assert not events(st, "swap.completed")
-    assert ledger(st)["BAT-04401"]["place"] == "slot"
-    assert swap_row(st, p["swap"])["result"] == "aborted"
+    assert (unlocks(st)[1], unlocks(st)[2]) == (0, 0), "a charged battery's door moved"
+    assert {b: ledger(st)[b]["place"] for b in ("BAT-04401", "BAT-04402")} == \
+        {"BAT-04401": "slot", "BAT-04402": "slot"}
     # the token was used by the swap that started: never a second one
     assert st.scanned(tok) == "replayed"
+    # no new swap on the slot whose door stands open, until it is shut
+    wait_until(lambda: all(slots_of(st.daemon)[n]["lock"] == "locked" for n in (1, 2, 4)), 3,
+               "swapd to read the other doors locked")
+    _, r = start_swap(st, "u-3", after=st.last_seq())
+    assert r["slot_in"] == 4
+    wait_unlocked(st, 4)
+    st.sim.op("close", slot=3)
+    assert st.wait_log(lambda l: "slot 3: the door left open is closed" in l)
+    wait_until(lambda: st.sim_slot(3)["lock_closed"], 3, "slot 3 locked once shut")
+    assert unlocks(st)[3] == 1
 
 
 def test_door_closed_empty(station):
@@ -375,3 +395,75 @@ def test_swap_refused_during_estop(station, tmp_path):
     _, p = start_swap(st, "u-1")
     wait_unlocked(st, p["slot_in"])
     assert unlocks(st) == {1: 0, 2: 1}, "a door moved during the emergency stop"
+
+
+def test_sighup_during_a_swap_disturbs_nothing(station):
+    st = station(slots=3, batteries={1: dict(battery=5201, **CHARGED)}, config=FAST)
+    wait_read(st, {1: 5201})
+
+    def reload(**swap):
+        st.config["swap"].update(swap)
+        st.daemon.write_config(st.config)
+        mark = st.log_mark()
+        st.daemon.signal(signal.SIGHUP)
+        assert st.wait_log(lambda l: "config reloaded" in l, start=mark), "no reload"
+
+    _, p = start_swap(st, "u-1")
+    wait_unlocked(st, 2)
+    reload(insert_timeout_s=INSERT_S + 1)  # waiting for the battery
+    assert st.rider_return(2, 92, soc=10, soh=90)["ok"]
+    wait_unlocked(st, 1)
+    reload(take_timeout_s=TAKE_S + 1, min_soc=90)  # waiting for the rider to take it
+    assert st.rider_take(1)["battery"] == 5201
+    _, _, c = st.wait_event("swap.completed")
+    assert (c["swap"], c["battery_in"], c["battery_out"]) == (p["swap"], "BAT-00092", "BAT-05201")
+    wait_locked(st)
+    assert not events(st, "swap.aborted")
+    assert unlocks(st) == {1: 1, 2: 1, 3: 0}
+    assert st.daemon.proc.poll() is None
+
+
+def unfinished(st):
+    """The swaps the store holds as unfinished: {swap: stage}."""
+    with sqlite3.connect(f"file:{st.daemon.db}?mode=ro", uri=True, timeout=5) as db:
+        return dict(db.execute("SELECT id, stage FROM swaps WHERE ended_at IS NULL"))
+
+
+def test_sigterm_during_swaps_locks_and_stores_then_takes_up(station):
+    # the take wait long enough that the restart comes while the rider may
+    # still be there for their charged battery
+    config = {"swap": dict(FAST["swap"], take_timeout_s=60)}
+    st = station(slots=4, batteries={1: dict(battery=5301, **CHARGED),
+                                     2: dict(battery=5302, soc=99, soh=97)}, config=config)
+    wait_read(st, {1: 5301, 2: 5302})
+    _, a = start_swap(st, "u-a")
+    wait_unlocked(st, a["slot_in"])
+    assert st.rider_return(a["slot_in"], 93, soc=11, soh=90)["ok"]
+    wait_unlocked(st, a["slot_out"])
+    # a second rider scanned, their door opened, and the update comes
+    _, b = start_swap(st, "u-b", after=st.last_seq())
+    wait_unlocked(st, b["slot_in"])
+    assert unfinished(st) == {a["swap"]: "wait_take", b["swap"]: "wait_insert"}
+
+    code, took = st.stop(timeout=5)  # systemd's TimeoutStopSec
+    assert code == 0 and took < 5
+    # swapd locked them itself: the controllers' own watchdog (5 s) has not run out
+    assert all(bolts(st).values()), f"a door left unlocked by the stop: {bolts(st)}"
+    assert unfinished(st) == {a["swap"]: "wait_take", b["swap"]: "wait_insert"}
+    before = unlocks(st)
+    assert before[a["slot_out"]] == 1 and before[b["slot_in"]] == 1
+
+    st.restart()
+    # b's rider put nothing in: aborted, its empty slot not opened again
+    x = aborted(st, b["swap"], 10)
+    assert (x["reason"], x["stage"]) == ("restart", "wait_insert")
+    # a's rider is still there for the charged battery: unlocked again for them
+    wait_unlocked(st, a["slot_out"])
+    assert st.rider_take(a["slot_out"])["battery"] == 5300 + a["slot_out"]
+    _, _, c = st.wait_event("swap.completed", pred=lambda c: c["swap"] == a["swap"])
+    assert (c["battery_in"], c["soc_in"]) == ("BAT-00093", 11)
+    wait_locked(st)
+    assert not unfinished(st)
+    after = unlocks(st)
+    assert after[a["slot_out"]] == 2 and after[b["slot_in"]] == 1 and after[a["slot_in"]] == 1
+    assert [p["swap"] for _, p in events(st, "swap.aborted")] == [b["swap"]]
