@@ -8,9 +8,9 @@ Each case of the issue's "Done when": a full swap; three at once; a rider
 who never inserts; a door closed empty; a charged battery not taken; a
 replayed token; a token for another station; a staff override; a
 transport job; a quarantine on low SOH; a swap refused during the
-emergency stop. Then a SIGHUP during a swap (nothing disturbed) and a
-SIGTERM during two (doors locked, stages stored, one taken up and one
-aborted at the next start).
+emergency stop (and one ended by it). Then a SIGHUP during a swap
+(nothing disturbed) and a SIGTERM during two (doors locked, stages
+stored, one taken up and one aborted at the next start).
 
 The waits are the configured minimums (CONFIG.md) so the file stays
 short; nothing sleeps, every wait is on the thing itself with a timeout."""
@@ -395,6 +395,15 @@ def test_swap_refused_during_estop(station, tmp_path):
     _, p = start_swap(st, "u-1")
     wait_unlocked(st, p["slot_in"])
     assert unlocks(st) == {1: 0, 2: 1}, "a door moved during the emergency stop"
+    # pressed again while the charged battery's door is open: the swap
+    # ends, every door locked, the battery stays in stock
+    assert st.rider_return(p["slot_in"], 95, soc=30, soh=90)["ok"]
+    wait_unlocked(st, p["slot_out"])
+    chip.set("estop=1")
+    a = aborted(st, p["swap"], 5)
+    assert (a["reason"], a["stage"]) == ("estop", "wait_take")
+    wait_locked(st)
+    assert (ledger(st)["BAT-05101"]["place"], ledger(st)["BAT-00095"]["slot"]) == ("slot", 2)
 
 
 def test_sighup_during_a_swap_disturbs_nothing(station):
