@@ -228,23 +228,37 @@ def test_door_closed_empty(station):
 
 
 def test_charged_battery_not_taken(station):
-    st = station(slots=3, batteries={1: dict(battery=4601, **CHARGED)}, config=FAST)
-    wait_read(st, {1: 4601})
+    # two riders who return theirs and leave the charged one: u-1 opens its
+    # door and walks away, u-2 never opens theirs
+    batteries = {1: dict(battery=4601, **CHARGED), 2: dict(battery=4602, soc=99, soh=97)}
+    st = station(slots=5, batteries=batteries, config=FAST)
+    wait_read(st, {1: 4601, 2: 4602})
     _, p = start_swap(st, "u-1")
-    wait_unlocked(st, 2)
-    assert st.rider_return(2, 88, soc=15, soh=92)["ok"]
-    wait_unlocked(st, 1)
-    a = aborted(st, p["swap"], TAKE_S + 5)
-    assert (a["reason"], a["stage"]) == ("battery_out_timeout", "wait_take")
-    wait_locked(st)
-    # back in stock: in its slot, free, and the next rider gets it
-    b = ledger(st)
-    assert (b["BAT-04601"]["place"], b["BAT-04601"]["slot"]) == ("slot", 1)
-    assert (b["BAT-00088"]["place"], b["BAT-00088"]["slot"]) == ("slot", 2)
-    wait_until(lambda: slots_of(st.daemon)[1]["state"] == "charged", 5, "slot 1 charged again")
-    wait_seen_locked(st)
     _, q = start_swap(st, "u-2")
-    assert (q["slot_in"], q["slot_out"]) == (3, 1)
+    assert [(s["slot_in"], s["slot_out"]) for s in (p, q)] == [(3, 1), (4, 2)]
+    for s, battery in ((p, 81), (q, 82)):
+        wait_unlocked(st, s["slot_in"])
+        assert st.rider_return(s["slot_in"], battery, soc=15, soh=92)["ok"]
+        wait_unlocked(st, s["slot_out"])
+    assert st.rider_leave_open(1)["door_open"]
+    for s in (p, q):
+        a = aborted(st, s["swap"], TAKE_S + 5)
+        assert (a["reason"], a["stage"]) == ("battery_out_timeout", "wait_take")
+    assert st.wait_log(lambda l: "slot 1's door was left open" in l)
+    wait_until(lambda: all(bolts(st)[n] for n in (2, 3, 4)), 3, "the shut doors locked")
+    # back in stock, each in its slot; the returned ones in theirs
+    b = ledger(st)
+    assert [(b[f"BAT-{n:05d}"]["place"], b[f"BAT-{n:05d}"]["slot"]) for n in (4601, 4602, 81, 82)] \
+        == [("slot", 1), ("slot", 2), ("slot", 3), ("slot", 4)]
+    # the next rider gets slot 2's: slot 1's would be the fuller, but its door is open
+    wait_until(lambda: slots_of(st.daemon)[2]["lock"] == "locked", 3, "swapd to read 2 locked")
+    _, r = start_swap(st, "u-3", after=st.last_seq())
+    assert (r["slot_in"], r["slot_out"]) == (5, 2)
+    st.sim.op("close", slot=1)
+    assert st.wait_log(lambda l: "slot 1: the door left open is closed" in l)
+    wait_until(lambda: st.sim_slot(1)["lock_closed"], 3, "slot 1 locked once shut")
+    wait_until(lambda: slots_of(st.daemon)[1]["state"] == "charged", 5, "slot 1 charged again")
+    assert unlocks(st)[1] == 1
 
 
 def test_replayed_token(station):
