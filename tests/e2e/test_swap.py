@@ -424,19 +424,20 @@ def test_sighup_during_a_swap_disturbs_nothing(station):
     st = station(slots=3, batteries={1: dict(battery=5201, **CHARGED)}, config=FAST)
     wait_read(st, {1: 5201})
 
-    def reload(**swap):
+    def reload(verdict="config reloaded", **swap):
         st.config["swap"].update(swap)
         st.daemon.write_config(st.config)
         mark = st.log_mark()
         st.daemon.signal(signal.SIGHUP)
-        assert st.wait_log(lambda l: "config reloaded" in l, start=mark), "no reload"
+        assert st.wait_log(lambda l: verdict in l, start=mark), f"no {verdict!r}"
 
     _, p = start_swap(st, "u-1")
     wait_unlocked(st, 2)
     reload(insert_timeout_s=INSERT_S + 1)  # waiting for the battery
+    reload("reload rejected", insert_timeout_s=1)  # below its minimum: kept as it was
     assert st.rider_return(2, 92, soc=10, soh=90)["ok"]
     wait_unlocked(st, 1)
-    reload(take_timeout_s=TAKE_S + 1, min_soc=90)  # waiting for the rider to take it
+    reload(insert_timeout_s=INSERT_S, take_timeout_s=TAKE_S + 1, min_soc=90)  # at the take
     assert st.rider_take(1)["battery"] == 5201
     _, _, c = st.wait_event("swap.completed")
     assert (c["swap"], c["battery_in"], c["battery_out"]) == (p["swap"], "BAT-00092", "BAT-05201")
