@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timex.h>
 #include <time.h>
 
 #include "daemon/log.h"
@@ -28,6 +29,7 @@ static bool stopping;
  * clock moves with it from sim_wall0. */
 static bool simulated;
 static int64_t sim_now, sim_wall0;
+static bool sim_synced = true;
 
 static int64_t clock_ms(clockid_t id)
 {
@@ -45,6 +47,24 @@ int64_t loop_now(void)
 int64_t loop_wall_ms(void)
 {
 	return simulated ? sim_wall0 + sim_now : clock_ms(CLOCK_REALTIME);
+}
+
+bool loop_wall_synced(void)
+{
+	struct timex tx = { .modes = 0 };
+
+	if (simulated)
+		return sim_synced;
+	/* What timedatectl calls "System clock synchronized": the kernel's
+	 * TIME_ERROR state, which STA_UNSYNC (set until NTP disciplines the
+	 * clock) also gives. */
+	int state = adjtimex(&tx);
+	return state != TIME_ERROR && state >= 0 && !(tx.status & STA_UNSYNC);
+}
+
+void loop_set_wall_synced(bool synced)
+{
+	sim_synced = synced;
 }
 
 void loop_set_clock(bool sim)

@@ -30,6 +30,14 @@ int64_t loop_now(void);
  * value was read); it moves with loop_now() under the simulated clock. */
 int64_t loop_wall_ms(void);
 
+/* Whether the system clock is synchronised (adjtimex: neither TIME_ERROR
+ * nor STA_UNSYNC), so that wall times can be trusted; under the simulated
+ * clock, what loop_set_wall_synced() said (true until then). */
+bool loop_wall_synced(void);
+
+/* For tests under the simulated clock: what loop_wall_synced() answers. */
+void loop_set_wall_synced(bool synced);
+
 /* For tests: true puts the loop on a simulated clock, from the current
  * time on. loop_now() and loop_wall_ms() then stand still while callbacks
  * run, and a round that finds no fd ready jumps to the next timer (or to

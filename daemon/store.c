@@ -379,6 +379,8 @@ enum sw_err store_finish(struct store *st, int rc, const struct store_event *ev,
 	if (--st->depth > 0) /* the outermost call commits or rolls back */
 		return st->lost ? SW_EIO : map_rc(rc);
 	rc = st->tx_rc;
+	int added = st->tx_events;
+	st->tx_events = 0;
 	if (st->lost) {
 		rollback(st);
 		return SW_EIO;
@@ -392,6 +394,8 @@ enum sw_err store_finish(struct store *st, int rc, const struct store_event *ev,
 	if (rc == SQLITE_OK) {
 		if (log_cond(&st->cond, 0, LOG_NOTICE, "store: writing again"))
 			health_set("store", HEALTH_OK, "%s", st->path);
+		if (added && st->outbox_fn)
+			st->outbox_fn(added, st->outbox_arg);
 		return SW_OK;
 	}
 	enum sw_err e = store_fail(st, rc, what);

@@ -79,6 +79,31 @@ enum sw_err store_tx_commit(struct store *st, const char *what);
 /* Appends a fleet event ev (store_outbox.c). */
 enum sw_err store_outbox_add(struct store *st, const struct store_event *ev);
 
+/* One event waiting in the outbox, as store_outbox_read() hands it over;
+ * the strings are valid during the callback only. payload is the JSON
+ * object the module wrote, with "clock":"unsynced" added when the system
+ * clock was not synchronised as the event was made (mqtt.md, issue 11). */
+struct store_outbox_row {
+	int64_t seq;
+	const char *type;
+	int64_t ts;           /* Unix ms when it was made, never changed */
+	const char *boot;
+	const char *payload;
+};
+
+/* Calls fn for each event with a seq above `after`, in seq order, at most
+ * limit of them; fn returns nonzero to stop early. */
+enum sw_err store_outbox_read(struct store *st, int64_t after, int limit,
+			      int (*fn)(const struct store_outbox_row *r, void *arg), void *arg);
+
+/* Deletes the events seqs[0..n) (the fleet acknowledged them) in one
+ * transaction; a seq no longer there is no error. */
+enum sw_err store_outbox_delete(struct store *st, const int64_t *seqs, size_t n);
+
+/* Calls fn (NULL: nobody) after each commit that added fleet events, with
+ * how many: the MQTT link hears of new events the moment they are on disk. */
+void store_set_outbox_hook(struct store *st, void (*fn)(int added, void *arg), void *arg);
+
 /* Records the start of daemon run `boot` (store_runs.c). The reason is
  * "start" after a clean stop (or on a new database) and "unclean_shutdown"
  * when the previous run never recorded its end (crash, SIGKILL, power cut);

@@ -27,6 +27,9 @@ struct store {
 	bool lost;            /* it was removed or replaced: failed until a restart */
 	int depth;            /* store_begin() calls not yet finished: 0 outside a transaction */
 	int tx_rc;            /* the transaction's first error; the rest of it is skipped */
+	int tx_events;        /* fleet events the open transaction added */
+	void (*outbox_fn)(int added, void *arg); /* store_set_outbox_hook() */
+	void *outbox_arg;
 	sqlite3_stmt *stmts[STORE_STMT_MAX]; /* prepared once, reused */
 	int nstmts;
 };
