@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -81,6 +83,14 @@ void config_defaults(struct config *cfg)
 	cfg->queue.grace_s = 600;
 	cfg->queue.swap_s = 60;
 	cfg->queue.charge_s = 3600;
+	cfg->sync.port = 1883;
+	cfg->sync.keepalive_s = 60;
+	cfg->sync.connect_timeout_s = 15;
+	cfg->sync.backoff_min_ms = 1000;
+	cfg->sync.backoff_max_ms = 120000;
+	cfg->sync.inflight = 20;
+	cfg->sync.outbox_cap = 1000000;
+	cfg->sync.stop_timeout_ms = 1000;
 }
 
 /* The value as JSON, shortened, for an error message. */
@@ -311,6 +321,45 @@ static void check_tokens(struct config_tokens *t, const char *name, struct confi
 	free(ring);
 }
 
+/* Files beside the config are taken from its directory; TLS needs the CA
+ * to check the broker, a client key needs its certificate; the password
+ * file must be the daemon's alone (like the token keys) and readable now,
+ * so a bad one is a config error and not a refused login later. */
+static void check_sync(struct config *cfg, const char *name, struct config_errors *errs)
+{
+	struct config_sync *y = &cfg->sync;
+	char why[CONFIG_ERROR_LEN - 32];
+	struct stat st;
+
+	if (!y->client_id[0])
+		snprintf(y->client_id, sizeof y->client_id, "%s", cfg->station.id);
+	if (y->backoff_min_ms > y->backoff_max_ms)
+		config_error_add(errs, "sync.backoff_min_ms: %d is more than sync.backoff_max_ms (%d)",
+				 y->backoff_min_ms, y->backoff_max_ms);
+	if ((y->certfile[0] || y->keyfile[0]) && !(y->certfile[0] && y->keyfile[0]))
+		config_error_add(errs, "sync.certfile: a client certificate needs both certfile and keyfile");
+	if (y->certfile[0] && !y->cafile[0])
+		config_error_add(errs, "sync.cafile: missing; a client certificate needs TLS, and TLS a CA to check the broker");
+	if (!y->username[0] != !y->password_file[0])
+		config_error_add(errs, "sync.username: username and password_file go together");
+	char *paths[] = { y->cafile, y->certfile, y->keyfile, y->password_file };
+	const char *keys[] = { "sync.cafile", "sync.certfile", "sync.keyfile", "sync.password_file" };
+	for (size_t i = 0; i < 4; i++)
+		if (paths[i][0])
+			resolve_path(paths[i], name, keys[i], errs);
+	if (!y->password_file[0])
+		return;
+	int fd = fileio_open(y->password_file, why, sizeof why);
+	if (fd < 0) {
+		config_error_add(errs, "sync.password_file: %s", why);
+		return;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0077))
+		config_error_add(errs, "sync.password_file: %s: mode %04o lets group or others read it; refusing it (chmod 0600)",
+				 y->password_file, (unsigned)(st.st_mode & 07777));
+	close(fd);
+}
+
 /* A slot whose lock is driven by GPIO needs that lock line, and a lock or
  * door line must belong to a slot of the rack (the driver checks the rest:
  * roles, one line per name, one lock and one door per slot). */
@@ -407,6 +456,8 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 			config_error_add(errs, "%s", why);
 	}
 	check_gpio_locks(cfg, errs);
+	if (cfg->sync.enabled)
+		check_sync(cfg, name, errs);
 	/* Unset, a battery is charged enough to hand out when the rack calls
 	 * it charged. */
 	if (!cfg->swap.min_soc)

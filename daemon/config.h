@@ -103,6 +103,24 @@ struct config {
 		int charge_s;          /* a battery from empty to charged */
 	} queue;
 
+	struct config_sync {       /* fleet sync over MQTT (daemon/sync.h); enabled
+				    * when the "sync" section is there */
+		bool enabled;
+		char host[254];        /* the broker: an address, or a name
+					* /etc/hosts resolves (DESIGN, Fleet sync) */
+		int port;
+		char client_id[65];    /* "" in the file: station.id */
+		int keepalive_s;
+		int connect_timeout_s; /* TCP, TLS and CONNACK together */
+		int backoff_min_ms, backoff_max_ms; /* reconnect, doubled, jittered */
+		char cafile[PATH_MAX]; /* set: TLS, the broker checked against it */
+		char certfile[PATH_MAX], keyfile[PATH_MAX]; /* client certificate */
+		char username[65];
+		char password_file[PATH_MAX]; /* mode 0600, one line */
+		int inflight;          /* events published and not yet acknowledged */
+		int outbox_cap;        /* events waiting before swaps are refused */
+		int stop_timeout_ms;   /* a clean stop's offline status, at most */
+	} sync;
 	struct config_store {
 		char path[PATH_MAX];
 		int busy_timeout_ms;

@@ -294,6 +294,25 @@ static const struct field staff_fields[] = {
 	{ 0 },
 };
 
+static const struct field sync_fields[] = {
+	STR(struct config_sync, host, true, NULL),
+	INT(struct config_sync, port, 1, 65535),
+	STR(struct config_sync, client_id, false, NULL),
+	INT(struct config_sync, keepalive_s, 5, 3600),
+	INT(struct config_sync, connect_timeout_s, 1, 300),
+	INT(struct config_sync, backoff_min_ms, 100, 600000),
+	INT(struct config_sync, backoff_max_ms, 100, 3600000),
+	STR(struct config_sync, cafile, false, NULL),
+	STR(struct config_sync, certfile, false, NULL),
+	STR(struct config_sync, keyfile, false, NULL),
+	STR(struct config_sync, username, false, NULL),
+	STR(struct config_sync, password_file, false, NULL),
+	INT(struct config_sync, inflight, 1, 1000),
+	INT(struct config_sync, outbox_cap, 100, 100000000),
+	INT(struct config_sync, stop_timeout_ms, 100, 1500),
+	{ 0 },
+};
+
 const struct field config_top_fields[] = {
 	OBJ(station, station_fields),
 	OBJ(log, log_fields),
@@ -315,5 +334,7 @@ const struct field config_top_fields[] = {
 	{ .key = "tokens", .type = F_OBJ, .off = offsetof(struct config, tokens),
 	  .sub = tokens_fields, .optional = true,
 	  .enabled_off = offsetof(struct config, tokens.enabled) },
+	{ .key = "sync", .type = F_OBJ, .off = offsetof(struct config, sync), .sub = sync_fields,
+	  .optional = true, .enabled_off = offsetof(struct config, sync.enabled) },
 	{ 0 },
 };

@@ -19,7 +19,7 @@ static const struct {
 } restart_keys[] = {
 	{ "station.id", false }, { "store.path", false }, { "control.socket", false },
 	{ "control.mode", false }, { "rack", false }, { "gpio", false },
-	{ "scanner", false }, { "tokens", true },
+	{ "scanner", false }, { "tokens", true }, { "sync", false },
 };
 
 #define RESTART "changing it needs a restart"

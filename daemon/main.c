@@ -26,6 +26,7 @@
 #include "daemon/staff.h"
 #include "daemon/status.h"
 #include "daemon/store.h"
+#include "daemon/sync.h"
 #include "daemon/transport.h"
 #include "daemon/swap.h"
 
@@ -185,6 +186,12 @@ static enum sw_err queue_start_run(const struct config *c, struct store *st, cha
 	return queue_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err sync_start_run(const struct config *c, struct store *st, char *why,
+				  size_t whylen)
+{
+	return sync_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -229,6 +236,10 @@ static const struct module {
 	{ "queue", queue_start_run, queue_reconfigure, queue_stop, EX_SOFTWARE },
 	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },
 	{ "staff", staff_start, staff_reconfigure, staff_stop, EX_SOFTWARE },
+	/* Fleet sync reads the slots for the birth and tells the swap flow
+	 * when its outbox is full; stopped first, it says offline while
+	 * the rest still runs. */
+	{ "sync", sync_start_run, NULL, sync_stop, EX_SOFTWARE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

@@ -20,6 +20,7 @@ struct swap_module swap_m;
 
 static swap_admit_fn admit_fn;
 static void *admit_arg;
+static bool outbox_full;
 static struct loop_timer recover_timer;
 static int64_t recover_until;
 
@@ -38,6 +39,11 @@ void swap_set_admit(swap_admit_fn fn, void *arg)
 {
 	admit_fn = fn;
 	admit_arg = arg;
+}
+
+void swap_set_outbox_full(bool full)
+{
+	outbox_full = full;
 }
 
 int64_t swap_wait_ms(enum swap_timeout t)
@@ -154,6 +160,10 @@ static const char *claim_check(const struct token *tok, void *arg)
 		return "estop";
 	if (health_get("store") == HEALTH_FAILED)
 		return "store_failed";
+	/* mqtt.md rule 4: at the outbox's cap no new swap starts, so that
+	 * what the fleet has not heard yet stops growing. */
+	if (outbox_full)
+		return "outbox_full";
 	swap_views(v);
 	int in = swap_pick_in(v, n);
 	if (in < 0)

@@ -27,6 +27,10 @@ typedef const char *(*swap_admit_fn)(const struct token *tok, int charged, int64
  * rider is admitted while the station can serve. */
 void swap_set_admit(swap_admit_fn fn, void *arg);
 
+/* Set by fleet sync while its outbox is at the cap (mqtt.md, rule 4): new
+ * swaps are refused with "outbox_full"; swaps under way go on. */
+void swap_set_outbox_full(bool full);
+
 /* Claims S tokens (access_set_claim), registers the swaps and swap-abort
  * commands, and takes up every swap the store holds unfinished: once both
  * its slots were read (or could not be, within a few poll cycles) each goes

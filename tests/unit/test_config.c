@@ -122,6 +122,21 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"swap\":{\"min_soc\":0}}", "swap.min_soc: 0 is out of range 1..100" },
 	{ "{" MIN ",\"swap\":{\"reopen_once\":1}}", "swap.reopen_once: 1 is not true or false" },
 	{ "{" MIN ",\"swap\":{\"timeout\":1}}", "swap.timeout: unknown key" },
+	{ "{" MIN ",\"sync\":{}}", "sync.host: missing (required)" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"inflight\":0}}",
+	  "sync.inflight: 0 is out of range 1..1000" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"port\":0}}", "sync.port: 0 is out of range 1..65535" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"backoff_min_ms\":5000,\"backoff_max_ms\":1000}}",
+	  "sync.backoff_min_ms: 5000 is more than sync.backoff_max_ms (1000)" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"certfile\":\"/c.pem\"}}",
+	  "sync.certfile: a client certificate needs both certfile and keyfile" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"certfile\":\"/c.pem\",\"keyfile\":\"/k.pem\"}}",
+	  "sync.cafile: missing; a client certificate needs TLS, and TLS a CA to check the broker" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"username\":\"st\"}}",
+	  "sync.username: username and password_file go together" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"username\":\"st\",\"password_file\":\"/nonexistent/pw\"}}",
+	  "sync.password_file: /nonexistent/pw: cannot open: No such file or directory" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"qos\":2}}", "sync.qos: unknown key" },
 };
 
 static void test_bad_inputs(void **state)
