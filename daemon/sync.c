@@ -229,6 +229,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 	}
 	loop_timer_cancel(&sync_m.timeout);
 	sync_m.link = SYNC_CONNECTED;
+	sync_m.reconnects += sync_m.connected_ms != 0; /* connections after this run's first */
 	sync_m.connected_ms = loop_wall_ms();
 	sync_m.backoff_ms = sync_m.cfg.backoff_min_ms;
 	sync_m.last_error[0] = '\0';
@@ -370,7 +371,6 @@ static void connect_now(void *arg)
 		return;
 	}
 	sync_m.fd = fd;
-	sync_m.reconnects += sync_m.connected_ms != 0;
 	loop_timer_arm(&sync_m.timeout, (int64_t)sync_m.cfg.connect_timeout_s * 1000);
 	loop_timer_arm(&sync_m.misc, MISC_MS);
 	update_events();
