@@ -3,8 +3,9 @@ mosquitto broker the test starts on a free loopback port with its own
 config, and a subscriber nobody here wrote (mosquitto_sub). Status and the
 Last Will, birth on every connect, events in seq order with the contract's
 fields, a clean stop saying offline, a broker that accepts TCP and then says
-nothing, and the outage: events made while the broker is down and across a
-SIGKILL of swapd all arrive, in order, none missing."""
+nothing, the outbox cap, and the outage: events made while the broker is
+down and across a SIGKILL of swapd all arrive, in order, none missing."""
+import getpass
 import json
 import os
 import re
@@ -30,7 +31,9 @@ def free_port():
 
 class Broker:
     """mosquitto on a loopback port, persisting sessions in its directory so
-    that a restart keeps what it owes a persistent subscriber."""
+    that a restart keeps what it owes a persistent subscriber. `user` keeps
+    it as us when started as root (it would drop to "mosquitto", which
+    cannot write the test's directory, and lose the sessions)."""
 
     def __init__(self, tmp, port=None):
         self.dir = tmp / "broker"
@@ -39,7 +42,7 @@ class Broker:
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
                              f"persistence true\npersistence_location {self.dir}/\n"
-                             "max_queued_messages 0\n")
+                             f"max_queued_messages 0\nuser {getpass.getuser()}\n")
         self.proc = None
 
     def start(self):
@@ -248,11 +251,12 @@ def test_outage_nothing_lost_nothing_reordered(daemon, broker, sub):
     daemon.kill()  # what waited in memory is gone; the store is the truth
     daemon.start()
     make_events(daemon, 20, 10)
-    broker.start()
     # the fleet's consumer comes back to its persistent session, which the
-    # broker kept over its restart with what swapd sent in between
-    seen = [e["seq"] for e in sub.of("event")]
+    # broker kept over its restart with what swapd sent in between (closed
+    # first, so that no message goes to the old one after its list is read)
     sub.close()
+    seen = [e["seq"] for e in sub.of("event")]
+    broker.start()
     back = Sub(broker.port)
     try:
         last = daemon.sql("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'")[0][0]
@@ -267,3 +271,26 @@ def test_outage_nothing_lost_nothing_reordered(daemon, broker, sub):
             first.append(s)
     assert first == list(range(1, last + 1)), seen
     assert daemon.stop()[0] == 0
+
+
+def test_at_the_outbox_cap_sync_fails_and_every_event_stays(tmp_path):
+    port = free_port()
+    d = Daemon(tmp_path)
+    d.write_config(sync_config(d, port, outbox_cap=100))
+    broker = Broker(tmp_path, port)
+    try:
+        d.start()  # no broker yet: events gather
+        make_events(d, 0, 50)  # 100 events and the start's: over the cap
+        r = d.request("sync")["result"]
+        assert r["outbox_full"] and r["outbox"] == 101 and r["oldest_unacked"] == 1
+        health = {s["name"]: s for s in d.request("status")["result"]["subsystems"]}
+        assert health["sync"]["state"] == "failed" and "outbox full" in health["sync"]["detail"]
+        broker.start()
+        wait_until(lambda: d.request("sync")["result"]["outbox"] == 0, 20, "the drain")
+        assert not d.request("sync")["result"]["outbox_full"]
+        health = {s["name"]: s for s in d.request("status")["result"]["subsystems"]}
+        assert health["sync"]["state"] == "ok"
+        assert d.stop()[0] == 0
+    finally:
+        d.close()
+        broker.stop()

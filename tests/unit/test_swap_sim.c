@@ -652,14 +652,18 @@ static void estop(bool pressed)
 	event_publish(&ev);
 }
 
-/* No swap while the station is unsafe or has nothing to give, and the
- * token stays good for when it can; the stop ends a swap under way. */
+/* No swap while the station is unsafe, has nothing to give or its fleet
+ * outbox is at the cap (fleet sync's flag), and the token stays good for
+ * when it can; the stop ends a swap under way. */
 static void test_refusals(void **state)
 {
 	char text[TOKEN_TEXT_MAX + 1];
 	struct token tok;
 
 	(void)state;
+	swap_set_outbox_full(true);
+	assert_string_equal(scan("u-12", NULL), "outbox_full");
+	swap_set_outbox_full(false);
 	estop(true);
 	assert_string_equal(scan("u-13", text), "estop");
 	estop(false);
