@@ -79,7 +79,9 @@ class Sub:
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
-        assert self.subscribed.wait(10), "mosquitto_sub did not subscribe"
+        if not self.subscribed.wait(10):
+            self.close()
+            raise AssertionError("mosquitto_sub did not subscribe")
 
     def _read(self):
         while True:
