@@ -26,7 +26,7 @@ LEVELS = {"help": "viewer", "commands": "viewer", "status": "viewer", "slots": "
           "batteries": "viewer", "battery-quarantine": "staff", "battery-release": "staff",
           "slot-quarantine": "admin", "slot-release": "admin", "staff-session": "kiosk",
           "staff-open": "kiosk", "staff-quarantine": "kiosk", "staff-release": "kiosk",
-          "staff-end": "kiosk", "staff-abort": "kiosk", "swaps": "viewer", "swap-abort": "staff",
+          "staff-end": "kiosk", "staff-abort": "kiosk", "swaps": "viewer", "swap-abort": "staff", "sync": "viewer",
           "queue": "viewer", "queue-reserve": "admin", "queue-cancel": "admin",
           "queue-arrival": "admin"}
 # A value of each type that fits, and one of another type.

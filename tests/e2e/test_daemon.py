@@ -96,7 +96,8 @@ def test_ready_status_and_watchdog(tmp_path):
         assert st["ok"] and st["result"]["station"] == "ST-TEST-1"
         subs = {s["name"]: s["state"] for s in st["result"]["subsystems"]}
         assert subs == {"store": "ok", "control": "ok", "systemd": "ok", "rack": "disabled",
-                        "tokens": "disabled", "swap": "disabled", "queue": "ok"}
+                        "tokens": "disabled", "swap": "disabled", "queue": "ok",
+                        "sync": "disabled"}
         code, took = d.stop()
         assert code == 0 and took < 2
         assert d.wait_notify(lambda m: "STOPPING=1" in m, 2) is not None
