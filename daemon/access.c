@@ -283,18 +283,30 @@ static json_object *cmd_ticket(const struct control_req *req)
 	return control_ok(r);
 }
 
-static json_object *cmd_revoke(const struct control_req *req)
+enum sw_err access_revoke(const char *nonce, int64_t exp, const char *who)
 {
-	const char *nonce = control_arg_str(req, "nonce");
 	size_t len = strlen(nonce);
 
-	/* the nonce grammar of token.md: 6-22 (the spec's bounds) of A-Z a-z 0-9 _ - */
-	if (strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+	/* the nonce grammar of token.md: 6-22 of A-Z a-z 0-9 _ - */
+	if (len < TOKEN_NONCE_MIN || len > TOKEN_NONCE_MAX ||
+	    strspn(nonce, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+		return SW_EINVAL;
+	store_tx_begin(store);
+	store_token_revoke(store, nonce, exp, NULL);
+	store_audit(store, who, "revoke", nonce, NULL);
+	return store_tx_commit(store, "recording a revocation");
+}
+
+static json_object *cmd_revoke(const struct control_req *req)
+{
+	switch (access_revoke(control_arg_str(req, "nonce"), control_arg_int(req, "exp", 0), req->who)) {
+	case SW_OK:
+		return control_ok(NULL);
+	case SW_EINVAL:
 		return control_error("bad_request", "\"nonce\": must be A-Z a-z 0-9 _ - only");
-	if (store_token_revoke(store, nonce, control_arg_int(req, "exp", 0), NULL) != SW_OK)
+	default:
 		return control_error("store_failed", "the revocation could not be recorded");
-	store_audit(store, req->who, "revoke", nonce, NULL);
-	return control_ok(NULL);
+	}
 }
 
 /* The longest text a control client may submit as a scan. A token is much

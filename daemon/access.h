@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "daemon/config.h"
 #include "daemon/err.h"
@@ -53,6 +54,13 @@ struct access_claim {
 	void (*done)(const struct token *tok, bool committed, void *arg);
 	void *arg;
 };
+
+/* Revokes the token of nonce (token.md's nonce grammar) until exp (Unix
+ * s), for the control socket's `revoke` and the fleet's token.revoke:
+ * the revocation and its audit entry (by who) in one transaction.
+ * SW_EINVAL for a nonce outside the grammar; a store error when it could
+ * not be recorded, and then nothing changed. */
+enum sw_err access_revoke(const char *nonce, int64_t exp, const char *who);
 
 /* Sets (or with NULL removes) the claimer of kind's tokens; c is copied. */
 void access_set_claim(enum token_kind kind, const struct access_claim *c);

@@ -172,6 +172,14 @@ static const char *const migrations[] = {
 	"  left_at INTEGER,"
 	"  reason TEXT);"
 	"CREATE UNIQUE INDEX queue_waiting_nonce ON queue (nonce) WHERE left_at IS NULL;",
+	/* 8 -> 9: the fleet commands that ran, with their replies, for 24 h
+	 * (mqtt.md "Commands": idempotent by id; store_cmd.c). */
+	"CREATE TABLE cmd_replies ("
+	"  id TEXT PRIMARY KEY,"
+	"  request TEXT NOT NULL,"
+	"  reply TEXT NOT NULL,"
+	"  at INTEGER NOT NULL);"
+	"CREATE INDEX cmd_replies_at ON cmd_replies (at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

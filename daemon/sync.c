@@ -215,8 +215,20 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 	}
 }
 
-/* CONNACK: status, then birth (both retained), then the outbox from its
- * oldest event. */
+bool sync_announce(void)
+{
+	json_object *status = sync_status_json(true), *birth = sync_birth_json();
+
+	if (publish(NULL, SYNC_T_STATUS, status, true) != MOSQ_ERR_SUCCESS ||
+	    publish(NULL, SYNC_T_BIRTH, birth, true) != MOSQ_ERR_SUCCESS)
+		sync_m.broken = true;
+	json_object_put(status);
+	json_object_put(birth);
+	return !sync_m.broken;
+}
+
+/* CONNACK: status, then birth (both retained), the cmd subscription,
+ * then the outbox from its oldest event. */
 static void on_connect(struct mosquitto *m, void *obj, int rc)
 {
 	(void)m;
@@ -236,12 +248,8 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 	flush(NULL);
 	sync_m.sent_seq = 0;
 	sync_m.nwin = 0;
-	json_object *status = sync_status_json(true), *birth = sync_birth_json();
-	if (publish(NULL, SYNC_T_STATUS, status, true) != MOSQ_ERR_SUCCESS ||
-	    publish(NULL, SYNC_T_BIRTH, birth, true) != MOSQ_ERR_SUCCESS)
+	if (sync_announce() && !sync_cmd_subscribe())
 		sync_m.broken = true;
-	json_object_put(status);
-	json_object_put(birth);
 	log_msg(LOG_NOTICE, "sync: connected to %s:%d; %lld events to send", sync_m.cfg.host,
 		sync_m.cfg.port, (long long)sync_m.depth);
 	report();
@@ -336,6 +344,7 @@ static int client_setup(void)
 	mosquitto_connect_callback_set(sync_m.m, on_connect);
 	mosquitto_disconnect_callback_set(sync_m.m, on_disconnect);
 	mosquitto_publish_callback_set(sync_m.m, on_publish);
+	mosquitto_message_callback_set(sync_m.m, sync_cmd_on_message);
 	rc = mosquitto_will_set(sync_m.m, sync_m.topic[SYNC_T_STATUS], (int)strlen(w), w, 1, true);
 	json_object_put(will);
 	if (rc == MOSQ_ERR_SUCCESS && sync_m.cfg.cafile[0])
@@ -438,6 +447,7 @@ enum sw_err sync_start(const struct config *cfg, struct store *st, const char *b
 		return e;
 	}
 	store_set_outbox_hook(st, on_added, NULL);
+	sync_cmd_start();
 	connect_now(NULL);
 	return SW_OK;
 }
@@ -469,6 +479,7 @@ void sync_stop(void)
 	teardown(NULL);
 	loop_timer_cancel(&sync_m.retry);
 	loop_timer_cancel(&sync_m.flush);
+	sync_cmd_stop();
 	store_set_outbox_hook(sync_m.store, NULL, NULL);
 	swap_set_outbox_full(false);
 	free(sync_m.win);

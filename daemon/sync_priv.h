@@ -4,6 +4,7 @@
 #define SWAPD_SYNC_PRIV_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <json-c/json.h>
@@ -13,6 +14,11 @@
 #include "daemon/store.h"
 
 struct mosquitto;
+struct mosquitto_message;
+
+/* The largest command payload taken (mqtt.md's commands are a few hundred
+ * bytes; transport.job with 99 battery ids under 2 KiB). */
+#define SYNC_CMD_PAYLOAD_MAX 16384
 
 enum sync_link { SYNC_OFF, SYNC_WAITING, SYNC_CONNECTING, SYNC_CONNECTED };
 
@@ -66,6 +72,30 @@ json_object *sync_birth_json(void);
  * as RFC 3339, boot) and the stored payload's fields. NULL when the stored
  * payload is not a JSON object (never written so; logged by the caller). */
 json_object *sync_event_json(const struct store_outbox_row *r);
+
+/* Publishes the online status and the birth (both retained, QoS 1), as
+ * after every CONNACK and for the rebirth command; false when the link
+ * could not take them (it is then torn down). */
+bool sync_announce(void);
+
+/* Commands from the fleet (sync_cmd.c): sets up the cmd and reply topics
+ * and the hourly purge of replies older than 24 h. */
+void sync_cmd_start(void);
+void sync_cmd_stop(void);
+
+/* Subscribes to swap/v1/<sid>/cmd at QoS 1 (after each CONNACK: every
+ * connection is a clean session); false when the client refused. */
+bool sync_cmd_subscribe(void);
+
+/* libmosquitto's message callback: a command handled and its reply, if
+ * it has one, published on swap/v1/<sid>/cmd/reply at QoS 1. */
+void sync_cmd_on_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg);
+
+/* One message from the broker, on topic, handled: the reply text to send
+ * (the caller frees it), or NULL when there is none (no usable id). Every
+ * refusal is also a cmd.rejected event. Never blocks; bounded by
+ * SYNC_CMD_PAYLOAD_MAX. */
+char *sync_cmd_handle(const char *topic, const void *payload, size_t len);
 
 /* Registers the `sync` command. */
 enum sw_err sync_commands(char *why, size_t whylen);
