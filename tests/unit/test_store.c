@@ -24,6 +24,7 @@
 #include "daemon/store_transport.h"
 #include "daemon/store_swaps.h"
 #include "daemon/store_queue.h"
+#include "daemon/store_cmd.h"
 
 static char dir[64];
 static char path[128];
@@ -766,6 +767,57 @@ static void test_queue_rows(void **state)
 	assert_int_equal(sql_int("SELECT distance_m FROM queue WHERE left_at IS NULL"), 120);
 }
 
+static bool never(void *arg)
+{
+	(void)arg;
+	return false;
+}
+
+/* The fleet commands' replies: kept with the request and the event of
+ * their transaction, found again after a reopen, unique per id, purged by
+ * age. */
+static void test_cmd_replies(void **state)
+{
+	struct store *st;
+	char why[256], *req, *reply;
+	bool found;
+	json_object *f = json_object_new_object();
+	struct store_event ev = { "cmd.rejected", "b1", f };
+
+	(void)state;
+	loop_set_clock(true);
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_cmd_get(st, "c-1", &found, &req, &reply), SW_OK);
+	assert_false(found);
+	assert_null(req);
+	assert_int_equal(store_cmd_put(st, "c-1", "{\"cmd\":\"rebirth\"}", "{\"id\":\"c-1\",\"ok\":true}",
+				       &ev), SW_OK);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type = 'cmd.rejected'"), 1);
+	/* an id is run once: a second put under it fails and records nothing */
+	assert_int_not_equal(store_cmd_put(st, "c-1", "{}", "{}", &ev), SW_OK);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type = 'cmd.rejected'"), 1);
+	store_close(st);
+
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	assert_int_equal(store_cmd_get(st, "c-1", &found, &req, &reply), SW_OK);
+	assert_true(found);
+	assert_string_equal(req, "{\"cmd\":\"rebirth\"}");
+	assert_string_equal(reply, "{\"id\":\"c-1\",\"ok\":true}");
+	free(req);
+	free(reply);
+	assert_int_equal(store_cmd_purge(st, loop_wall_ms()), SW_OK);
+	assert_int_equal(store_cmd_get(st, "c-1", &found, &req, &reply), SW_OK);
+	assert_true(found); /* not older than the cut */
+	free(req);
+	free(reply);
+	loop_run_until(never, NULL, 10); /* the simulated clock moves on */
+	assert_int_equal(store_cmd_purge(st, loop_wall_ms()), SW_OK);
+	assert_int_equal(store_cmd_get(st, "c-1", &found, &req, &reply), SW_OK);
+	assert_false(found);
+	store_close(st);
+	json_object_put(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +839,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_read_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmd_replies, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
