@@ -179,9 +179,9 @@ def test_a_repeated_id_gets_the_same_reply_and_no_second_effect(station, fleet, 
     again = fleet.ask("r-1", "queue.reserve", user="u-0001", nonce="nonce0001", eta_s=600)
     assert again == first
     assert len(waiting(station)) == 1
-    joined = [e for e in fleet.of("event") if e["type"] == "queue.joined"]
     wait_until(lambda: len([e for e in fleet.of("event") if e["type"] == "queue.joined"]) == 1,
                5, "one queue.joined")
+    joined = [e for e in fleet.of("event") if e["type"] == "queue.joined"]
 
     # also after a restart: the reply is on disk, so is the effect
     station.stop()
