@@ -172,6 +172,14 @@ static const char *const migrations[] = {
 	"  left_at INTEGER,"
 	"  reason TEXT);"
 	"CREATE UNIQUE INDEX queue_waiting_nonce ON queue (nonce) WHERE left_at IS NULL;",
+	/* 8 -> 9: the fleet's telemetry kept while the broker is unreachable
+	 * (store_history.c, mqtt.md "Telemetry"): one row per sample, its
+	 * payload the telemetry message as it would have gone out, bounded by
+	 * sync.offline_telemetry_max (the oldest go first). id is the order. */
+	"CREATE TABLE telemetry_history ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  payload TEXT NOT NULL);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
