@@ -25,6 +25,7 @@
 #include "daemon/log.h"
 #include "daemon/swap.h"
 #include "daemon/sync_priv.h"
+#include "daemon/sync_tel.h"
 
 #define MISC_MS 1000
 #define FLUSH_RETRY_MS 1000
@@ -153,6 +154,8 @@ static void pump(void *arg)
 	if (store_outbox_read(sync_m.store, sync_m.sent_seq, sync_m.cfg.inflight - sync_m.nwin,
 			      send_row, NULL) != SW_OK)
 		loop_timer_arm(&sync_m.pump, FLUSH_RETRY_MS); /* the store's trouble is its health */
+	else if (sync_m.nwin == 0)
+		sync_tel_pump(); /* mqtt.md: historical telemetry after the event backlog */
 	if (sync_m.broken)
 		teardown(NULL);
 	else
@@ -213,6 +216,7 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 		loop_timer_arm(&sync_m.pump, 0);
 		return;
 	}
+	sync_tel_acked(mid);
 }
 
 /* CONNACK: status, then birth (both retained), then the outbox from its
@@ -245,6 +249,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 	log_msg(LOG_NOTICE, "sync: connected to %s:%d; %lld events to send", sync_m.cfg.host,
 		sync_m.cfg.port, (long long)sync_m.depth);
 	report();
+	sync_tel_connected();
 	loop_timer_arm(&sync_m.pump, 0);
 }
 
@@ -433,6 +438,8 @@ enum sw_err sync_start(const struct config *cfg, struct store *st, const char *b
 	loop_timer_init(&sync_m.pump, pump, NULL);
 	loop_timer_init(&sync_m.flush, flush, NULL);
 	e = setup_state(cfg, st, boot);
+	if (e == SW_OK)
+		e = sync_tel_start();
 	if (e != SW_OK) {
 		snprintf(why, whylen, "%s", e == SW_ENOMEM ? "out of memory" : store_errmsg(st));
 		return e;
@@ -470,6 +477,7 @@ void sync_stop(void)
 	loop_timer_cancel(&sync_m.retry);
 	loop_timer_cancel(&sync_m.flush);
 	store_set_outbox_hook(sync_m.store, NULL, NULL);
+	sync_tel_stop();
 	swap_set_outbox_full(false);
 	free(sync_m.win);
 	free(sync_m.acked);
