@@ -31,6 +31,8 @@
 #define FLUSH_RETRY_MS 1000
 
 struct sync_module sync_m = { .fd = -1 };
+static struct log_cond connect_cond; /* connects that fail, logged on change */
+static char lib_error[128];          /* libmosquitto's last error log line */
 
 static void connect_now(void *arg);
 
@@ -93,6 +95,16 @@ static void teardown(const char *why)
 	loop_timer_cancel(&sync_m.pump);
 	if (sync_m.link == SYNC_CONNECTED)
 		log_msg(LOG_WARNING, "sync: lost the broker: %s", sync_m.last_error);
+	if (sync_m.link == SYNC_CONNECTING) {
+		/* TLS says why only in libmosquitto's log (OpenSSL's reason,
+		 * "certificate verify failed"): the engineer needs that one. */
+		if (lib_error[0])
+			snprintf(sync_m.last_error + strlen(sync_m.last_error),
+				 sizeof sync_m.last_error - strlen(sync_m.last_error), " (%s)",
+				 lib_error);
+		log_cond(&connect_cond, 1, LOG_WARNING, "sync: cannot connect to %s:%d: %s",
+			 sync_m.cfg.host, sync_m.cfg.port, sync_m.last_error);
+	}
 	sync_m.nwin = 0;
 	sync_m.broken = false;
 	sync_m.link = SYNC_WAITING;
@@ -232,6 +244,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 		return;
 	}
 	loop_timer_cancel(&sync_m.timeout);
+	log_cond(&connect_cond, 0, LOG_NOTICE, "sync: the broker takes connections again");
 	sync_m.link = SYNC_CONNECTED;
 	sync_m.reconnects += sync_m.connected_ms != 0; /* connections after this run's first */
 	sync_m.connected_ms = loop_wall_ms();
@@ -322,6 +335,14 @@ static int read_password(char *pw, size_t len)
 	return 0;
 }
 
+static void on_log(struct mosquitto *m, void *obj, int level, const char *msg)
+{
+	(void)m;
+	(void)obj;
+	if (level == MOSQ_LOG_ERR)
+		snprintf(lib_error, sizeof lib_error, "%s", msg);
+}
+
 /* A fresh client with the Will, TLS or credentials, on the way to the
  * broker; the rest happens in the callbacks. */
 static int client_setup(void)
@@ -341,6 +362,8 @@ static int client_setup(void)
 	mosquitto_connect_callback_set(sync_m.m, on_connect);
 	mosquitto_disconnect_callback_set(sync_m.m, on_disconnect);
 	mosquitto_publish_callback_set(sync_m.m, on_publish);
+	mosquitto_log_callback_set(sync_m.m, on_log);
+	lib_error[0] = '\0';
 	rc = mosquitto_will_set(sync_m.m, sync_m.topic[SYNC_T_STATUS], (int)strlen(w), w, 1, true);
 	json_object_put(will);
 	if (rc == MOSQ_ERR_SUCCESS && sync_m.cfg.cafile[0])
@@ -483,4 +506,5 @@ void sync_stop(void)
 	free(sync_m.acked);
 	mosquitto_lib_cleanup();
 	sync_m = (struct sync_module){ .fd = -1 };
+	connect_cond = (struct log_cond){ 0 };
 }
