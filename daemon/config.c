@@ -91,6 +91,9 @@ void config_defaults(struct config *cfg)
 	cfg->sync.inflight = 20;
 	cfg->sync.outbox_cap = 1000000;
 	cfg->sync.stop_timeout_ms = 1000;
+	cfg->sync.telemetry_interval_s = 10;
+	cfg->sync.offline_telemetry_interval_s = 60;
+	cfg->sync.offline_telemetry_max = 10080; /* a week at 60 s */
 }
 
 /* The value as JSON, shortened, for an error message. */

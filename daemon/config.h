@@ -120,6 +120,9 @@ struct config {
 		int inflight;          /* events published and not yet acknowledged */
 		int outbox_cap;        /* events waiting before swaps are refused */
 		int stop_timeout_ms;   /* a clean stop's offline status, at most */
+		int telemetry_interval_s;         /* live telemetry, QoS 0 */
+		int offline_telemetry_interval_s; /* samples kept while unreachable */
+		int offline_telemetry_max;        /* samples kept, the oldest go first */
 	} sync;
 	struct config_store {
 		char path[PATH_MAX];

@@ -310,6 +310,9 @@ static const struct field sync_fields[] = {
 	INT(struct config_sync, inflight, 1, 1000),
 	INT(struct config_sync, outbox_cap, 100, 100000000),
 	INT(struct config_sync, stop_timeout_ms, 100, 1500),
+	INT(struct config_sync, telemetry_interval_s, 1, 3600),
+	INT(struct config_sync, offline_telemetry_interval_s, 1, 86400),
+	INT(struct config_sync, offline_telemetry_max, 1, 10000000),
 	{ 0 },
 };
 

@@ -180,6 +180,14 @@ static const char *const migrations[] = {
 	"  reply TEXT NOT NULL,"
 	"  at INTEGER NOT NULL);"
 	"CREATE INDEX cmd_replies_at ON cmd_replies (at);",
+	/* 9 -> 10: the fleet's telemetry kept while the broker is unreachable
+	 * (store_history.c, mqtt.md "Telemetry"): one row per sample, its
+	 * payload the telemetry message as it would have gone out, bounded by
+	 * sync.offline_telemetry_max (the oldest go first). id is the order. */
+	"CREATE TABLE telemetry_history ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  payload TEXT NOT NULL);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

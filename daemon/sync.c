@@ -25,11 +25,14 @@
 #include "daemon/log.h"
 #include "daemon/swap.h"
 #include "daemon/sync_priv.h"
+#include "daemon/sync_tel.h"
 
 #define MISC_MS 1000
 #define FLUSH_RETRY_MS 1000
 
 struct sync_module sync_m = { .fd = -1 };
+static struct log_cond connect_cond; /* connects that fail, logged on change */
+static char lib_error[128];          /* libmosquitto's last error log line */
 
 static void connect_now(void *arg);
 
@@ -92,6 +95,16 @@ static void teardown(const char *why)
 	loop_timer_cancel(&sync_m.pump);
 	if (sync_m.link == SYNC_CONNECTED)
 		log_msg(LOG_WARNING, "sync: lost the broker: %s", sync_m.last_error);
+	if (sync_m.link == SYNC_CONNECTING) {
+		/* TLS says why only in libmosquitto's log (OpenSSL's reason,
+		 * "certificate verify failed"): the engineer needs that one. */
+		if (lib_error[0])
+			snprintf(sync_m.last_error + strlen(sync_m.last_error),
+				 sizeof sync_m.last_error - strlen(sync_m.last_error), " (%s)",
+				 lib_error);
+		log_cond(&connect_cond, 1, LOG_WARNING, "sync: cannot connect to %s:%d: %s",
+			 sync_m.cfg.host, sync_m.cfg.port, sync_m.last_error);
+	}
 	sync_m.nwin = 0;
 	sync_m.broken = false;
 	sync_m.link = SYNC_WAITING;
@@ -153,6 +166,8 @@ static void pump(void *arg)
 	if (store_outbox_read(sync_m.store, sync_m.sent_seq, sync_m.cfg.inflight - sync_m.nwin,
 			      send_row, NULL) != SW_OK)
 		loop_timer_arm(&sync_m.pump, FLUSH_RETRY_MS); /* the store's trouble is its health */
+	else if (sync_m.nwin == 0)
+		sync_tel_pump(); /* mqtt.md: historical telemetry after the event backlog */
 	if (sync_m.broken)
 		teardown(NULL);
 	else
@@ -213,6 +228,7 @@ static void on_publish(struct mosquitto *m, void *obj, int mid)
 		loop_timer_arm(&sync_m.pump, 0);
 		return;
 	}
+	sync_tel_acked(mid);
 }
 
 bool sync_announce(void)
@@ -240,6 +256,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 		return;
 	}
 	loop_timer_cancel(&sync_m.timeout);
+	log_cond(&connect_cond, 0, LOG_NOTICE, "sync: the broker takes connections again");
 	sync_m.link = SYNC_CONNECTED;
 	sync_m.reconnects += sync_m.connected_ms != 0; /* connections after this run's first */
 	sync_m.connected_ms = loop_wall_ms();
@@ -253,6 +270,7 @@ static void on_connect(struct mosquitto *m, void *obj, int rc)
 	log_msg(LOG_NOTICE, "sync: connected to %s:%d; %lld events to send", sync_m.cfg.host,
 		sync_m.cfg.port, (long long)sync_m.depth);
 	report();
+	sync_tel_connected();
 	loop_timer_arm(&sync_m.pump, 0);
 }
 
@@ -325,6 +343,14 @@ static int read_password(char *pw, size_t len)
 	return 0;
 }
 
+static void on_log(struct mosquitto *m, void *obj, int level, const char *msg)
+{
+	(void)m;
+	(void)obj;
+	if (level == MOSQ_LOG_ERR)
+		snprintf(lib_error, sizeof lib_error, "%s", msg);
+}
+
 /* A fresh client with the Will, TLS or credentials, on the way to the
  * broker; the rest happens in the callbacks. */
 static int client_setup(void)
@@ -345,6 +371,8 @@ static int client_setup(void)
 	mosquitto_disconnect_callback_set(sync_m.m, on_disconnect);
 	mosquitto_publish_callback_set(sync_m.m, on_publish);
 	mosquitto_message_callback_set(sync_m.m, sync_cmd_on_message);
+	mosquitto_log_callback_set(sync_m.m, on_log);
+	lib_error[0] = '\0';
 	rc = mosquitto_will_set(sync_m.m, sync_m.topic[SYNC_T_STATUS], (int)strlen(w), w, 1, true);
 	json_object_put(will);
 	if (rc == MOSQ_ERR_SUCCESS && sync_m.cfg.cafile[0])
@@ -442,6 +470,8 @@ enum sw_err sync_start(const struct config *cfg, struct store *st, const char *b
 	loop_timer_init(&sync_m.pump, pump, NULL);
 	loop_timer_init(&sync_m.flush, flush, NULL);
 	e = setup_state(cfg, st, boot);
+	if (e == SW_OK)
+		e = sync_tel_start();
 	if (e != SW_OK) {
 		snprintf(why, whylen, "%s", e == SW_ENOMEM ? "out of memory" : store_errmsg(st));
 		return e;
@@ -481,9 +511,11 @@ void sync_stop(void)
 	loop_timer_cancel(&sync_m.flush);
 	sync_cmd_stop();
 	store_set_outbox_hook(sync_m.store, NULL, NULL);
+	sync_tel_stop();
 	swap_set_outbox_full(false);
 	free(sync_m.win);
 	free(sync_m.acked);
 	mosquitto_lib_cleanup();
 	sync_m = (struct sync_module){ .fd = -1 };
+	connect_cond = (struct log_cond){ 0 };
 }

@@ -10,6 +10,7 @@
 #include "daemon/loop.h"
 #include "daemon/slots.h"
 #include "daemon/sync_priv.h"
+#include "daemon/sync_tel.h"
 #include "daemon/text.h"
 #include "drivers/rack.h"
 
@@ -141,6 +142,7 @@ static json_object *cmd_sync(const struct control_req *req)
 					       sync_m.retry_at > loop_now() ? sync_m.retry_at - loop_now() : 0));
 	json_object_object_add(o, "last_error", sync_m.last_error[0] ?
 			       json_object_new_string(sync_m.last_error) : NULL);
+	sync_tel_json(o);
 	return control_ok(o);
 }
 

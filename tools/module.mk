@@ -65,3 +65,11 @@ BENCHES += bench-swap
 .PHONY: bench-swap
 bench-swap: $(BINS)
 	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_swap.py
+
+# `make bench`: fleet sync's drain rate from a 100,000-event backlog beside
+# mosquitto_pub, swapd's memory while draining, and the live path's latency
+# (tools/bench_sync.py).
+BENCHES += bench-sync
+.PHONY: bench-sync
+bench-sync: $(BINS)
+	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_sync.py

@@ -137,6 +137,12 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"username\":\"st\",\"password_file\":\"/nonexistent/pw\"}}",
 	  "sync.password_file: /nonexistent/pw: cannot open: No such file or directory" },
 	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"qos\":2}}", "sync.qos: unknown key" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"telemetry_interval_s\":0}}",
+	  "sync.telemetry_interval_s: 0 is out of range 1..3600" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"offline_telemetry_interval_s\":86401}}",
+	  "sync.offline_telemetry_interval_s: 86401 is out of range 1..86400" },
+	{ "{" MIN ",\"sync\":{\"host\":\"b\",\"offline_telemetry_max\":0}}",
+	  "sync.offline_telemetry_max: 0 is out of range 1..10000000" },
 };
 
 static void test_bad_inputs(void **state)

@@ -25,6 +25,7 @@
 #include "daemon/store_swaps.h"
 #include "daemon/store_queue.h"
 #include "daemon/store_cmd.h"
+#include "daemon/store_history.h"
 
 static char dir[64];
 static char path[128];
@@ -732,6 +733,71 @@ static void count_waiting(const struct store_queue_entry *e, void *arg)
 
 /* Queue rows: tickets never given twice, a nonce waiting once at a time,
  * a row that left kept with its reason and its event written with it. */
+struct history_seen {
+	int n, stop_after;
+	int64_t id[8], ts[8];
+	char payload[8][16];
+};
+
+static int note_history(const struct store_history_row *r, void *arg)
+{
+	struct history_seen *s = arg;
+
+	s->id[s->n] = r->id;
+	s->ts[s->n] = r->ts;
+	snprintf(s->payload[s->n], sizeof s->payload[0], "%s", r->payload);
+	return ++s->n == s->stop_after;
+}
+
+/* Kept telemetry: bounded (the oldest go), read oldest first after an id,
+ * deleted by id; its event, when given, goes in the same transaction. */
+static void test_telemetry_history(void **state)
+{
+	struct store *st;
+	char why[256], text[16];
+	struct history_seen s = { 0 };
+	int64_t n = -1;
+	json_object *f = json_object_new_object();
+	struct store_event ev = { "test.event", "b1", f };
+
+	(void)state;
+	assert_int_equal(store_open(path, 100, &st, why, sizeof why), SW_OK);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(text, sizeof text, "{\"n\":%d}", i);
+		assert_int_equal(store_history_add(st, 1000 * i, text, 3, i == 5 ? &ev : NULL), SW_OK);
+	}
+	assert_int_equal(store_history_count(st, &n), SW_OK);
+	assert_int_equal(n, 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type = 'test.event'"), 1);
+	assert_int_equal(store_history_read(st, 0, 10, note_history, &s), SW_OK);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.id[0], 3);
+	assert_int_equal(s.ts[0], 3000);
+	assert_string_equal(s.payload[0], "{\"n\":3}");
+	assert_int_equal(s.id[2], 5);
+	s = (struct history_seen){ .stop_after = 1 };
+	assert_int_equal(store_history_read(st, 3, 10, note_history, &s), SW_OK);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.id[0], 4);
+	s = (struct history_seen){ 0 };
+	assert_int_equal(store_history_read(st, 3, 1, note_history, &s), SW_OK);
+	assert_int_equal(s.n, 1);
+
+	assert_int_equal(store_history_delete(st, (int64_t[]){ 3, 5, 99 }, 3), SW_OK);
+	s = (struct history_seen){ 0 };
+	assert_int_equal(store_history_read(st, 0, 10, note_history, &s), SW_OK);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.id[0], 4);
+	/* ids are never reused, so a sample added now sorts after the rest */
+	assert_int_equal(store_history_add(st, 500, "{}", 3, NULL), SW_OK);
+	s = (struct history_seen){ 0 };
+	assert_int_equal(store_history_read(st, 0, 10, note_history, &s), SW_OK);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.id[1], 6);
+	store_close(st);
+	json_object_put(f);
+}
+
 static void test_queue_rows(void **state)
 {
 	struct store *st;
@@ -835,6 +901,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_battery_vacate_and_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_rows, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_telemetry_history, setup, teardown),
 		cmocka_unit_test(test_bind_wrong_count),
 		cmocka_unit_test_setup_teardown(test_failed_change_writes_no_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_transaction_leaves_nothing, setup, teardown),
