@@ -40,7 +40,7 @@ import threading
 import time
 
 from station import Station
-from swapd_fixture import read_reply, wait_until
+from swapd_fixture import read_reply, slots_of, wait_until
 
 SLOTS = 8
 MAX_RIDERS = 3
@@ -110,9 +110,15 @@ class Rider(threading.Thread):
         self.dwell_in = rng.choice([0, 0.1, 0.3, 0.6])
         self.dwell_out = rng.choice([0, 0.1, 0.3, 0.6])
         self.close_empty_first = rng.random() < 0.15
+        self.take_back = rng.random() < 0.1  # takes bring out again once swapd has it
+        if self.take_back:
+            self.dwell_in = 0.6
         self.soc = rng.randint(85, 99)
+        self.soh = 60 if rng.random() < 0.1 else 95  # worn: to be quarantined
         self.returned = False   # bring is in the rack
-        self.took = None        # the battery id taken
+        self.ever_returned = False
+        self.returned_at = 0.0
+        self.took = None        # the battery id taken from slot_out
         self.swap = None
         self.error = None
 
@@ -159,9 +165,20 @@ class Rider(threading.Thread):
                 self.close_empty_first = False
                 sim.op("close_empty", slot=slot_in, dwell=self.dwell_in)
                 return
-            r = sim.op("return", slot=slot_in, battery=self.bring, soc=self.soc, soh=95,
+            r = sim.op("return", slot=slot_in, battery=self.bring, soc=self.soc, soh=self.soh,
                        dwell=self.dwell_in)
-            self.returned = r.get("ok", False)
+            if r.get("ok"):
+                self.returned = self.ever_returned = True
+                self.returned_at = time.monotonic()
+        elif self.take_back:
+            # the kiosk said the battery is in: the rider thinks better of it
+            if time.monotonic() - self.returned_at > 0.5:
+                self.take_back = False
+            elif self.store.rows("SELECT battery_in FROM swaps WHERE id = ?",
+                                 (self.swap,))[0][0] == self.bring:
+                self.take_back = False
+                if sim.op("take", slot=slot_in, dwell=0.3).get("ok"):
+                    self.returned = False
         elif self.took is None:
             s = sim.op("get", slot=slot_out)
             if s["lock_closed"] or s["door_open"] or s["battery"] is None:
@@ -177,6 +194,7 @@ class CrashTest:
         self.store = Store(st.daemon.db)
         self.sim = Sim(st.sim.ctl_path)
         self.put_in = set()     # every battery id the test put into the rack
+        self.worn = set()       # those with an SOH under ledger.quarantine_soh
         self.next_battery = 5000
         self.riders = 0
         self.used = []          # tokens that started a swap
@@ -246,11 +264,32 @@ class CrashTest:
                     bad.append(f"BAT-{bid:05d} {b['place']} {b['slot']}, in slot {slot}")
                 elif not slot and b["place"] not in ("rider", "unknown"):
                     bad.append(f"BAT-{bid:05d} {b['place']} {b['slot']}, off the rack")
+                elif bid in self.worn and not b["quarantined"]:
+                    bad.append(f"BAT-{bid:05d} worn, not quarantined")
             return bad
         try:
             wait_until(lambda: not where(), 5, "the ledger to match the rack")
         except AssertionError:
             raise AssertionError(f"ledger: {where()}") from None
+
+    def riders_served(self, riders):
+        """3 and 4 from the riders' side: a rider who took a battery was
+        served (swap completed, the ledger has it with them), and the swap
+        recorded the very batteries that went in and out."""
+        for r in riders:
+            if r.swap is None:
+                assert r.took is None and not r.returned, f"{r.user} acted with no swap"
+                continue
+            result, b_in, b_out = self.store.rows(
+                "SELECT result, battery_in, battery_out FROM swaps WHERE id = ?", (r.swap,))[0]
+            if r.took is not None:
+                assert (result, b_in, b_out) == ("completed", r.bring, r.took), \
+                    f"{r.user} brought {r.bring}, took {r.took}: swap {r.swap} {result} {b_in} {b_out}"
+                b = {x["battery"]: x for x in self.st.swapctl("batteries").json["batteries"]}
+                b = b[f"BAT-{r.took:05d}"]
+                assert (b["place"], b["holder"], b["swap"]) == ("rider", r.user, r.swap), b
+            else:
+                assert result == "aborted", f"{r.user} took nothing: swap {r.swap} {result}"
 
     def settled(self):
         """Every door shut and locked, nothing running."""
@@ -288,9 +327,12 @@ class CrashTest:
 
     def stock(self):
         """Room for the next round: empty slots and charged batteries for
-        MAX_RIDERS riders, made the way an engineer would, through swapd
-        (unlock, open, take out or put in, close, lock): aborted swaps
-        leave returned batteries behind."""
+        MAX_RIDERS riders, made the way an engineer or a transporter would,
+        through swapd (unlock, open, take out or put in, close, lock): worn
+        batteries go, and aborted swaps leave returned batteries behind."""
+        for s in self.sim.op("list")["slots"]:
+            if s["battery"] in self.worn:
+                self.engineer(s["slot"], "remove")
         slots = self.sim.op("list")["slots"]
         empty = [s["slot"] for s in slots if s["battery"] is None]
         full = [s["slot"] for s in slots if s["battery"] is not None]
@@ -302,14 +344,23 @@ class CrashTest:
                 self.engineer(slot, "insert", battery=self.new_battery(), soc=97, soh=96)
 
     def engineer(self, slot, what, **args):
+        """At a person's pace: each step once swapd has seen the one before
+        (a door unlocked and locked again between two of its readings, a
+        battery gone behind it, would look like a failed presence sensor)."""
+        def seen(key, value):
+            wait_until(lambda: slots_of(self.st.daemon)[slot][key] == value, 5,
+                       f"swapd to see slot {slot}'s {key} {value}")
         assert self.st.swapctl("unlock", slot).returncode == 0
-        wait_until(lambda: not self.sim.op("get", slot=slot)["lock_closed"], 5, f"slot {slot} unlocked")
+        seen("lock", "unlocked")
         assert self.sim.op("open", slot=slot)["ok"]
+        seen("door", "open")
         assert self.sim.op(what, slot=slot, **args)["ok"]
         if what == "insert":
             self.put_in.add(args["battery"])
         assert self.sim.op("close", slot=slot)["ok"]
+        seen("door", "closed")
         assert self.st.swapctl("lock", slot).returncode == 0
+        seen("lock", "locked")
 
     def round(self):
         n = self.rng.randint(1, MAX_RIDERS)
@@ -331,11 +382,14 @@ class CrashTest:
         for r in riders:
             r.join(RIDER_PATIENCE_S + 5)
             assert not r.is_alive() and r.error is None, f"rider {r.user}: {r.error}"
-            if r.returned:
+            if r.ever_returned:
                 self.put_in.add(r.bring)
+                if r.soh < 75:
+                    self.worn.add(r.bring)
             if r.swap is not None:
                 self.used.append(r.token)
         self.swaps_ended()
+        self.riders_served(riders)
         self.settled()
         self.tokens_once()
         self.seq_contiguous()
