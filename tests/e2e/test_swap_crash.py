@@ -405,6 +405,7 @@ def test_kill_swapd_at_random_points_of_swaps(tmp_path):
     rng = random.Random(seed)
     batteries = {i: dict(battery=100 + i, soc=96, soh=95) for i in range(1, 6)}
     st = Station(tmp_path, slots=SLOTS, batteries=batteries, config={"swap": SWAP})
+    t = None
     try:
         st.start()
         t = CrashTest(st, rng)
@@ -413,14 +414,16 @@ def test_kill_swapd_at_random_points_of_swaps(tmp_path):
         try:
             while t.kills < kills:
                 t.round()
-        except AssertionError as e:
+        except Exception as e:
             for lines in t.logs + [st.log.lines]:
                 print("--- swapd's log, the end:", *lines[-60:], sep="\n")
-            raise AssertionError(f"seed {seed}, kill {t.kills}: {e}") from e
+            raise AssertionError(f"seed {seed}, kill {t.kills}: {e!r}") from e
         ended = dict(st.daemon.sql("SELECT result, count(*) FROM swaps GROUP BY result"))
         print(f"{t.kills} kills, {t.riders} riders, swaps {ended}, "
               f"left at {t.stages}, doors locked at most {t.worst_lock_s:.2f} s after a start, "
               f"{time.monotonic() - t0:.0f} s")
         assert ended.get("completed", 0) > 0, f"no swap ever completed: seed {seed}"
     finally:
+        if t:
+            t.sim.close()
         st.close()
