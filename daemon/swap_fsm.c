@@ -111,6 +111,9 @@ static const struct row table[] = {
 	ROW(UNLOCK_OUT, ESTOP, 0, ABORTED, STOP_OUT, NONE, "estop"),
 	ROW(UNLOCK_OUT, RESTART, SC_READ | SC_OUT_FULL | SC_FRESH, UNLOCK_OUT, SA_UNLOCK_OUT, DOOR, NULL),
 	ROW(UNLOCK_OUT, RESTART, SC_READ | SC_OUT_FULL, ABORTED, STOP_OUT, NONE, "restart"),
+	/* the unlock went out before the crash and the rider took it */
+	ROW(UNLOCK_OUT, RESTART, SC_READ | SC_OPEN, CLOSE_OUT, 0, CLOSE, NULL),
+	ROW(UNLOCK_OUT, RESTART, SC_READ, LOCK_OUT, SA_LOCK_OUT, NONE, NULL),
 	ROW(UNLOCK_OUT, RESTART, 0, ABORTED, SA_LOCK_OUT | SA_ABORT, NONE, "restart"),
 
 	/* wait_take: the charged battery is the rider's to take (OCPP's
