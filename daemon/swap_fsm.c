@@ -104,6 +104,9 @@ static const struct row table[] = {
 	/* unlock_out: the charged battery's door. Opened again after a
 	 * restart only while a rider may still be waiting for it. */
 	ROW(UNLOCK_OUT, UNLOCKED, 0, WAIT_TAKE, 0, TAKE, NULL),
+	/* taken before the unlock's read-back came: served all the same */
+	ROW(UNLOCK_OUT, BATTERY_OUT, SC_OPEN, CLOSE_OUT, 0, CLOSE, NULL),
+	ROW(UNLOCK_OUT, BATTERY_OUT, 0, LOCK_OUT, SA_LOCK_OUT, NONE, NULL),
 	ROW(UNLOCK_OUT, UNLOCK_FAILED, 0, ABORTED, STOP_OUT, NONE, "unlock_failed"),
 	ROW(UNLOCK_OUT, TIMEOUT, 0, ABORTED, STOP_OUT, NONE, "unlock_timeout"),
 	ROW(UNLOCK_OUT, STAFF_ABORT, 0, ABORTED, STOP_OUT, NONE, "staff_abort"),

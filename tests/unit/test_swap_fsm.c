@@ -266,6 +266,15 @@ static void test_full_swap(void **state)
 	WALK(&j, { SE_UNLOCKED, 0 }, { SE_DOOR_CLOSED, 0 }, { SE_BATTERY_IN, 0 }, { SE_LOCKED, 0 },
 	     { SE_UNLOCKED, 0 }, { SE_DOOR_CLOSED_EMPTY, 0 }, { SE_BATTERY_OUT, 0 }, { SE_LOCKED, 0 });
 	assert_int_equal(j.stage, SWAP_COMPLETED);
+
+	/* the charged battery taken before the unlock's read-back came back:
+	 * the rider has it, so the swap completes (a late "unlocked" changes
+	 * nothing), never battery_out_timeout */
+	WALK(&j, { SE_UNLOCKED, 0 }, { SE_BATTERY_IN, 0 }, { SE_LOCKED, 0 },
+	     { SE_BATTERY_OUT, SC_OPEN }, { SE_DOOR_CLOSED_EMPTY, 0 }, { SE_UNLOCKED, 0 },
+	     { SE_TIMEOUT, 0 }, { SE_LOCKED, 0 });
+	assert_int_equal(j.stage, SWAP_COMPLETED);
+	assert_null(j.reason);
 }
 
 static void test_rider_never_inserts(void **state)
