@@ -146,6 +146,19 @@ void swap_views(struct swap_slot_view *v)
 	}
 }
 
+static bool slot_read(int i);
+
+/* Within the start's reading bound, some slot not read yet. */
+static bool starting(void)
+{
+	if (loop_now() >= recover_until)
+		return false;
+	for (int i = 0; i < slots_count(); i++)
+		if (!slot_read(i))
+			return true;
+	return false;
+}
+
 /* access.c's claim on S tokens: check before anything is written. The
  * order is what the rider is told first: safety, then what the station
  * has, then how busy it is, then the queue. */
@@ -164,6 +177,10 @@ static const char *claim_check(const struct token *tok, void *arg)
 	 * what the fleet has not heard yet stops growing. */
 	if (outbox_full)
 		return "outbox_full";
+	/* Just started, before the rack read every slot: "no empty slot"
+	 * would be untrue; the rider is told to scan again in a moment. */
+	if (starting())
+		return "starting";
 	swap_views(v);
 	int in = swap_pick_in(v, n);
 	if (in < 0)

@@ -704,6 +704,21 @@ static void restart(int sec, int in_slot, int in_battery)
 	assert_int_equal(swap_start(&cfg, store, "boot-2", why, sizeof why), SW_OK);
 }
 
+/* Right after a start, before the rack read its slots, a rider is told
+ * the station is starting, not that it has no slot or battery; once every
+ * slot was read, the same token starts a swap. */
+static void test_scan_while_starting(void **state)
+{
+	char text[TOKEN_TEXT_MAX + 1];
+	struct token tok;
+
+	(void)state;
+	restart(0, 0, 0);
+	assert_string_equal(scan("u-15", text), "starting");
+	assert_true(loop_run_until(all_read, NULL, 10000));
+	assert_string_equal(access_scan(text, strlen(text), "control", &tok), "ok");
+}
+
 /* Stopped while the charged battery's door was open for the rider: the
  * next start unlocks it again (the rider is still there), the rider takes
  * it, the swap completes; the token stays spent. */
@@ -883,6 +898,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_door_left_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_three_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scan_while_starting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_resumes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_too_late, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_finds_battery, setup, teardown),
