@@ -334,7 +334,11 @@ static void sensor_lost(int i, uint64_t id)
 static void on_removed(const struct event *ev, void *arg)
 {
 	int i = ev->slot;
-	bool sealed = at[i].sealed && slots_secure(i), found;
+	/* Only the presence sensor itself reading empty can be a sensor
+	 * that lost a battery: a battery id read as 0 by the health block
+	 * while the fast block (presence, door, lock) is older says nothing
+	 * of the door at the moment the battery went. */
+	bool sealed = at[i].sealed && slots_secure(i) && !rack_reading(i)->present, found;
 	struct store_battery b;
 	int64_t ref;
 	char name[24];
