@@ -68,14 +68,17 @@ class Broker:
 class Sub:
     """mosquitto_sub on swap/v1/<sid>/#, at QoS 1, as a persistent session;
     every message is kept as (topic, retained, payload). Line-buffered
-    (stdbuf) so that each message and the SUBACK show as they come."""
+    (stdbuf) so that each message and the SUBACK show as they come.
+    `subacks` counts its subscriptions: it subscribes again after each
+    reconnect of its own."""
 
-    def __init__(self, port, client_id="fleet-test"):
+    def __init__(self, port, client_id="fleet-test", sid=SID):
         self.proc = subprocess.Popen(
             ["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-h", "127.0.0.1", "-q", "1", "-c", "-i", client_id,
-             "-d", "-F", "M\t%t\t%r\t%p", "-t", f"swap/v1/{SID}/#"],
+             "-d", "-F", "M\t%t\t%r\t%p", "-t", f"swap/v1/{sid}/#"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.msgs = []
+        self.subacks = 0
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
@@ -89,6 +92,7 @@ class Sub:
             if line is None:
                 return
             if "received SUBACK" in line:
+                self.subacks += 1
                 self.subscribed.set()
             if line.startswith("M\t"):
                 _, topic, retained, payload = line.split("\t", 3)
