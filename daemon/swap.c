@@ -177,17 +177,16 @@ static const char *claim_check(const struct token *tok, void *arg)
 	 * what the fleet has not heard yet stops growing. */
 	if (outbox_full)
 		return "outbox_full";
-	/* Just started, before the rack read every slot: "no empty slot"
-	 * would be untrue; the rider is told to scan again in a moment. */
-	if (starting())
-		return "starting";
 	swap_views(v);
+	/* Just started, before the rack read every slot, "no empty slot" or
+	 * "no charged battery" may be untrue: the rider is told the station
+	 * is starting, and to scan again in a moment. */
 	int in = swap_pick_in(v, n);
 	if (in < 0)
-		return "no_empty_slot";
+		return starting() ? "starting" : "no_empty_slot";
 	int out = swap_pick_out(v, n, swap_m.cfg.min_soc, -1);
 	if (out < 0)
-		return "no_charged_battery";
+		return starting() ? "starting" : "no_charged_battery";
 	if (active() >= swap_m.cfg.max_concurrent)
 		return "busy";
 	const char *refused = admit_fn ? admit_fn(tok, swap_pick_charged(v, n, swap_m.cfg.min_soc),

@@ -75,6 +75,14 @@ def event(st, fleet, type, pred, timeout=10):
     return found[0]
 
 
+def wait_all_read(st):
+    """Until swapd has read every slot since its start (both register
+    blocks): before that a scan is told "starting"."""
+    wait_until(lambda: all(s["online"] and s.get("health_read_at")
+                           for s in st.request("slots")["result"]["slots"]), 10,
+               "swapd to read every slot after its start")
+
+
 def sync(st):
     return st.request("sync")["result"]
 
@@ -176,6 +184,7 @@ def test_outage_with_swaps_under_way(station, broker, fleet):
 
     # boot 2, broker up: B ended by the restart; C under way when the broker goes
     st.restart()
+    wait_all_read(st)
     boot2 = st.request("status")["result"]["boot"]
     fleet.wait(lambda: any(p["type"] == "swap.aborted" for p in fleet.of("event")), 10,
                "swap B's abort received live")
@@ -206,6 +215,7 @@ def test_outage_with_swaps_under_way(station, broker, fleet):
 
     # boot 3, broker still down: D taken up and finished, E whole
     st.restart()
+    wait_all_read(st)
     boot3 = st.request("status")["result"]["boot"]
     assert st.wait_log(lambda l: f"swap {swaps['D']['swap']}: taken up at stage wait_take" in l,
                        10), "swap D not taken up"
