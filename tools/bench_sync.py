@@ -68,7 +68,7 @@ def start_broker(tmp):
     with open(conf, "w") as f:
         f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
                 f"user {getpass.getuser()}\n")
-    proc = subprocess.Popen(["mosquitto", "-c", conf], stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", conf], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def up():

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import socket
 import subprocess
 import threading
@@ -21,6 +22,10 @@ from conftest import read_line, stop
 
 SID = "ST-TEST-1"
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+# The broker is in /usr/sbin, which is not on an unprivileged user's PATH.
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
 def free_port():
@@ -46,7 +51,7 @@ class Broker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
 
