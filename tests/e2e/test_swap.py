@@ -53,7 +53,11 @@ def wait_seen_locked(st, timeout=3):
 
 
 def wait_unlocked(st, slot, timeout=5):
+    """Until the bolt is open in rack-sim and swapd has read it back, so the
+    swap's stage has moved on with it."""
     wait_until(lambda: not st.sim_slot(slot)["lock_closed"], timeout, f"slot {slot} unlocked")
+    wait_until(lambda: slots_of(st.daemon)[slot]["lock"] == "unlocked", timeout,
+               f"swapd to read slot {slot} unlocked")
 
 
 def wait_read(st, batteries):
@@ -467,7 +471,9 @@ def test_sigterm_during_swaps_locks_and_stores_then_takes_up(station):
     # a second rider scanned, their door opened, and the update comes
     _, b = start_swap(st, "u-b", after=st.last_seq())
     wait_unlocked(st, b["slot_in"])
-    assert unfinished(st) == {a["swap"]: "wait_take", b["swap"]: "wait_insert"}
+    # the bolts moved in rack-sim; swapd's stages follow when it reads them back
+    want = {a["swap"]: "wait_take", b["swap"]: "wait_insert"}
+    wait_until(lambda: unfinished(st) == want, 5, f"the stages {want}")
 
     code, took = st.stop(timeout=5)  # systemd's TimeoutStopSec
     assert code == 0 and took < 5
