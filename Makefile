@@ -41,7 +41,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
-PKGS    := json-c sqlite3 libcrypto libmodbus libserialport libgpiod libmosquitto libqrencode libpng cmocka
+PKGS    := json-c sqlite3 libcrypto libmodbus libserialport libgpiod libmosquitto libqrencode libpng libmicrohttpd cmocka
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DSWAPD_VERSION='"$(VERSION)"' -I. $(WARN) \
 	$(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
@@ -56,6 +56,7 @@ LIB_SERIAL  := $(shell pkg-config --libs libserialport)
 LIB_GPIOD   := $(shell pkg-config --libs libgpiod)
 LIB_MQTT    := $(shell pkg-config --libs libmosquitto)
 LIB_QR      := $(shell pkg-config --libs libqrencode)
+LIB_MHD     := $(shell pkg-config --libs libmicrohttpd)
 LIB_PNG     := $(shell pkg-config --libs libpng)
 LIB_CMOCKA  := $(shell pkg-config --libs cmocka)
 

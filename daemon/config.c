@@ -70,6 +70,15 @@ void config_defaults(struct config *cfg)
 	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
 	cfg->ledger.write_interval_s = 300;
 	cfg->staff.session_s = 120;
+	snprintf(cfg->kiosk.listen, sizeof cfg->kiosk.listen, "127.0.0.1");
+	cfg->kiosk.port = 8080;
+	snprintf(cfg->kiosk.assets, sizeof cfg->kiosk.assets, "/usr/share/swapd/kiosk");
+	snprintf(cfg->kiosk.language, sizeof cfg->kiosk.language, "en");
+	cfg->kiosk.max_connections = 32;
+	cfg->kiosk.request_max = 8192;
+	cfg->kiosk.body_max = 4096;
+	cfg->kiosk.idle_timeout_s = 30;
+	cfg->kiosk.scan_show_s = 20;
 	cfg->staff.open_timeout_s = 60;
 	cfg->swap.max_concurrent = 3;
 	cfg->swap.unlock_timeout_s = 10;

@@ -124,6 +124,22 @@ struct config {
 		int offline_telemetry_interval_s; /* samples kept while unreachable */
 		int offline_telemetry_max;        /* samples kept, the oldest go first */
 	} sync;
+	struct config_kiosk {      /* the kiosk screen over HTTP (daemon/kiosk.h,
+				    * daemon/web.h); enabled when the "kiosk"
+				    * section is there */
+		bool enabled;
+		char listen[64];       /* an IPv4 or IPv6 address, loopback by default */
+		int port;
+		char assets[PATH_MAX]; /* the page (index.html, kiosk.css, kiosk.js)
+					* and lang/<language>.json */
+		char language[16];     /* the message catalogue: lang/<language>.json */
+		char origin[128];      /* the Origin a POST must carry; "": http://listen:port */
+		int max_connections;   /* HTTP connections at once, streams included */
+		int request_max;       /* bytes of a request's line and headers */
+		int body_max;          /* bytes of a POST body */
+		int idle_timeout_s;    /* a connection silent this long is closed */
+		int scan_show_s;       /* the last scan's result stays on screen */
+	} kiosk;
 	struct config_store {
 		char path[PATH_MAX];
 		int busy_timeout_ms;

@@ -316,6 +316,20 @@ static const struct field sync_fields[] = {
 	{ 0 },
 };
 
+static const struct field kiosk_fields[] = {
+	STR(struct config_kiosk, listen, false, NULL),
+	INT(struct config_kiosk, port, 1, 65535),
+	STR(struct config_kiosk, assets, false, NULL),
+	STR(struct config_kiosk, language, false, NULL),
+	STR(struct config_kiosk, origin, false, NULL),
+	INT(struct config_kiosk, max_connections, 4, 1000),
+	INT(struct config_kiosk, request_max, 2048, 1048576),
+	INT(struct config_kiosk, body_max, 256, 1048576),
+	INT(struct config_kiosk, idle_timeout_s, 1, 3600),
+	INT(struct config_kiosk, scan_show_s, 1, 600),
+	{ 0 },
+};
+
 const struct field config_top_fields[] = {
 	OBJ(station, station_fields),
 	OBJ(log, log_fields),
@@ -339,5 +353,7 @@ const struct field config_top_fields[] = {
 	  .enabled_off = offsetof(struct config, tokens.enabled) },
 	{ .key = "sync", .type = F_OBJ, .off = offsetof(struct config, sync), .sub = sync_fields,
 	  .optional = true, .enabled_off = offsetof(struct config, sync.enabled) },
+	{ .key = "kiosk", .type = F_OBJ, .off = offsetof(struct config, kiosk), .sub = kiosk_fields,
+	  .optional = true, .enabled_off = offsetof(struct config, kiosk.enabled) },
 	{ 0 },
 };

@@ -20,6 +20,7 @@ static const struct {
 	{ "station.id", false }, { "store.path", false }, { "control.socket", false },
 	{ "control.mode", false }, { "rack", false }, { "gpio", false },
 	{ "scanner", false }, { "tokens", true }, { "sync", false },
+	{ "kiosk", false },
 };
 
 #define RESTART "changing it needs a restart"

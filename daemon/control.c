@@ -55,6 +55,7 @@ static uint64_t next_serial = 1;
 struct control_pending {
 	uint64_t client;
 	json_object *id;
+	control_reply_fn reply_fn; /* an in-process caller's (control_call) */
 };
 
 json_object *control_ok(json_object *result)
@@ -225,6 +226,8 @@ static bool client_send(struct client *c, json_object *reply)
 	return ok && client_flush(c);
 }
 
+static json_object *run(const char *name, size_t namelen, json_object *args, struct control_req *r);
+
 static json_object *dispatch(struct client *c, const char *line, size_t len, json_object **id)
 {
 	json_tokener *tok = json_tokener_new();
@@ -254,28 +257,7 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 		reply = control_error("bad_request", "\"args\" must be an object");
 		goto out;
 	}
-	const char *name = json_object_get_string(cmdv);
-	size_t namelen = (size_t)json_object_get_string_len(cmdv);
-	const struct command *cmd = command_find(name, namelen);
-	if (!cmd) {
-		char shown[CONTROL_ECHO_MAX + 1];
-		text_clean(shown, sizeof shown, name, namelen);
-		reply = control_error("unknown_command", "no command \"%s\"", shown);
-		goto out;
-	}
-	if (c->level < cmd->level) {
-		reply = control_error("forbidden", "\"%s\" needs %s rights (group %s); this client has %s",
-				      cmd->name, command_level_name(cmd->level),
-				      peer_group_name(cmd->level), command_level_name(c->level));
-		goto out;
-	}
-	char msg[256];
-	if (!command_check(cmd, args, msg, sizeof msg)) {
-		reply = control_error("bad_request", "%s", msg);
-		goto out;
-	}
 	struct control_req r = {
-		.args = args ? args : json_object_new_object(),
 		.uid = c->cred.uid,
 		.pid = c->cred.pid,
 		.level = c->level,
@@ -283,12 +265,46 @@ static json_object *dispatch(struct client *c, const char *line, size_t len, jso
 		.id = *id,
 	};
 	snprintf(r.who, sizeof r.who, "uid %u pid %d", (unsigned)c->cred.uid, (int)c->cred.pid);
-	reply = cmd->fn(&r);
-	if (!args)
-		json_object_put(r.args);
+	reply = run(json_object_get_string(cmdv), (size_t)json_object_get_string_len(cmdv), args, &r);
 out:
 	json_object_put(req);
 	return reply;
+}
+
+/* Finds the command, checks the caller's level and the arguments, and runs
+ * it with r (its args set here): the reply, or NULL when deferred. */
+static json_object *run(const char *name, size_t namelen, json_object *args, struct control_req *r)
+{
+	const struct command *cmd = command_find(name, namelen);
+	char msg[256];
+
+	if (!cmd) {
+		char shown[CONTROL_ECHO_MAX + 1];
+		text_clean(shown, sizeof shown, name, namelen);
+		return control_error("unknown_command", "no command \"%s\"", shown);
+	}
+	if (r->level < cmd->level)
+		return control_error("forbidden", "\"%s\" needs %s rights (group %s); this client has %s",
+				     cmd->name, command_level_name(cmd->level),
+				     peer_group_name(cmd->level), command_level_name(r->level));
+	if (!command_check(cmd, args, msg, sizeof msg))
+		return control_error("bad_request", "%s", msg);
+	r->args = args ? args : json_object_new_object();
+	json_object *reply = cmd->fn(r);
+	if (!args)
+		json_object_put(r->args);
+	return reply;
+}
+
+void control_call(const char *name, json_object *args, enum command_level level, const char *who,
+		  control_reply_fn fn, uint64_t ref)
+{
+	struct control_req r = { .level = level, .client = ref, .reply_fn = fn };
+
+	snprintf(r.who, sizeof r.who, "%s", who);
+	json_object *reply = run(name, strlen(name), args, &r);
+	if (reply)
+		fn(reply, ref);
 }
 
 struct control_pending *control_defer(const struct control_req *req)
@@ -299,6 +315,9 @@ struct control_pending *control_defer(const struct control_req *req)
 		return NULL;
 	p->client = req->client;
 	p->id = req->id ? json_object_get(req->id) : NULL;
+	p->reply_fn = req->reply_fn;
+	if (p->reply_fn)
+		return p;
 	struct client *c = client_by_serial(p->client);
 	if (c)
 		c->pending++; /* not idle while it waits for this */
@@ -307,6 +326,11 @@ struct control_pending *control_defer(const struct control_req *req)
 
 void control_finish(struct control_pending *p, json_object *reply)
 {
+	if (p->reply_fn) {
+		p->reply_fn(reply, p->client);
+		free(p);
+		return;
+	}
 	struct client *c = client_by_serial(p->client);
 
 	if (p->id)

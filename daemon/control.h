@@ -23,14 +23,19 @@
 /* Longest request line accepted. */
 #define CONTROL_LINE_MAX 65536
 
+/* Where an in-process caller (control_call) gets its reply: taken by fn;
+ * ref is the caller's own, to find what the reply is for. */
+typedef void (*control_reply_fn)(json_object *reply, uint64_t ref);
+
 struct control_req {
 	json_object *args; /* the request's "args", checked against the command's spec */
 	uid_t uid;         /* peer credentials (SO_PEERCRED) */
 	pid_t pid;
 	enum command_level level; /* what the peer may do (its groups, control.*_group) */
 	char who[48];      /* "uid 1000 pid 4242", for the audit trail */
-	uint64_t client;   /* control.c's: which connection asked */
+	uint64_t client;   /* control.c's: which connection asked (control_call: ref) */
 	json_object *id;   /* control.c's: the request's id, if any */
+	control_reply_fn reply_fn; /* control.c's: set for control_call */
 };
 
 /* A reply a handler owes and will send later (after a slot controller
@@ -69,6 +74,14 @@ struct control_pending *control_defer(const struct control_req *req);
 /* Sends the deferred reply (taking it) if the client is still connected,
  * and frees p either way. */
 void control_finish(struct control_pending *p, json_object *reply);
+
+/* For in-process clients (the kiosk page, daemon/web.h): runs command name
+ * with args (an object, or NULL for none; not taken) for a client of level
+ * whose audit name is who, checked exactly as a socket request is. The reply
+ * ({"ok": ...} as on the socket) goes to fn with ref once: before this
+ * returns, or later when the command defers it. */
+void control_call(const char *name, json_object *args, enum command_level level, const char *who,
+		  control_reply_fn fn, uint64_t ref);
 
 /* Registers `help` (alias `commands`), creates the socket at cfg->socket
  * with cfg->mode and starts serving it in the loop. Fails with a reason in

@@ -27,6 +27,8 @@
 #include "daemon/status.h"
 #include "daemon/store.h"
 #include "daemon/sync.h"
+#include "daemon/kiosk.h"
+#include "daemon/web.h"
 #include "daemon/transport.h"
 #include "daemon/swap.h"
 
@@ -192,6 +194,13 @@ static enum sw_err sync_start_run(const struct config *c, struct store *st, char
 	return sync_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err web_start_run(const struct config *c, struct store *st, char *why,
+				 size_t whylen)
+{
+	(void)st;
+	return web_start(&c->kiosk, kiosk_view, why, whylen);
+}
+
 static enum sw_err systemd_start(const struct config *c, struct store *st, char *why,
 				 size_t whylen)
 {
@@ -240,6 +249,10 @@ static const struct module {
 	 * when its outbox is full; stopped first, it says offline while
 	 * the rest still runs. */
 	{ "sync", sync_start_run, NULL, sync_stop, EX_SOFTWARE },
+	/* The kiosk follows every module's events; its page is served last
+	 * and stopped first, so no request reaches a module already gone. */
+	{ "kiosk", kiosk_start, NULL, kiosk_stop, EX_CONFIG },
+	{ "kiosk page", web_start_run, NULL, web_stop, EX_UNAVAILABLE },
 	{ "systemd", systemd_start, NULL, systemd_stop, EX_OSERR },
 };
 #define NMODULES (sizeof modules / sizeof modules[0])

@@ -4,7 +4,8 @@ SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fi
 	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport store_queue \
 	store_swaps store_cmd store_history text command peer control notify event slots slots_view token token_keys access \
 	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
-	transport_moves ledger staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel
+	transport_moves ledger staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
+	kiosk web
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(patsubst %,$(O)/obj/tools/rack-sim/%.o,rack rack_args rack_verbs rack_rider \
@@ -14,7 +15,8 @@ RACK_OBJS := $(O)/obj/drivers/rack.o $(O)/obj/drivers/rack_cmd.o $(O)/obj/driver
 	$(O)/obj/drivers/rack_bus_modbus.o $(O)/obj/drivers/rack_bus_sim.o \
 	$(O)/obj/drivers/rack_profile.o $(RACK_SIM_OBJS)
 SWAPD_CORE_OBJS := $(SWAPD_CORE:%=$(O)/obj/daemon/%.o) $(RACK_OBJS)
-SWAPD_LIBS = $(LIB_JSON) $(LIB_SQLITE) $(LIB_CRYPTO) $(LIB_MODBUS) $(LIB_MOSQ) -lpthread -lm
+SWAPD_LIBS = $(LIB_JSON) $(LIB_SQLITE) $(LIB_CRYPTO) $(LIB_MODBUS) $(LIB_MOSQ) $(LIB_MHD) $(LIB_QR) \
+	-lpthread -lm
 
 BINS += $(O)/bin/swapd
 SBIN_PROGS += swapd

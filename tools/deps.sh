@@ -9,14 +9,16 @@ set -eu
 
 build="make gcc libc6-dev pkg-config
  libjson-c-dev libsqlite3-dev libssl-dev libmodbus-dev libserialport-dev
- libgpiod-dev libmosquitto-dev libqrencode-dev libpng-dev libcmocka-dev
+ libgpiod-dev libmosquitto-dev libqrencode-dev libpng-dev libcmocka-dev libmicrohttpd-dev
  gcc-arm-none-eabi libnewlib-arm-none-eabi binutils-arm-none-eabi"
 # test: the end-to-end tests drive real peers nobody here wrote.
 # procps and man-db: `systemd-analyze verify` (test_systemd.py) checks that
 # the unit's ExecReload=/bin/kill exists (procps) and runs `man` (man-db) to
 # resolve its Documentation=man: page; a minimal root has neither.
+# chromium loads the kiosk page headless (fonts-noto-core: its Devanagari,
+# for the Hindi catalogue); tmux drives `swapctl kiosk` as a terminal would.
 test="python3 python3-pytest sqlite3 mosquitto mosquitto-clients mbpoll
- qemu-system-arm zbar-tools systemd procps man-db"
+ qemu-system-arm zbar-tools systemd procps man-db chromium fonts-noto-core tmux"
 # fuzz: llvm-14 has llvm-symbolizer-14, which the sanitizer runtime runs to
 # put file names and lines in a crash's stack trace.
 fuzz="clang libclang-rt-14-dev llvm-14"
