@@ -430,11 +430,9 @@ static json_object *cmd_battery_release(const struct control_req *req)
 				    control_arg_str(req, "reason"), req->who);
 }
 
-static json_object *slot_reply(const struct control_req *req, bool out)
+json_object *ledger_slot_reply(int slot, bool out, const char *reason, const char *who)
 {
-	int slot = (int)control_arg_int(req, "slot", 0);
-
-	switch (ledger_slot_quarantine(slot, out, control_arg_str(req, "reason"), req->who)) {
+	switch (ledger_slot_quarantine(slot, out, reason, who)) {
 	case SW_OK:
 		break;
 	case SW_ENOENT:
@@ -453,12 +451,14 @@ static json_object *slot_reply(const struct control_req *req, bool out)
 
 static json_object *cmd_slot_quarantine(const struct control_req *req)
 {
-	return slot_reply(req, true);
+	return ledger_slot_reply((int)control_arg_int(req, "slot", 0), true,
+				 control_arg_str(req, "reason"), req->who);
 }
 
 static json_object *cmd_slot_release(const struct control_req *req)
 {
-	return slot_reply(req, false);
+	return ledger_slot_reply((int)control_arg_int(req, "slot", 0), false,
+				 control_arg_str(req, "reason"), req->who);
 }
 
 #define SLOT_ARG { "slot", ARG_INT, .required = true, .min = 1, .max = 999 }

@@ -67,6 +67,12 @@ enum sw_err ledger_battery_quarantine(uint64_t id, bool on, const char *reason, 
 json_object *ledger_battery_reply(const char *battery, bool on, const char *reason,
 				  const char *who);
 
+/* ledger_slot_quarantine as a command's reply (the control socket's and
+ * the fleet's slot.quarantine / slot.release): {"slot", "in_service"}, or
+ * the error unknown_slot, already_quarantined, not_quarantined or
+ * store_failed. */
+json_object *ledger_slot_reply(int slot, bool out, const char *reason, const char *who);
+
 /* Takes slot number slot out of service (out) or back into it (mqtt.md
  * slot.quarantine / slot.release), for reason, decided by who, audited;
  * its state is `quarantined` while out. Releasing a slot whose battery

@@ -111,35 +111,16 @@ static json_object *do_revoke(const struct control_req *req)
 	return control_ok(o);
 }
 
-static json_object *slot_service(const struct control_req *req, bool out)
-{
-	int slot = (int)control_arg_int(req, "slot", 0);
-
-	switch (ledger_slot_quarantine(slot, out, control_arg_str(req, "reason"), req->who)) {
-	case SW_OK:
-		break;
-	case SW_ENOENT:
-		return control_error("unknown_slot", "no slot %d", slot);
-	case SW_EEXIST:
-		return control_error(out ? "already_quarantined" : "not_quarantined",
-				     "slot %d is %s", slot, out ? "out of service already" : "in service");
-	default:
-		return control_error("store_failed", "the change could not be recorded; nothing changed");
-	}
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "slot", json_object_new_int(slot));
-	json_object_object_add(o, "in_service", json_object_new_boolean(!out));
-	return control_ok(o);
-}
-
 static json_object *do_slot_quarantine(const struct control_req *req)
 {
-	return slot_service(req, true);
+	return ledger_slot_reply((int)control_arg_int(req, "slot", 0), true,
+				 control_arg_str(req, "reason"), req->who);
 }
 
 static json_object *do_slot_release(const struct control_req *req)
 {
-	return slot_service(req, false);
+	return ledger_slot_reply((int)control_arg_int(req, "slot", 0), false,
+				 control_arg_str(req, "reason"), req->who);
 }
 
 /* The station keeps no level-3 tickets yet (the swap flow's ticket.opened
