@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "daemon/err.h"
+#include "daemon/event.h"
 
 /* Loads the catalogue at path: {"lang", "dir", "messages": {key: text}}.
  * Every key the code uses (kiosk_text.c's table) must be a string there;
@@ -37,5 +38,19 @@ const char *kiosk_text_dir(void);
 
 /* Forgets the catalogue. */
 void kiosk_text_free(void);
+
+/* Something the view shows changed: one push for the loop round. */
+void kiosk_changed(void);
+
+/* The staff session as EV_STAFF_SESSION says it. */
+void kiosk_staff_event(const struct event *ev);
+
+/* The view's "staff": null without a session (faults and swaps are put),
+ * else {id, role, until, actions (the role's), faults, tickets, swaps}
+ * (faults and swaps taken). */
+json_object *kiosk_staff_json(json_object *faults, json_object *swaps);
+
+/* No session. */
+void kiosk_staff_reset(void);
 
 #endif
