@@ -38,7 +38,7 @@ UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store 
 	$(O)/tests/test_command \
 	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
 	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim \
-	$(O)/tests/test_queue $(O)/tests/test_busy_hour
+	$(O)/tests/test_queue $(O)/tests/test_busy_hour $(O)/tests/test_kiosk
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -94,6 +94,10 @@ $(O)/tests/test_queue: $(O)/obj/tests/unit/test_queue.o $(SWAPD_CORE_OBJS) $$(DR
 # 60 riders in an hour at 12 slots: the swap flow, the queue and charging
 # together, in simulated time.
 $(O)/tests/test_busy_hour: $(O)/obj/tests/unit/test_busy_hour.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+# The kiosk's view on the simulated station, in simulated time.
+$(O)/tests/test_kiosk: $(O)/obj/tests/unit/test_kiosk.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
