@@ -248,11 +248,10 @@ static json_object *cmd_scans(const struct control_req *req)
 	return control_ok(r);
 }
 
-static json_object *cmd_ticket(const struct control_req *req)
+json_object *access_issue_walkin(const char *who, const char *user)
 {
 	struct token t = { .kind = TOKEN_SWAP, .arg = "-" };
 	char text[TOKEN_TEXT_MAX + 1], err[160];
-	const char *user = control_arg_str(req, "user");
 	json_object *r;
 	int64_t now = now_s();
 
@@ -269,7 +268,7 @@ static json_object *cmd_ticket(const struct control_req *req)
 	t.exp = now + tc.walkin_ttl_s;
 	if (token_issue(&t, &ring, now, text, sizeof text, err, sizeof err) < 0)
 		return control_error("bad_request", "%s", err);
-	store_audit(store, req->who, "ticket", t.nonce, NULL);
+	store_audit(store, who, "ticket", t.nonce, NULL);
 	/* The queue hears of it and gives the rider a place (queue.c). */
 	struct event ev = { .type = EV_TICKET_ISSUED, .slot = -1, .who = t.subject, .what = t.nonce };
 	event_publish(&ev);
@@ -281,6 +280,11 @@ static json_object *cmd_ticket(const struct control_req *req)
 	if (ticket_note)
 		json_object_object_add(r, "queue", ticket_note(t.nonce, ticket_note_arg));
 	return control_ok(r);
+}
+
+static json_object *cmd_ticket(const struct control_req *req)
+{
+	return access_issue_walkin(req->who, control_arg_str(req, "user"));
 }
 
 enum sw_err access_revoke(const char *nonce, int64_t exp, const char *who)

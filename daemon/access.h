@@ -70,6 +70,13 @@ void access_set_claim(enum token_kind kind, const struct access_claim *c);
  * (taken) that the reply carries as "queue". */
 void access_set_ticket_note(json_object *(*note)(const char *nonce, void *arg), void *arg);
 
+/* Issues a walk-in S ticket (tokens.walkin_kid) for user (NULL: a new
+ * "walkin-..." subject), audited as `ticket` by who, and tells the queue
+ * (EV_TICKET_ISSUED). The control reply: {token, subject, nonce, exp,
+ * queue (the place, or {error})}, or "not_configured" without walk-ins.
+ * The `ticket` command and the kiosk's "Join the queue" both use it. */
+json_object *access_issue_walkin(const char *who, const char *user);
+
 /* Wipes the keys. */
 void access_stop(void);
 

@@ -23,6 +23,7 @@ static const char *const names[EV_COUNT] = {
 	[EV_BATTERY_QUARANTINED] = "battery_quarantined",
 	[EV_BATTERY_RELEASED] = "battery_released", [EV_DOOR_ALARM] = "door_alarm",
 	[EV_TRANSPORT_DONE] = "transport_done",
+	[EV_STAFF_SESSION] = "staff_session",
 };
 
 enum sw_err event_subscribe(enum event_type type, event_fn fn, void *arg)

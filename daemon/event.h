@@ -50,6 +50,10 @@ enum event_type {
 	EV_BATTERY_RELEASED,  /* battery; slot/slot_no; who: staff id */
 	EV_DOOR_ALARM,        /* slot's door left open: on: raised (false: cleared) */
 	EV_TRANSPORT_DONE,    /* what: the job id; ref: its row (a slot hold's ref) */
+	/* from staff badges (daemon/staff.c), once audited */
+	EV_STAFF_SESSION,     /* on: open (false: ended); who: staff id; what: role
+			       * ("staff", "admin"); ref: wall ms it ends unless
+			       * renewed (again at each renewal; 0 when ended) */
 	EV_COUNT
 };
 

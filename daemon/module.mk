@@ -5,7 +5,7 @@ SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fi
 	store_swaps store_cmd store_history text command peer control notify event slots slots_view token token_keys access \
 	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
 	transport_moves ledger staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
-	kiosk web
+	kiosk kiosk_text kiosk_staff qr web
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
 RACK_SIM_OBJS := $(patsubst %,$(O)/obj/tools/rack-sim/%.o,rack rack_args rack_verbs rack_rider \
@@ -38,7 +38,7 @@ UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store 
 	$(O)/tests/test_command \
 	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
 	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim \
-	$(O)/tests/test_queue $(O)/tests/test_busy_hour
+	$(O)/tests/test_queue $(O)/tests/test_busy_hour $(O)/tests/test_kiosk
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -94,6 +94,10 @@ $(O)/tests/test_queue: $(O)/obj/tests/unit/test_queue.o $(SWAPD_CORE_OBJS) $$(DR
 # 60 riders in an hour at 12 slots: the swap flow, the queue and charging
 # together, in simulated time.
 $(O)/tests/test_busy_hour: $(O)/obj/tests/unit/test_busy_hour.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+# The kiosk's view on the simulated station, in simulated time.
+$(O)/tests/test_kiosk: $(O)/obj/tests/unit/test_kiosk.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

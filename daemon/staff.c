@@ -47,11 +47,23 @@ static const char *role_name(enum token_role r)
 	return r == TOKEN_ROLE_ADMIN ? "admin" : "staff";
 }
 
+/* The kiosk hears of the session: open until when, or ended. */
+static void announce(void)
+{
+	int64_t left = session.until - loop_now();
+	struct event ev = { .type = EV_STAFF_SESSION, .slot = -1, .on = session.open,
+			    .who = session.id, .what = role_name(session.role),
+			    .ref = session.open ? loop_wall_ms() + left : 0 };
+
+	event_publish(&ev);
+}
+
 /* Starts or renews the session's time. */
 static void renew(void)
 {
 	session.until = loop_now() + (int64_t)sc.session_s * 1000;
 	loop_timer_arm(&session.timer, (int64_t)sc.session_s * 1000);
+	announce();
 }
 
 static void end_session(const char *why)
@@ -62,6 +74,7 @@ static void end_session(const char *why)
 	loop_timer_cancel(&session.timer);
 	log_msg(LOG_NOTICE, "staff: %s's session ended: %s", session.id, why);
 	store_audit(store, session.id, "staff-end", why, NULL); /* a failure is the store's health */
+	announce();
 }
 
 static void session_expired(void *arg)
@@ -93,7 +106,13 @@ static void badge_done(const struct token *tok, bool committed, void *arg)
 	(void)arg;
 	if (!committed)
 		return;
-	if (session.open && strcmp(session.id, tok->subject) != 0)
+	/* issue 12: the session "ends on timeout or a second scan" of the
+	 * same badge (its staff id), so staff sign out where they signed in */
+	if (session.open && strcmp(session.id, tok->subject) == 0) {
+		end_session("badge scanned again");
+		return;
+	}
+	if (session.open)
 		end_session("another badge was scanned");
 	session.open = true;
 	snprintf(session.id, sizeof session.id, "%s", tok->subject);

@@ -1,6 +1,7 @@
 /* Staff badges (B tokens, token.md) at the kiosk. A badge scanned opens a
  * staff session (the badge's staff id and role) for staff.session_s,
- * renewed by each action; the kiosk's staff commands act only within it
+ * renewed by each action and ended by a second scan of the same staff id's
+ * badge (EV_STAFF_SESSION says each change); the kiosk's staff commands act only within it
  * and are audited with the staff id: staff-open (open a slot, and lock it
  * again once its door closed), staff-quarantine and staff-release (a
  * battery), staff-end and staff-session. A badge's role allows what the

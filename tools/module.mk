@@ -11,7 +11,7 @@ TOKEN_LIBS = $(LIB_CRYPTO) $(LIB_JSON)
 BINS += $(O)/bin/swaptoken
 BIN_PROGS += swaptoken
 
-$(O)/bin/swaptoken: $(O)/obj/tools/swaptoken.o $(TOKEN_OBJS)
+$(O)/bin/swaptoken: $(O)/obj/tools/swaptoken.o $(O)/obj/daemon/qr.o $(TOKEN_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(TOKEN_LIBS) $(LIB_QR) $(LIB_PNG)
 

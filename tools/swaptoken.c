@@ -15,6 +15,7 @@
 #include <png.h>
 #include <qrencode.h>
 
+#include "daemon/qr.h"
 #include "daemon/token.h"
 
 /* Exit codes: 1 is kept for "verify rejected the token", so a script can
@@ -22,10 +23,8 @@
 #define EXIT_REJECTED 1
 #define EXIT_USAGE 2
 
-/* QR rendering: a quiet zone of 4 modules (ISO/IEC 18004) on every side,
- * and 8 pixels per module in the PNG, which zbarimg and phone cameras read
- * without trouble. */
-#define QUIET 4
+/* QR rendering (daemon/qr.h, with its quiet zone): 8 pixels per module in
+ * the PNG, which zbarimg and phone cameras read without trouble. */
 #define PNG_MODULE_PX 8
 
 static const char usage_text[] =
@@ -271,14 +270,6 @@ static int cmd_verify(int argc, char **argv)
 	return r == TOKEN_OK ? 0 : EXIT_REJECTED;
 }
 
-/* Module (x, y) of the code with its quiet zone around: 1 dark, 0 light. */
-static int dark(const QRcode *qr, int x, int y)
-{
-	if (x < 0 || y < 0 || x >= qr->width || y >= qr->width)
-		return 0;
-	return qr->data[y * qr->width + x] & 1;
-}
-
 /* Two module rows per text line with half blocks. Light modules are drawn
  * (as qrencode -t UTF8 does), so on a dark terminal the code reads as dark
  * on light; the row below the last quiet-zone row stays background. */
@@ -286,12 +277,12 @@ static int write_utf8(const QRcode *qr, FILE *f)
 {
 	/* indexed by top_dark | bottom_dark << 1 */
 	static const char *const cell[4] = { "\u2588", "\u2584", "\u2580", " " };
-	int full = qr->width + 2 * QUIET;
+	int full = qr->width + 2 * QR_QUIET;
 
 	for (int y = 0; y < full; y += 2) {
 		for (int x = 0; x < full; x++) {
-			int top = dark(qr, x - QUIET, y - QUIET);
-			int bottom = y + 1 < full ? dark(qr, x - QUIET, y + 1 - QUIET) : 1;
+			int top = qr_dark(qr, x - QR_QUIET, y - QR_QUIET);
+			int bottom = y + 1 < full ? qr_dark(qr, x - QR_QUIET, y + 1 - QR_QUIET) : 1;
 			fputs(cell[top | bottom << 1], f);
 		}
 		fputc('\n', f);
@@ -299,35 +290,15 @@ static int write_utf8(const QRcode *qr, FILE *f)
 	return 0;
 }
 
-/* A standalone SVG: one module is one user unit, each run of dark modules
- * in a row one rectangle of a single path. */
 static int write_svg(const QRcode *qr, FILE *f)
 {
-	int full = qr->width + 2 * QUIET;
-
-	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		   "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" "
-		   "viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" shape-rendering=\"crispEdges\">\n"
-		   "<rect width=\"%d\" height=\"%d\" fill=\"#ffffff\"/>\n<path fill=\"#000000\" d=\"",
-		full, full, full * PNG_MODULE_PX, full * PNG_MODULE_PX, full, full);
-	for (int y = 0; y < qr->width; y++) {
-		for (int x = 0; x < qr->width;) {
-			int run = 0;
-			while (x + run < qr->width && dark(qr, x + run, y))
-				run++;
-			if (run)
-				fprintf(f, "M%d %dh%dv1h-%dz", x + QUIET, y + QUIET, run, run);
-			x += run ? run : 1;
-		}
-	}
-	fprintf(f, "\"/>\n</svg>\n");
-	return 0;
+	return qr_svg_write(qr, PNG_MODULE_PX, f);
 }
 
 /* An 8-bit grayscale PNG through libpng; libpng reports errors by longjmp. */
 static int write_png(const QRcode *qr, FILE *f)
 {
-	int side = (qr->width + 2 * QUIET) * PNG_MODULE_PX;
+	int side = (qr->width + 2 * QR_QUIET) * PNG_MODULE_PX;
 	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
 	png_infop info = png ? png_create_info_struct(png) : NULL;
 	png_bytep row = malloc((size_t)side);
@@ -350,7 +321,7 @@ static int write_png(const QRcode *qr, FILE *f)
 	png_write_info(png, info);
 	for (int y = 0; y < side; y++) {
 		for (int x = 0; x < side; x++)
-			row[x] = dark(qr, x / PNG_MODULE_PX - QUIET, y / PNG_MODULE_PX - QUIET) ? 0 : 255;
+			row[x] = qr_dark(qr, x / PNG_MODULE_PX - QR_QUIET, y / PNG_MODULE_PX - QR_QUIET) ? 0 : 255;
 		png_write_row(png, row);
 	}
 	png_write_end(png, NULL);

@@ -1,7 +1,7 @@
 /* Staff badges (staff.c) on the simulated rack in simulated time, with a
  * real store and the token key k1: a badge scanned at the kiosk opens a
  * session that times out unless an action renews it, another badge
- * replaces it; a staff badge may quarantine a battery but not open a
+ * replaces it, the same badge scanned again ends it; a staff badge may quarantine a battery but not open a
  * slot; an admin badge opens one, which is locked again once its door
  * closed (or when nobody opens it), and a battery taken meanwhile went
  * with that staff member. */
@@ -78,7 +78,8 @@ static void test_session_and_timeout(void **state)
 }
 
 /* A staff badge cannot open a slot; its refusal says why. Another badge
- * takes the kiosk over; staff-end ends the session. */
+ * takes the kiosk over; staff-end ends the session, and so does the same
+ * badge scanned again. */
 static void test_roles_and_end(void **state)
 {
 	json_object *r, *v;
@@ -106,6 +107,14 @@ static void test_roles_and_end(void **state)
 	assert_string_equal(station_error(station_command("staff-end", "{}")), "");
 	assert_string_equal(session_staff(), "");
 	assert_string_equal(station_error(station_command("staff-end", "{}")), "no_session");
+
+	/* the same badge twice: signed in, then out */
+	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(session_staff(), "admin-1");
+	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(session_staff(), "");
+	assert_string_equal(station_sql("SELECT detail FROM audit WHERE what = 'staff-end'"
+					" ORDER BY rowid DESC LIMIT 1"), "badge scanned again");
 	assert_string_equal(station_error(station_command("staff-abort",
 							  "{\"swap\": 99, \"reason\": \"stuck\"}")),
 			    "no_session");
