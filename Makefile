@@ -114,6 +114,11 @@ install: $(BINS)
 	install -m 0644 systemd/60-swapd-gpio.rules $(DESTDIR)$(PREFIX)/lib/udev/rules.d/
 	install -d $(DESTDIR)$(PREFIX)/share/swapd
 	cp -R config $(wildcard models) $(DESTDIR)$(PREFIX)/share/swapd/
+	# the kiosk page and its message catalogues (kiosk.assets)
+	install -d $(DESTDIR)$(PREFIX)/share/swapd/kiosk/lang
+	install -m 0644 $(wildcard daemon/kiosk/*.html daemon/kiosk/*.css daemon/kiosk/*.js) \
+		$(DESTDIR)$(PREFIX)/share/swapd/kiosk/
+	install -m 0644 daemon/kiosk/lang/*.json $(DESTDIR)$(PREFIX)/share/swapd/kiosk/lang/
 
 clean:
 	rm -rf build
