@@ -4,12 +4,13 @@ the limits on a request, and a start that cannot bind."""
 import http.client
 import json
 import os
+import shutil
 import socket
 import time
 
 import pytest
 
-from conftest import BUILD
+from conftest import BUILD, ROOT
 from swapd_fixture import Daemon
 
 SECURITY = {
@@ -35,7 +36,8 @@ def free_port():
 
 
 def write_assets(d, files=PAGE):
-    os.makedirs(d, exist_ok=True)
+    """A page of the test's own in d, with the station's real catalogues."""
+    shutil.copytree(os.path.join(ROOT, "daemon/kiosk/lang"), os.path.join(d, "lang"))
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
