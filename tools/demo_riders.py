@@ -107,7 +107,7 @@ w = until(lambda: [x for x in in_progress() if x["stage"] == "wait_take"])[0]
 say(f"rider-2 takes the battery from slot {w['slot_out']} and walks away, door open")
 until(lambda: rider("take", slot=w["slot_out"], dwell=25)["ok"])
 until(lambda: completed() >= 2)
-say("rider-2's door is closed at last")
+say("rider-2 swapped; slot 5 alarms until its door closes")
 
 # 3. a walk-in: joins the queue at the kiosk, then scans the ticket
 r = swapd("kiosk-join")
