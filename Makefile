@@ -21,6 +21,7 @@ ifndef SWAPD_DEPS_DONE
 GOALS := $(if $(MAKECMDGOALS),$(MAKECMDGOALS),all)
 DEP_GROUPS := build \
 	$(if $(filter test bench fuzz,$(GOALS)),test) \
+	$(if $(filter demo,$(GOALS)),demo) \
 	$(if $(filter fuzz,$(GOALS)),fuzz)
 .PHONY: $(GOALS) _inner
 $(GOALS): _inner ; @:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages swapd needs and that are missing, so that
 # `make`, `make demo` and `make test` work as the first command on a fresh
-# machine. Usage: tools/deps.sh GROUP...   (build, test, fuzz)
+# machine. Usage: tools/deps.sh GROUP...   (build, test, demo, fuzz)
 #
 # It says what it installs, uses apt-get as root and sudo otherwise, and does
 # nothing at all when every package is already there.
@@ -19,6 +19,9 @@ build="make gcc libc6-dev pkg-config
 # for the Hindi catalogue); tmux drives `swapctl kiosk` as a terminal would.
 test="python3 python3-pytest sqlite3 mosquitto mosquitto-clients mbpoll
  qemu-system-arm zbar-tools systemd procps man-db chromium fonts-noto-core tmux"
+# demo: tools/demo_riders.py owns the scanner's pty and brings the riders;
+# mosquitto, when there, is the demo's own broker (it runs without it).
+demo="python3"
 # fuzz: llvm-14 has llvm-symbolizer-14, which the sanitizer runtime runs to
 # put file names and lines in a crash's stack trace.
 fuzz="clang libclang-rt-14-dev llvm-14"
@@ -29,7 +32,8 @@ for g in "$@"; do
 	build) want="$want $build" ;;
 	test) want="$want $test" ;;
 	fuzz) want="$want $fuzz" ;;
-	*) echo "deps.sh: unknown group '$g' (build, test, fuzz)" >&2; exit 2 ;;
+	demo) want="$want $demo" ;;
+	*) echo "deps.sh: unknown group '$g' (build, test, demo, fuzz)" >&2; exit 2 ;;
 	esac
 done
 

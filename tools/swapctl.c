@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+
+#include "tools/swapctl.h"
 
 #define DEFAULT_SOCKET "/run/swapd/control.sock"
 
@@ -56,6 +59,21 @@ static json_object *arg_value(const char *s)
 	return json_object_new_string(s);
 }
 
+bool swapctl_quiet;
+
+/* A line on stderr about the connection, unless a full-screen view owns
+ * the terminal (swapctl_quiet) and says it its own way. */
+__attribute__((format(printf, 1, 2))) static void complain(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (swapctl_quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
 /* Sends one request line and reads one reply line, all within timeout_ms. */
 static json_object *roundtrip(const char *path, const char *line, int timeout_ms, int *exit_code)
 {
@@ -67,13 +85,13 @@ static json_object *roundtrip(const char *path, const char *line, int timeout_ms
 
 	*exit_code = EX_UNAVAILABLE;
 	if (strlen(path) >= sizeof sa.sun_path) {
-		fprintf(stderr, "swapctl: socket path too long: %s\n", path);
+		complain("swapctl: socket path too long: %s\n", path);
 		*exit_code = EX_USAGE;
 		goto fail;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		fprintf(stderr, "swapctl: cannot connect to %s: %s (is swapd running?)\n", path,
+		complain("swapctl: cannot connect to %s: %s (is swapd running?)\n", path,
 			strerror(errno));
 		goto fail;
 	}
@@ -84,7 +102,7 @@ static json_object *roundtrip(const char *path, const char *line, int timeout_ms
 		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
 			break; /* it closed first; read why (a busy line, say) */
 		if (n <= 0) {
-			fprintf(stderr, "swapctl: sending to %s: %s\n", path, strerror(errno));
+			complain("swapctl: sending to %s: %s\n", path, strerror(errno));
 			goto fail;
 		}
 		off += (size_t)n;
@@ -96,14 +114,14 @@ static json_object *roundtrip(const char *path, const char *line, int timeout_ms
 		int left = (int)(deadline - now_ms());
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		if (left <= 0 || poll(&p, 1, left) == 0) {
-			fprintf(stderr, "swapctl: no reply from %s within %d ms\n", path, timeout_ms);
+			complain("swapctl: no reply from %s within %d ms\n", path, timeout_ms);
 			goto fail;
 		}
 		ssize_t n = recv(fd, buf + got, REPLY_MAX - got, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "swapctl: %s closed the connection without a reply\n", path);
+			complain("swapctl: %s closed the connection without a reply\n", path);
 			goto fail;
 		}
 		got += (size_t)n;
@@ -115,7 +133,7 @@ static json_object *roundtrip(const char *path, const char *line, int timeout_ms
 	json_object *reply = json_tokener_parse(buf);
 	free(buf);
 	if (!reply || !json_object_is_type(reply, json_type_object)) {
-		fprintf(stderr, "swapctl: the daemon's reply is not a JSON object\n");
+		complain("swapctl: the daemon's reply is not a JSON object\n");
 		json_object_put(reply);
 		*exit_code = 1;
 		return NULL;
@@ -329,9 +347,7 @@ static void print_status(json_object *r)
 	}
 }
 
-/* Sends {"cmd": cmd, "args": args (taken)} and returns the reply, or NULL
- * with *code set to the exit code. */
-static json_object *request(const char *path, int timeout_ms, const char *cmd, json_object *args,
+json_object *swapctl_request(const char *path, int timeout_ms, const char *cmd, json_object *args,
 			    int *code)
 {
 	json_object *req = json_object_new_object();
@@ -361,7 +377,7 @@ static bool reply_ok(json_object *reply)
  * or NULL with *code set when it cannot be had. */
 static json_object *fetch_commands(const char *path, int timeout_ms, json_object **list, int *code)
 {
-	json_object *reply = request(path, timeout_ms, "help", json_object_new_object(), code), *r;
+	json_object *reply = swapctl_request(path, timeout_ms, "help", json_object_new_object(), code), *r;
 
 	*list = NULL;
 	if (reply && reply_ok(reply) && json_object_object_get_ex(reply, "result", &r) &&
@@ -442,9 +458,12 @@ static void usage(FILE *f, const char *path, int timeout_ms)
 
 	fprintf(f,
 		"usage: swapctl [-s PATH] [--json] [--timeout MS] COMMAND [ARG ...] [KEY=VALUE ...]\n"
+		"       swapctl [-s PATH] kiosk [--once]\n"
 		"  -s, --socket PATH  control socket (default $SWAPD_CONTROL or %s)\n"
 		"  --json             print the reply's result as JSON\n"
 		"  --timeout MS       give up after MS milliseconds (default 5000)\n"
+		"  kiosk              the kiosk's view live in this terminal (q or Ctrl-C ends)\n"
+		"  --once             kiosk: print one frame and exit\n"
 		"exit: 0 ok, 1 error reply, 64 usage, 69 no swapd, 75 swapd busy\n",
 		DEFAULT_SOCKET);
 	json_object *reply = fetch_commands(path, timeout_ms, &list, &code);
@@ -560,7 +579,7 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 int main(int argc, char **argv)
 {
 	const char *path = getenv("SWAPD_CONTROL");
-	int as_json = 0, timeout_ms = 5000, opt, code, help = 0;
+	int as_json = 0, timeout_ms = 5000, opt, code, help = 0, once = 0;
 	char buf[ECHO_MAX + 4];
 
 	static const struct option longopts[] = {
@@ -568,6 +587,7 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "once", no_argument, NULL, 'o' },
 		{ 0 },
 	};
 	if (!path || !*path)
@@ -581,6 +601,7 @@ int main(int argc, char **argv)
 		case 'j': as_json = 1; break;
 		case 'T': timeout_ms = atoi(optarg); break;
 		case 'h': help = 1; break;
+		case 'o': once = 1; break;
 		default:
 			fprintf(stderr, "swapctl: bad option \"%s\" (swapctl --help)\n",
 				capped(argv[optind - 1], buf));
@@ -596,6 +617,8 @@ int main(int argc, char **argv)
 		return help ? 0 : EX_USAGE;
 	}
 	const char *cmd = argv[optind];
+	if (strcmp(cmd, "kiosk") == 0 && optind + 1 == argc)
+		return swapctl_kiosk(path, timeout_ms, once);
 	json_object *args = json_object_new_object(), *list = NULL, *listing = NULL;
 	int nwords = argc - optind - 1;
 	if (nwords > 0) { /* the listing says how to read them */
@@ -612,7 +635,7 @@ int main(int argc, char **argv)
 		json_object_put(args);
 		return code;
 	}
-	json_object *reply = request(path, timeout_ms, cmd, args, &code);
+	json_object *reply = swapctl_request(path, timeout_ms, cmd, args, &code);
 	if (!reply)
 		return code;
 
