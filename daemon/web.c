@@ -1,7 +1,8 @@
 /* The kiosk's HTTP server (daemon/web.h): libmicrohttpd in its external
  * epoll mode, driven by swapd's loop. MHD's epoll fd is one fd of the
  * poll(), and one loop timer stays armed at MHD_get_timeout(), re-armed
- * after every MHD_run() and every resume; MHD_run() never blocks. */
+ * after every MHD_run() and every resume (and at once when connections
+ * fall below the limit: run_mhd()); MHD_run() never blocks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,12 +60,22 @@ static void report(void)
 		   web.nconns >= web.cfg.max_connections ? " (at the limit)" : "");
 }
 
+/* A run that starts at the connection limit takes MHD's listen socket out
+ * of its epoll set, and only the start of a later run puts it back
+ * (MHD_epoll(), 0.9.75). When that run closes connections and leaves none
+ * with a timeout, MHD_get_timeout() says "none", the epoll fd stays quiet
+ * and no later run would come: the newcomers in the listen backlog would
+ * wait for ever. So a run that ends below the limit it started at is
+ * followed by another at once. */
 static void run_mhd(void)
 {
 	MHD_UNSIGNED_LONG_LONG t;
+	bool was_full = web.nconns >= web.cfg.max_connections;
 
 	MHD_run(web.d);
-	if (MHD_get_timeout(web.d, &t) == MHD_YES)
+	if (was_full && web.nconns < web.cfg.max_connections)
+		loop_timer_arm(&web.timer, 0);
+	else if (MHD_get_timeout(web.d, &t) == MHD_YES)
 		loop_timer_arm(&web.timer, t > INT32_MAX ? INT32_MAX : (int64_t)t);
 	else
 		loop_timer_cancel(&web.timer);
