@@ -41,6 +41,7 @@
 
 	function renderQueue(list) {
 		var ol = clear($("queue"));
+		if (!list.length) ol.appendChild(el("li", "empty", t("queue_empty")));
 		list.forEach(function (q) {
 			var li = el("li", "arrival-" + q.arrival);
 			li.appendChild(el("span", "position", q.position));
@@ -114,7 +115,8 @@
 	function renderWalkin(w) {
 		var b = $("join");
 		show(b, !!(w && w.enabled));
-		b.textContent = w ? w.text : "";
+		b.textContent = t("join");
+		b.title = w ? w.text : "";
 	}
 
 	function render(v) {

@@ -31,6 +31,7 @@ def kiosk_station(station, lang="en", slots=4, batteries=None):
         "kiosk": {"assets": os.path.join(ROOT, "daemon", "kiosk"), "port": port,
                   "language": lang},
         "staff": {"session_s": SESSION_S},
+        "tokens": {"walkin_kid": "k1"},  # the "Join the queue" button on screen
     })
     st.url = f"http://127.0.0.1:{port}/"
     return st
@@ -54,6 +55,7 @@ def js_has(element_id, text):
 def open_page(b, st, slots):
     """The page loaded, its stream up, every slot's tile drawn; a mark left
     in the page that a reload would wipe."""
+    b.set_size(800, 480)
     b.open(st.url)
     b.wait_for(f"document.querySelectorAll('#slots > *').length === {slots}", 10)
     b.evaluate("window.swapdTestMark = 'same page'")
@@ -72,6 +74,7 @@ def test_scan_shows_the_slot_to_go_to_without_a_reload(station, browser, lang):
     put = msgs["headline.put"].replace("{slot}", str(p["slot_in"]))
     browser.wait_for(js_has("headline", put), 10)
     assert browser.evaluate("window.swapdTestMark") == "same page", "the page was reloaded"
+    assert text_of(browser, "join") == msgs["label.join"]
     assert browser.evaluate("document.documentElement.lang") == lang
     browser.screenshot(os.path.join(SHOTS, f"put-{lang}-800x480.png"))
     browser.set_size(1080, 1920)
@@ -124,7 +127,8 @@ def test_staff_badge_actions_work_are_audited_and_time_out(station, browser):
     browser.wait_for("document.getElementById('reply').className === 'ok'", 10)
     bats = {b["battery"]: b for b in st.swapctl("batteries").json["batteries"]}
     assert bats["BAT-07201"]["quarantined"]
-    assert [w for w, _ in audit(st, "staff-quarantine")] == ["staff-42"]
+    # audited as swapctl's battery-quarantine is, under the badge's staff id
+    assert [w for w, _ in audit(st, "battery-quarantine")] == ["staff-42"]
     browser.wait_for("document.querySelector('#slots .quarantined')", 10)
 
     # the session ends on its own: the actions leave the screen
