@@ -17,7 +17,8 @@ build="make gcc libc6-dev pkg-config
 # resolve its Documentation=man: page; a minimal root has neither.
 # chromium loads the kiosk page headless (fonts-noto-core: its Devanagari,
 # for the Hindi catalogue); tmux drives `swapctl kiosk` as a terminal would.
-test="python3 python3-pytest sqlite3 mosquitto mosquitto-clients mbpoll
+# python3-pytest-xdist: the end-to-end tests in two processes (tests/run).
+test="python3 python3-pytest python3-pytest-xdist sqlite3 mosquitto mosquitto-clients mbpoll
  qemu-system-arm zbar-tools systemd procps man-db chromium fonts-noto-core tmux"
 # demo: tools/demo_riders.py owns the scanner's pty and brings the riders;
 # mosquitto, when there, is the demo's own broker (it runs without it).
