@@ -21,7 +21,7 @@ static const char *const keys[] = {
 	"label.scan_prompt", "label.join", "label.join_scan", "label.alarms", "label.staff",
 	"label.staff_until", "label.faults", "label.no_faults", "label.tickets", "label.swaps",
 	"label.arg_slot", "label.arg_battery", "label.arg_reason", "label.arg_swap", "label.run",
-	"label.cancel", "label.offline",
+	"label.cancel", "label.offline", "label.done",
 	"action.staff-open", "action.staff-quarantine", "action.staff-release", "action.staff-abort",
 	"action.staff-end",
 	"state.empty", "state.idle", "state.charging", "state.charged", "state.fault",

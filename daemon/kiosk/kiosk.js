@@ -90,7 +90,7 @@
 		var keep = $("reply");
 		show(box, !!staff);
 		if (!staff) { clear(box); return; }
-		var msg = keep ? keep.textContent : "";
+		var msg = keep ? keep.textContent : "", cls = keep ? keep.className : "";
 		clear(box);
 		box.appendChild(el("h2", null, t("staff") + " " + staff.id));
 		var bar = el("div", "actions");
@@ -102,7 +102,7 @@
 			bar.appendChild(b);
 		});
 		box.appendChild(bar);
-		var reply = el("p", null, msg);
+		var reply = el("p", cls, msg);
 		reply.id = "reply";
 		box.appendChild(reply);
 		textList(box, t("faults"), staff.faults, function (f) { return f.text; });
@@ -127,7 +127,7 @@
 		Array.prototype.forEach.call(document.querySelectorAll("[data-text]"), function (e) {
 			e.textContent = t(e.dataset.text);
 		});
-		$("ask-ok").textContent = t("ok");
+		$("ask-ok").textContent = t("run");
 		$("ask-cancel").textContent = t("cancel");
 		renderServing(v.serving || []);
 		renderQueue(v.queue || []);
@@ -145,7 +145,7 @@
 			headers: { "Content-Type": "application/json" },
 			body: JSON.stringify({ cmd: cmd, args: args || {} })
 		}).then(function (r) { return r.json(); })
-			.then(done, function () { done({ ok: false, message: t("reconnecting") }); });
+			.then(done, function () { done({ ok: false, message: t("offline") }); });
 	}
 
 	function say(reply) {
@@ -153,7 +153,7 @@
 		if (!p) return;
 		var r = reply.result || {};
 		p.className = reply.ok ? "ok" : "refused";
-		p.textContent = reply.message || r.message || (reply.ok ? t("ok") : reply.error || "");
+		p.textContent = reply.message || r.message || (reply.ok ? t("done") : reply.error || "");
 	}
 
 	/* The number pad: digits into the field, a key to take one back. */
@@ -231,7 +231,7 @@
 		});
 		es.onopen = function () { show(conn, false); };
 		es.onerror = function () {
-			conn.textContent = t("reconnecting");
+			conn.textContent = t("offline");
 			show(conn, conn.textContent !== "");
 		};
 	}

@@ -13,6 +13,7 @@ import pytest
 from browser import Browser
 from conftest import ROOT
 from station import station  # noqa: F401 (the fixture)
+from swapd_fixture import wait_until
 from test_kiosk_view import free_port
 from test_swap import CHARGED, wait_read
 
@@ -135,3 +136,27 @@ def test_staff_badge_actions_work_are_audited_and_time_out(station, browser):
     browser.wait_for("document.getElementById('staff').hidden", SESSION_S + 8)
     assert browser.evaluate("document.querySelectorAll('#staff button').length") == 0
     assert ("staff-42", "timeout") in audit(st, "staff-end")
+
+
+def test_admin_opens_a_slot_from_the_page_once_it_reads_back(station, browser):
+    # staff-open's reply is deferred until the bolt reads back: the page's
+    # POST waits for it, suspended in swapd's loop, while the page stays live
+    st = kiosk_station(station)
+    open_page(browser, st, 4)
+    assert st.scanned(st.badge("admin-7", "admin")) == "ok"
+    browser.wait_for("document.querySelector('#staff button[data-cmd=\"staff-open\"]')", 10)
+    browser.evaluate("document.querySelector('#staff button[data-cmd=\"staff-open\"]').click()")
+    browser.wait_for("!document.getElementById('ask').hidden", 5)
+    # the slot typed on the form's number pad, as a finger would
+    browser.evaluate("[...document.querySelectorAll('#ask-fields .pad button')]"
+                     ".find(b => b.textContent === '3').click()")
+    assert browser.evaluate("document.getElementById('ask').elements['slot'].value") == "3"
+    browser.evaluate("document.getElementById('ask-ok').click()")
+    browser.wait_for("document.getElementById('reply').className === 'ok'", 10)
+    # when the page says done, the controller has taken the unlock and
+    # reads it back; the bolt then follows
+    sim = st.sim_slot(3)
+    assert sim["unlocks"] == 1 and not sim["lock_actuator"], sim
+    assert text_of(browser, "reply") == catalogue()["label.done"]
+    wait_until(lambda: not st.sim_slot(3)["lock_closed"], 5, "slot 3's bolt open")
+    assert [w for w, _ in audit(st, "staff-open")] == ["admin-7"]

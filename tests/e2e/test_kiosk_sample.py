@@ -109,12 +109,12 @@ def test_page_renders_the_view(page, tmp_path):
     # the page's own words are only the fallback title
     assert "<title>" + v["text"]["title"] + "</title>" in dom
     # the stream ended after its view: the catalogue's word for it
-    assert v["text"]["reconnecting"] in element(dom, "conn")
+    assert v["text"]["offline"] in element(dom, "conn")
 
 
 def test_page_without_staff_hides_the_panel(page, tmp_path):
     v = sample()
-    del v["text"]["reconnecting"]
+    del v["text"]["offline"]
     Handler.view = dict(v, staff=None, scan=dict(v["scan"], result="ok"))
     dom = chromium(tmp_path, page, "--dump-dom")
     # no word for it in the catalogue: no banner rather than one of our own
@@ -126,7 +126,7 @@ def test_page_without_staff_hides_the_panel(page, tmp_path):
 @pytest.mark.parametrize("size", ["800,480", "1080,1920"])
 def test_screenshots(page, tmp_path, size):
     # the page as riders see it while connected: the banner has no text
-    Handler.view["text"]["reconnecting"] = ""
+    Handler.view["text"]["offline"] = ""
     out = os.path.join(BUILD, "kiosk")
     os.makedirs(out, exist_ok=True)
     shot = os.path.join(out, "sample-%s.png" % size.replace(",", "x"))
