@@ -33,9 +33,13 @@ class Browser:
                 f"--user-data-dir={self.profile}", "--no-first-run",
                 "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
                 "--disable-background-networking", "--disable-sync",
-                f"--window-size={width},{height}", "about:blank"]
-        if os.geteuid() == 0:
-            args.insert(1, "--no-sandbox")
+                f"--window-size={width},{height}",
+                # the page under test is our own on loopback; Chromium's
+                # sandbox needs user namespaces (or root's --no-sandbox),
+                # which a container or a fresh chroot may not give
+                "--no-sandbox",
+                # /dev/shm may be small or absent in such a root
+                "--disable-dev-shm-usage", "about:blank"]
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,

@@ -74,7 +74,8 @@ def page():
 
 
 def chromium(tmp_path, url, *args):
-    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+    r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-dev-shm-usage",
+                        "--disable-gpu",
                         "--no-first-run", f"--user-data-dir={tmp_path}/chromium",
                         "--virtual-time-budget=3000", *args, url],
                        capture_output=True, text=True, timeout=60)
