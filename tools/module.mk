@@ -73,3 +73,11 @@ BENCHES += bench-sync
 .PHONY: bench-sync
 bench-sync: $(BINS)
 	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_sync.py
+
+# `make bench`: how fast the kiosk page follows a scan, against a bare
+# server-sent-events client, and view requests over HTTP against the
+# control socket (tools/bench_kiosk.py).
+BENCHES += bench-kiosk
+.PHONY: bench-kiosk
+bench-kiosk: $(BINS)
+	@SWAPD_BUILD=$(O) /usr/bin/python3 tools/bench_kiosk.py
