@@ -59,12 +59,14 @@ $(O)/tests/test_slots_sim: $(O)/obj/tests/unit/test_slots_sim.o $(SWAPD_CORE_OBJ
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 # Transport jobs on the simulated bus, in simulated time.
-$(O)/tests/test_transport: $(O)/obj/tests/unit/test_transport.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+$(O)/tests/test_transport: $(O)/obj/tests/unit/test_transport.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
-# The battery ledger on the simulated bus, in simulated time (the station
-# in tests/unit/station_sim.c, shared with test_staff).
+# The battery ledger on the simulated bus, in simulated time. It and the
+# tests below that link station_sim.o build their station with
+# tests/unit/station_sim.c.
 $(O)/tests/test_ledger: $(O)/obj/tests/unit/test_ledger.o $(O)/obj/tests/unit/station_sim.o \
 	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -84,20 +86,24 @@ $(O)/tests/test_swap_pick: $(O)/obj/tests/unit/test_swap_pick.o $(O)/obj/daemon/
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_CMOCKA)
 # The swap module on the simulated rack, in simulated time.
-$(O)/tests/test_swap_sim: $(O)/obj/tests/unit/test_swap_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+$(O)/tests/test_swap_sim: $(O)/obj/tests/unit/test_swap_sim.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 # The queue on the simulated rack, in simulated time.
-$(O)/tests/test_queue: $(O)/obj/tests/unit/test_queue.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+$(O)/tests/test_queue: $(O)/obj/tests/unit/test_queue.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 # 60 riders in an hour at 12 slots: the swap flow, the queue and charging
 # together, in simulated time.
-$(O)/tests/test_busy_hour: $(O)/obj/tests/unit/test_busy_hour.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+$(O)/tests/test_busy_hour: $(O)/obj/tests/unit/test_busy_hour.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 # The kiosk's view on the simulated station, in simulated time.
-$(O)/tests/test_kiosk: $(O)/obj/tests/unit/test_kiosk.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+$(O)/tests/test_kiosk: $(O)/obj/tests/unit/test_kiosk.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

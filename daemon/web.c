@@ -158,18 +158,25 @@ void web_headers(struct MHD_Response *resp)
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 }
 
-static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, const char *type,
-			     const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+/* Sends resp (NULL: it could not be made) with the common headers and
+ * name: value, and lets go of it. */
+static enum MHD_Result send_with(struct MHD_Connection *c, unsigned int status,
+				 struct MHD_Response *resp, const char *name, const char *value)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(len, (void *)body, mode);
-
 	if (!resp)
 		return MHD_NO;
 	web_headers(resp);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(resp, name, value);
 	enum MHD_Result ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned int status, const char *type,
+			     const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	return send_with(c, status, MHD_create_response_from_buffer(len, (void *)body, mode),
+			 MHD_HTTP_HEADER_CONTENT_TYPE, type);
 }
 
 enum MHD_Result web_json(struct MHD_Connection *c, unsigned int status, const char *json)
@@ -245,15 +252,9 @@ static const char *post_refusal(struct MHD_Connection *c)
 
 static enum MHD_Result method_not_allowed(struct MHD_Connection *c, const char *allow)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-
-	if (!resp)
-		return MHD_NO;
-	web_headers(resp);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	return send_with(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+			 MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT),
+			 MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,

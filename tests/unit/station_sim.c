@@ -14,14 +14,17 @@
 #include <sqlite3.h>
 
 #include "daemon/access.h"
-#include "daemon/command.h"
+#include "daemon/charge.h"
 #include "daemon/control.h"
 #include "daemon/health.h"
+#include "daemon/kiosk.h"
 #include "daemon/ledger.h"
 #include "daemon/loop.h"
+#include "daemon/queue.h"
 #include "daemon/slots.h"
 #include "daemon/staff.h"
-#include "daemon/token.h"
+#include "daemon/swap.h"
+#include "daemon/transport.h"
 #include "drivers/rack.h"
 #include "drivers/rack_bus.h"
 
@@ -30,10 +33,15 @@
 
 struct config station_cfg;
 struct store *station_store;
+char station_dir[64], station_db[128];
+struct token_keyring station_ring;
 struct event station_heard[64];
 int station_nheard;
 
-static char dir[64], path[128], keys[128];
+static char keys[128], boot[24];
+static int boots;
+static unsigned started;
+static bool listening;
 
 static void record(const struct event *ev, void *arg)
 {
@@ -46,23 +54,72 @@ static const enum event_type watched[] = {
 	EV_BATTERY_QUARANTINED, EV_BATTERY_RELEASED, EV_SLOT_STATE,
 };
 
-void station_start(void)
+/* The modules that take no boot id, in the shape of those that do. */
+static enum sw_err charge_run(const struct config *c, struct store *st, const char *b, char *why,
+			      size_t whylen)
+{
+	(void)b;
+	return charge_start(c, st, why, whylen);
+}
+
+static enum sw_err staff_run(const struct config *c, struct store *st, const char *b, char *why,
+			     size_t whylen)
+{
+	(void)b;
+	return staff_start(c, st, why, whylen);
+}
+
+static enum sw_err kiosk_run(const struct config *c, struct store *st, const char *b, char *why,
+			     size_t whylen)
+{
+	(void)b;
+	return kiosk_start(c, st, why, whylen);
+}
+
+/* main.c's modules[] order, for those a test can ask for. */
+static const struct {
+	unsigned bit;
+	const char *name;
+	enum sw_err (*start)(const struct config *, struct store *, const char *, char *, size_t);
+	void (*stop)(void);
+} modules[] = {
+	{ STATION_CHARGE, "charging", charge_run, charge_stop },
+	{ STATION_ACCESS, "tokens", access_start, access_stop },
+	{ STATION_LEDGER, "ledger", ledger_start, ledger_stop },
+	{ STATION_SWAP, "swap", swap_start, swap_stop },
+	{ STATION_QUEUE, "queue", queue_start, queue_stop },
+	{ STATION_TRANSPORT, "transport", transport_start, transport_stop },
+	{ STATION_STAFF, "staff", staff_run, staff_stop },
+	{ STATION_KIOSK, "kiosk", kiosk_run, kiosk_stop },
+};
+
+#define NMODULES (sizeof modules / sizeof modules[0])
+
+void station_start(unsigned wanted)
 {
 	char why[256];
 
-	assert_int_equal(store_open(path, 1000, &station_store, why, sizeof why), SW_OK);
-	assert_int_equal(slots_start(&station_cfg, station_store, why, sizeof why), SW_OK);
-	if (access_start(&station_cfg, station_store, "boot-1", why, sizeof why) != SW_OK)
-		fail_msg("access: %s", why);
-	assert_int_equal(ledger_start(&station_cfg, station_store, "boot-1", why, sizeof why), SW_OK);
-	assert_int_equal(staff_start(&station_cfg, station_store, why, sizeof why), SW_OK);
+	if (!station_store) {
+		snprintf(boot, sizeof boot, "boot-%d", ++boots);
+		assert_int_equal(store_open(station_db, 1000, &station_store, why, sizeof why), SW_OK);
+		if (slots_start(&station_cfg, station_store, why, sizeof why) != SW_OK)
+			fail_msg("rack: %s", why);
+	}
+	for (size_t k = 0; k < NMODULES; k++) {
+		if (!(wanted & modules[k].bit) || (started & modules[k].bit))
+			continue;
+		if (modules[k].start(&station_cfg, station_store, boot, why, sizeof why) != SW_OK)
+			fail_msg("%s: %s", modules[k].name, why);
+		started |= modules[k].bit;
+	}
 }
 
 void station_stop(void)
 {
-	staff_stop();
-	ledger_stop();
-	access_stop();
+	for (size_t k = NMODULES; k-- > 0;)
+		if (started & modules[k].bit)
+			modules[k].stop();
+	started = 0;
 	slots_stop();
 	command_forget();
 	store_close(station_store);
@@ -72,80 +129,119 @@ void station_stop(void)
 static void write_keys(void)
 {
 	FILE *f;
+	char err[160];
 
-	snprintf(keys, sizeof keys, "%s/keys.json", dir);
+	snprintf(keys, sizeof keys, "%s/keys.json", station_dir);
 	assert_non_null(f = fopen(keys, "w"));
 	fprintf(f, "{\"keys\": [{\"kid\": \"k1\", \"secret\": \"%s\"}]}\n", K1);
 	fclose(f);
 	assert_int_equal(chmod(keys, 0600), 0);
+	if (token_keys_load(keys, &station_ring, err, sizeof err) != 0)
+		fail_msg("keys: %s", err);
 }
 
-int station_setup(bool tokens)
+void station_init(int nslots, const char *id, bool tokens)
 {
 	struct rack_config *rc = &station_cfg.rack;
 
-	snprintf(dir, sizeof dir, "/tmp/swapd-station-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/swapd.db", dir);
+	snprintf(station_dir, sizeof station_dir, "/tmp/swapd-station-XXXXXX");
+	assert_non_null(mkdtemp(station_dir));
+	snprintf(station_db, sizeof station_db, "%s/swapd.db", station_dir);
 	config_defaults(&station_cfg);
-	snprintf(station_cfg.station.id, sizeof station_cfg.station.id, "ST-TEST-1");
+	snprintf(station_cfg.station.id, sizeof station_cfg.station.id, "%s", id);
 	if (tokens) {
 		write_keys();
 		station_cfg.tokens.enabled = true;
 		snprintf(station_cfg.tokens.keys, sizeof station_cfg.tokens.keys, "%s", keys);
 	}
 	rc->enabled = true;
-	snprintf(rc->device, sizeof rc->device, "sim:4");
+	snprintf(rc->device, sizeof rc->device, "sim:%d", nslots);
 	snprintf(rc->profile, sizeof rc->profile, "config/profiles/swapd-slot-v1.json");
 	rc->parity = 'N';
+	rc->telemetry_interval_ms = 24 * 3600 * 1000; /* no telemetry rows in these tests */
+	rc->nslots = nslots;
+	for (int i = 0; i < nslots; i++)
+		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
+	boots = 0;
+	loop_set_clock(true);
+}
+
+int station_setup(bool tokens)
+{
+	struct rack_config *rc = &station_cfg.rack;
+
+	station_init(4, "ST-TEST-1", tokens);
 	rc->poll_interval_ms = 250;
 	rc->slow_every = 4;
-	/* no telemetry rows in these tests */
 	rc->telemetry_interval_ms = 3600 * 1000;
 	rc->telemetry_rows = 100;
-	rc->nslots = 4;
-	for (int i = 0; i < 4; i++)
-		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
-	loop_set_clock(true);
 	station_nheard = 0;
 	for (size_t k = 0; k < sizeof watched / sizeof watched[0]; k++)
 		assert_int_equal(event_subscribe(watched[k], record, NULL), SW_OK);
-	station_start();
+	listening = true;
+	station_start(STATION_ACCESS | STATION_LEDGER | STATION_STAFF);
 	return 0;
 }
 
 int station_teardown(void **state)
 {
-	static const char *const files[] = { "swapd.db", "swapd.db-wal", "swapd.db-shm", "keys.json" };
-	char p[160];
+	char cmd[160];
 
 	(void)state;
 	station_stop();
-	for (size_t k = 0; k < sizeof watched / sizeof watched[0]; k++)
-		event_unsubscribe(watched[k], record, NULL);
+	if (listening)
+		for (size_t k = 0; k < sizeof watched / sizeof watched[0]; k++)
+			event_unsubscribe(watched[k], record, NULL);
+	listening = false;
+	token_keyring_clear(&station_ring);
 	loop_set_clock(false);
 	loop_free();
 	health_reset();
-	for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
-		snprintf(p, sizeof p, "%s/%s", dir, files[k]);
-		unlink(p);
-	}
-	rmdir(dir);
-	return 0;
+	/* the whole directory: some tests write files of their own there */
+	snprintf(cmd, sizeof cmd, "rm -rf %s", station_dir);
+	return system(cmd);
+}
+
+static bool vsim(bool must, const char *fmt, va_list ap)
+{
+	char verb[256], why[256];
+
+	vsnprintf(verb, sizeof verb, fmt, ap);
+	json_object *r = rack_bus_sim_exec(verb, why, sizeof why);
+	if (!r && must)
+		fail_msg("%s: %s", verb, why);
+	json_object_put(r);
+	return r != NULL;
 }
 
 void station_sim(const char *fmt, ...)
 {
-	char verb[256], why[256];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(verb, sizeof verb, fmt, ap);
+	vsim(true, fmt, ap);
 	va_end(ap);
-	json_object *r = rack_bus_sim_exec(verb, why, sizeof why);
-	if (!r)
-		fail_msg("%s: %s", verb, why);
-	json_object_put(r);
+}
+
+bool station_sim_try(const char *fmt, ...)
+{
+	va_list ap;
+	bool ok;
+
+	va_start(ap, fmt);
+	ok = vsim(false, fmt, ap);
+	va_end(ap);
+	return ok;
+}
+
+void station_step(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsim(true, fmt, ap);
+	va_end(ap);
+	station_run_ms(1000);
 }
 
 static bool never(void *arg)
@@ -170,7 +266,21 @@ static bool all_locked(void *arg)
 
 void station_ready(void)
 {
-	assert_true(loop_run_until(all_locked, NULL, 5000));
+	assert_true(loop_run_until(all_locked, NULL, 10000));
+}
+
+static bool all_read(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < station_cfg.rack.nslots; i++)
+		if (!rack_reading(i)->online || rack_reading(i)->health_pending || rack_safe_pending(i))
+			return false;
+	return true;
+}
+
+void station_read(void)
+{
+	assert_true(loop_run_until(all_read, NULL, 10000));
 }
 
 static void lock_done(enum sw_err e, void *arg)
@@ -265,7 +375,7 @@ const char *station_sql(const char *query)
 	sqlite3_stmt *s;
 
 	out[0] = '\0';
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(station_db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, query, -1, &s, NULL), SQLITE_OK);
 	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
 		snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -285,12 +395,18 @@ int station_heard_count(enum event_type type, uint64_t battery)
 
 json_object *station_command(const char *name, const char *args)
 {
+	return station_command_as(LEVEL_ADMIN, "uid 0 pid 1", name, args);
+}
+
+json_object *station_command_as(enum command_level level, const char *who, const char *name,
+				const char *args)
+{
 	const struct command *c = command_find(name, strlen(name));
-	struct control_req req = { .level = LEVEL_ADMIN };
+	struct control_req req = { .level = level };
 	char msg[160];
 
 	assert_non_null(c);
-	snprintf(req.who, sizeof req.who, "uid 0 pid 1");
+	snprintf(req.who, sizeof req.who, "%s", who);
 	req.args = json_tokener_parse(args);
 	if (!command_check(c, req.args, msg, sizeof msg))
 		fail_msg("%s %s: %s", name, args, msg);
@@ -311,20 +427,37 @@ const char *station_error(json_object *reply)
 	return code;
 }
 
-const char *station_scan_badge(const char *id, const char *role)
+void station_token(enum token_kind kind, const char *subject, const char *arg, const char *nonce,
+		   char *text)
 {
-	struct token_keyring ring;
-	struct token t = { .kind = TOKEN_BADGE, .station = "*", .kid = "k1" }, parsed;
-	char text[TOKEN_TEXT_MAX + 1], err[160];
-	static int n;
+	struct token t = { .kind = kind, .kid = "k1", .exp = (int64_t)time(NULL) + 3600 };
+	char err[160];
+	static int serial, badges;
 
-	assert_int_equal(token_keys_load(keys, &ring, err, sizeof err), 0);
-	snprintf(t.subject, sizeof t.subject, "%s", id);
-	snprintf(t.arg, sizeof t.arg, "%s", role);
-	snprintf(t.nonce, sizeof t.nonce, "badge-%04d", ++n);
-	t.exp = (int64_t)time(NULL) + 3600;
-	if (token_issue(&t, &ring, (int64_t)time(NULL), text, sizeof text, err, sizeof err) < 0)
-		fail_msg("badge: %s", err);
-	token_keyring_clear(&ring);
-	return access_scan(text, strlen(text), "scanner", &parsed);
+	snprintf(t.station, sizeof t.station, "%s",
+		 kind == TOKEN_BADGE ? "*" : station_cfg.station.id);
+	snprintf(t.subject, sizeof t.subject, "%s", subject);
+	snprintf(t.arg, sizeof t.arg, "%s", arg);
+	/* a badge's nonce is named in the staff audit (test_staff reads it) */
+	if (nonce)
+		snprintf(t.nonce, sizeof t.nonce, "%s", nonce);
+	else if (kind == TOKEN_BADGE)
+		snprintf(t.nonce, sizeof t.nonce, "badge-%04d", ++badges);
+	else
+		snprintf(t.nonce, sizeof t.nonce, "nonce%06d", ++serial);
+	if (token_issue(&t, &station_ring, (int64_t)time(NULL), text, TOKEN_TEXT_MAX + 1, err,
+			sizeof err) != 0)
+		fail_msg("issue: %s", err);
+}
+
+const char *station_scan(enum token_kind kind, const char *subject, const char *arg,
+			 const char *source, char *text)
+{
+	char buf[TOKEN_TEXT_MAX + 1];
+	struct token got;
+
+	station_token(kind, subject, arg, NULL, buf);
+	if (text)
+		snprintf(text, TOKEN_TEXT_MAX + 1, "%s", buf);
+	return access_scan(buf, strlen(buf), source, &got);
 }

@@ -50,6 +50,7 @@
 #include "daemon/token.h"
 #include "drivers/rack.h"
 #include "drivers/rack_bus.h"
+#include "tests/unit/station_sim.h"
 
 #define NSLOTS 12
 #define NCHARGED 8
@@ -60,12 +61,6 @@
 #define TAIL_S (3 * 3600)
 #define STEP_MS 500
 #define SEED 0x5eedb05bULL
-#define KEYS_JSON "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}]}"
-
-static struct config cfg;
-static struct store *store;
-static struct token_keyring ring;
-static char dir[64], db[128];
 
 enum kind { FLEET, WALKIN };
 enum phase { P_AWAY, P_ROAD, P_KIOSK, P_IN, P_OUT, P_ENDING, P_DONE };
@@ -178,107 +173,29 @@ static void count_refusal(const char *reason)
 	refusals[k].n++;
 }
 
-/* A rider verb (tools/rack-sim/README.md) on the simulated bus; false when
- * the rack refuses it (the door still locked). */
-static bool sim_try(const char *fmt, ...)
-{
-	char verb[256], why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(verb, sizeof verb, fmt, ap);
-	va_end(ap);
-	json_object *r = rack_bus_sim_exec(verb, why, sizeof why);
-	json_object_put(r);
-	return r != NULL;
-}
-
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
-static bool all_read(void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < NSLOTS; i++) {
-		const struct rack_reading *r = rack_reading(i);
-		if (!r->online || r->health_pending || rack_safe_pending(i))
-			return false;
-	}
-	return true;
-}
-
 static int setup(void **state)
 {
-	char why[256], keys[128];
-	struct rack_config *rc = &cfg.rack;
-
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/swapd-busy-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(db, sizeof db, "%s/swapd.db", dir);
-	snprintf(keys, sizeof keys, "%s/keys.json", dir);
-	FILE *f = fopen(keys, "w");
-	assert_non_null(f);
-	fputs(KEYS_JSON, f);
-	fclose(f);
-	assert_int_equal(chmod(keys, 0600), 0);
-	assert_int_equal(token_keys_parse(KEYS_JSON, strlen(KEYS_JSON), "k", &ring, why, sizeof why), 0);
-	assert_int_equal(store_open(db, 1000, &store, why, sizeof why), SW_OK);
-	config_defaults(&cfg);
-	snprintf(cfg.station.id, sizeof cfg.station.id, "ST-1");
-	rc->enabled = true;
-	snprintf(rc->device, sizeof rc->device, "sim:%d", NSLOTS);
-	snprintf(rc->profile, sizeof rc->profile, "config/profiles/swapd-slot-v1.json");
-	rc->parity = 'N';
-	rc->telemetry_interval_ms = 24 * 3600 * 1000; /* no telemetry rows */
-	rc->nslots = NSLOTS;
-	for (int i = 0; i < NSLOTS; i++)
-		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
-	cfg.tokens.enabled = true;
-	snprintf(cfg.tokens.keys, sizeof cfg.tokens.keys, "%s", keys);
-	snprintf(cfg.tokens.walkin_kid, sizeof cfg.tokens.walkin_kid, "k1");
-	cfg.swap.min_soc = rc->charged_soc;
-	loop_set_clock(true);
+	station_init(NSLOTS, "ST-1", true);
+	snprintf(station_cfg.tokens.walkin_kid, sizeof station_cfg.tokens.walkin_kid, "k1");
+	station_cfg.swap.min_soc = station_cfg.rack.charged_soc;
 	for (size_t k = 0; k < sizeof watched / sizeof watched[0]; k++)
 		assert_int_equal(event_subscribe(watched[k], on_event, NULL), SW_OK);
-	assert_int_equal(slots_start(&cfg, store, why, sizeof why), SW_OK);
-	assert_int_equal(charge_start(&cfg, store, why, sizeof why), SW_OK);
-	assert_int_equal(access_start(&cfg, store, "boot-busy", why, sizeof why), SW_OK);
-	assert_int_equal(ledger_start(&cfg, store, "boot-busy", why, sizeof why), SW_OK);
+	station_start(STATION_CHARGE | STATION_ACCESS | STATION_LEDGER);
 	/* the charged stock, healthy and not quite alike */
 	for (int n = 1; n <= NCHARGED; n++)
-		assert_true(sim_try("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":%d,\"soh\":%d,"
-				    "\"force\":true}", n, 100 + n, 96 + n % 4, 86 + n));
-	assert_true(loop_run_until(all_read, NULL, 10000));
-	assert_int_equal(swap_start(&cfg, store, "boot-busy", why, sizeof why), SW_OK);
-	assert_int_equal(queue_start(&cfg, store, "boot-busy", why, sizeof why), SW_OK);
+		station_sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":%d,\"soh\":%d,"
+			    "\"force\":true}", n, 100 + n, 96 + n % 4, 86 + n);
+	station_read();
+	station_start(STATION_SWAP | STATION_QUEUE);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	(void)state;
-	queue_stop();
-	swap_stop();
-	ledger_stop();
-	access_stop();
-	charge_stop();
-	slots_stop();
-	command_forget();
 	for (size_t k = 0; k < sizeof watched / sizeof watched[0]; k++)
 		event_unsubscribe(watched[k], on_event, NULL);
-	store_close(store);
-	token_keyring_clear(&ring);
-	loop_set_clock(false);
-	loop_free();
-	health_reset();
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	return system(cmd);
+	return station_teardown(state);
 }
 
 static int by_appearance(const void *a, const void *b)
@@ -388,16 +305,7 @@ static void walk_in(struct rider *r)
 /* A fleet rider's S token, as the app shows it. */
 static void issue_token(struct rider *r)
 {
-	struct token t = { .kind = TOKEN_SWAP, .exp = time(NULL) + 3600 };
-	char err[128];
-
-	snprintf(t.station, sizeof t.station, "ST-1");
-	snprintf(t.subject, sizeof t.subject, "%s", r->user);
-	snprintf(t.arg, sizeof t.arg, "-");
-	snprintf(t.nonce, sizeof t.nonce, "%s", r->nonce);
-	snprintf(t.kid, sizeof t.kid, "k1");
-	if (token_issue(&t, &ring, time(NULL), r->token, sizeof r->token, err, sizeof err) != 0)
-		fail_msg("issue: %s", err);
+	station_token(TOKEN_SWAP, r->user, "-", r->nonce, r->token);
 }
 
 static void on_road(struct rider *r)
@@ -474,7 +382,7 @@ static struct store_swap row(int64_t id)
 	struct store_swap s;
 	bool found;
 
-	assert_int_equal(store_swap_get(store, id, &s, &found), SW_OK);
+	assert_int_equal(store_swap_get(station_store, id, &s, &found), SW_OK);
 	assert_true(found);
 	return s;
 }
@@ -493,12 +401,12 @@ static void at_doors(struct rider *r)
 		return;
 	}
 	if (r->phase == P_IN && strcmp(swaps[r->swap].stage, "wait_insert") == 0) {
-		if (sim_try("{\"op\":\"return\",\"slot\":%d,\"battery\":%llu,\"soc\":%d,\"soh\":%d,"
+		if (station_sim_try("{\"op\":\"return\",\"slot\":%d,\"battery\":%llu,\"soc\":%d,\"soh\":%d,"
 			    "\"dwell\":%d}", s.slot_in, (unsigned long long)r->battery, r->soc, r->soh,
 			    uniform(2, 5)))
 			r->phase = P_OUT;
 	} else if (r->phase == P_OUT && strcmp(swaps[r->swap].stage, "wait_take") == 0) {
-		if (sim_try("{\"op\":\"take\",\"slot\":%d,\"dwell\":%d}", s.slot_out, uniform(2, 4)))
+		if (station_sim_try("{\"op\":\"take\",\"slot\":%d,\"dwell\":%d}", s.slot_out, uniform(2, 4)))
 			r->phase = P_ENDING;
 	}
 	r->next_ms = now_ms() + 1000;
@@ -560,7 +468,7 @@ static int64_t sql_int(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(sql, sizeof sql, fmt, ap);
 	va_end(ap);
-	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_open_v2(station_db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(h));
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -606,7 +514,7 @@ static void check_rack_and_ledger(void)
 		uint64_t id = (uint64_t)json_object_get_int64(v);
 		assert_true(json_object_object_get_ex(b, "slot", &v));
 		int slot = json_object_get_int(v);
-		assert_int_equal(store_battery_get(store, id, &row, &found), SW_OK);
+		assert_int_equal(store_battery_get(station_store, id, &row, &found), SW_OK);
 		if (!found)
 			fail_msg("BAT-%05llu is not in the ledger", (unsigned long long)id);
 		if (slot > 0 && (strcmp(row.place, "slot") != 0 || row.slot != slot))
@@ -687,8 +595,8 @@ static int print_report(void)
 	int join[NRIDERS], here[NRIDERS], nerr = 0, served = 0;
 
 	printf("busy hour: %d riders, %d slots, %d charged at the start, charge.current_a %d,"
-	       " queue.charge_s %d\n", NRIDERS, NSLOTS, NCHARGED, cfg.charge.current_a,
-	       cfg.queue.charge_s);
+	       " queue.charge_s %d\n", NRIDERS, NSLOTS, NCHARGED, station_cfg.charge.current_a,
+	       station_cfg.queue.charge_s);
 	printf("%-16s %-6s %6s %6s %7s %6s %7s %6s  %s\n", "rider", "kind", "appear", "ticket",
 	       "eta", "wait", "eta@k", "wait@k", "outcome");
 	for (int k = 0; k < NRIDERS; k++) {
@@ -736,9 +644,9 @@ static void test_busy_hour(void **state)
 		for (int k = 0; k < NRIDERS; k++)
 			if (riders[k].phase != P_DONE && now_ms() >= riders[k].next_ms)
 				step(&riders[k]);
-		loop_run_until(never, NULL, STEP_MS);
+		station_run_ms(STEP_MS);
 	}
-	loop_run_until(never, NULL, 5000);
+	station_run_ms(5000);
 	int served = print_report();
 
 	/* the charged stock at least went out, and nobody's swap failed */

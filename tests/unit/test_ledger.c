@@ -334,7 +334,7 @@ static void test_restart_keeps_everything(void **state)
 	int64_t since71 = station_row(71).since;
 
 	station_stop();
-	station_start();
+	station_start(STATION_ACCESS | STATION_LEDGER | STATION_STAFF);
 	/* the rack comes back as it was, but for slot 2's battery */
 	station_sim("{\"op\": \"insert\", \"slot\": 1, \"battery\": 71, \"soc\": 60, \"soh\": 60, \"force\": true}");
 	station_sim("{\"op\": \"insert\", \"slot\": 4, \"battery\": 74, \"soc\": 60, \"soh\": 60, \"force\": true}");

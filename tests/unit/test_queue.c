@@ -5,7 +5,6 @@
  * riders served by a swap, and a restart that keeps the queue. Each change
  * is checked in the fleet outbox, where it must be with its event. */
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,12 +25,10 @@
 #include "daemon/store.h"
 #include "drivers/rack.h"
 #include "drivers/rack_bus.h"
+#include "tests/unit/station_sim.h"
 
 #define NSLOTS 4
 
-static struct config cfg;
-static struct store *store;
-static char dir[64], db[128];
 
 /* EV_QUEUE_CHANGED as heard: ticket and what. */
 static struct { int64_t ref; char what[16]; } heard[64];
@@ -47,31 +44,16 @@ static void on_changed(const struct event *ev, void *arg)
 	}
 }
 
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
 static void run_s(int64_t s)
 {
-	loop_run_until(never, NULL, s * 1000);
-}
-
-static bool rack_ready(void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < NSLOTS; i++)
-		if (!rack_reading(i)->online || rack_safe_pending(i))
-			return false;
-	return true;
+	station_run_ms(s * 1000);
 }
 
 static void start_queue(void)
 {
 	char why[256];
 
-	assert_int_equal(queue_start(&cfg, store, "test-boot", why, sizeof why), SW_OK);
+	assert_int_equal(queue_start(&station_cfg, station_store, "test-boot", why, sizeof why), SW_OK);
 }
 
 static void stop_queue(void)
@@ -82,61 +64,22 @@ static void stop_queue(void)
 
 static int setup(void **state)
 {
-	char why[256];
-	struct rack_config *rc = &cfg.rack;
-
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/swapd-queue-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(db, sizeof db, "%s/swapd.db", dir);
-	assert_int_equal(store_open(db, 1000, &store, why, sizeof why), SW_OK);
-	config_defaults(&cfg);
-	snprintf(cfg.station.id, sizeof cfg.station.id, "ST-1");
-	rc->enabled = true;
-	snprintf(rc->device, sizeof rc->device, "sim:%d", NSLOTS);
-	snprintf(rc->profile, sizeof rc->profile, "config/profiles/swapd-slot-v1.json");
-	rc->parity = 'N';
-	rc->telemetry_interval_ms = 24 * 3600 * 1000; /* no telemetry writes here */
-	rc->telemetry_rows = 100;
-	rc->nslots = NSLOTS;
-	for (int i = 0; i < NSLOTS; i++)
-		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
-	loop_set_clock(true);
+	station_init(NSLOTS, "ST-1", false);
+	station_cfg.rack.telemetry_rows = 100;
 	nheard = 0;
 	assert_int_equal(event_subscribe(EV_QUEUE_CHANGED, on_changed, NULL), SW_OK);
-	assert_int_equal(slots_start(&cfg, store, why, sizeof why), SW_OK);
-	assert_true(loop_run_until(rack_ready, NULL, 10000));
+	station_start(0);
+	station_ready();
 	start_queue();
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	(void)state;
 	stop_queue();
-	slots_stop();
 	event_unsubscribe(EV_QUEUE_CHANGED, on_changed, NULL);
-	store_close(store);
-	loop_set_clock(false);
-	loop_free();
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	return system(cmd);
-}
-
-static void sim(const char *fmt, ...)
-{
-	char verb[256], why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(verb, sizeof verb, fmt, ap);
-	va_end(ap);
-	json_object *r = rack_bus_sim_exec(verb, why, sizeof why);
-	if (!r)
-		fail_msg("%s: %s", verb, why);
-	json_object_put(r);
+	return station_teardown(state);
 }
 
 struct slot_wait {
@@ -157,7 +100,7 @@ static void battery(int slot, int id, int soc, enum slot_state want)
 {
 	struct slot_wait w = { slot - 1, want };
 
-	sim("{\"op\": \"insert\", \"slot\": %d, \"battery\": %d, \"soc\": %d, \"force\": true}", slot,
+	station_sim("{\"op\": \"insert\", \"slot\": %d, \"battery\": %d, \"soc\": %d, \"force\": true}", slot,
 	    id, soc);
 	if (!loop_run_until(slot_in, &w, 10000))
 		fail_msg("slot %d is %s, not %s", slot, slots_state_name(slots_state(slot - 1)),
@@ -188,7 +131,7 @@ static int64_t sql_int(const char *sql)
 	sqlite3_stmt *st;
 	int64_t v = -1;
 
-	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_open(station_db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
@@ -201,7 +144,7 @@ static void sql_exec(const char *sql)
 {
 	sqlite3 *h;
 
-	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_open(station_db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(h);
 }
@@ -319,8 +262,8 @@ static void test_capacity_duplicate_bad(void **state)
 	struct queue_place p;
 
 	(void)state;
-	cfg.queue.capacity = 2;
-	queue_reconfigure(&cfg);
+	station_cfg.queue.capacity = 2;
+	queue_reconfigure(&station_cfg);
 	reserve("u-a", "nonce-a1", 0);
 	reserve("u-b", "nonce-b1", 0);
 	assert_int_equal(queue_reserve("u-c", "nonce-c1", 0, 0, &p), QUEUE_FULL);
@@ -342,8 +285,8 @@ static void test_capacity_duplicate_bad(void **state)
 	assert_int_equal(sql_int("SELECT count(*) FROM outbox WHERE type LIKE 'queue.%'"), 2);
 
 	/* room again: the capacity counts who waits now */
-	cfg.queue.capacity = 3;
-	queue_reconfigure(&cfg);
+	station_cfg.queue.capacity = 3;
+	queue_reconfigure(&station_cfg);
 	assert_int_equal(queue_reserve("u-c", "nonce-c1", 0, 0, &p), QUEUE_OK);
 	assert_int_equal(p.position, 3);
 }
@@ -409,9 +352,9 @@ static void test_expiry(void **state)
 	assert_int_equal(queue_reserve("u-b", "nonce-b1", 0, INT64_MAX, &p), QUEUE_OK);
 	/* no S token lives longer than tokens.life_swap_s: nor does its place */
 	assert_int_equal(sql_int("SELECT exp FROM queue WHERE user = 'u-b'"),
-			 now_s() + cfg.tokens.life_swap_s);
+			 now_s() + station_cfg.tokens.life_swap_s);
 	assert_int_equal(queue_reserve("u-a", "nonce-a1", 0, now_s() + 100, &p), QUEUE_OK);
-	run_s(100 + cfg.tokens.skew_s - 2);
+	run_s(100 + station_cfg.tokens.skew_s - 2);
 	assert_true(waiting(p.ticket));
 	run_s(4);
 	assert_false(waiting(p.ticket));
@@ -430,10 +373,10 @@ static void test_no_show(void **state)
 	assert_true(waiting(a.ticket)); /* nothing to swap to: no no-show */
 
 	battery(1, 101, 100, SLOT_CHARGED);
-	run_s(cfg.queue.grace_s - 60);
+	run_s(station_cfg.queue.grace_s - 60);
 	struct queue_place p;
 	assert_int_equal(queue_arrival(a.ticket, 900, &p), QUEUE_OK);
-	run_s(cfg.queue.grace_s - 2);
+	run_s(station_cfg.queue.grace_s - 2);
 	assert_true(waiting(a.ticket));
 	run_s(4);
 	assert_false(waiting(a.ticket));

@@ -51,7 +51,7 @@ static void test_session_and_timeout(void **state)
 	station_ready();
 	station_put_in(1, 42, 95);
 	assert_string_equal(station_error(station_command("staff-quarantine", quarantine)), "no_session");
-	assert_string_equal(station_scan_badge("staff-17", "staff"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "staff-17", "staff", "scanner", NULL), "ok");
 	assert_string_equal(session_staff(), "staff-17");
 	assert_string_equal(station_sql("SELECT who || ' ' || detail FROM audit"
 					" WHERE what = 'staff-session'"),
@@ -86,7 +86,7 @@ static void test_roles_and_end(void **state)
 
 	(void)state;
 	station_ready();
-	assert_string_equal(station_scan_badge("staff-17", "staff"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "staff-17", "staff", "scanner", NULL), "ok");
 	r = station_command("staff-open", "{\"slot\": 1}");
 	assert_true(json_object_object_get_ex(r, "message", &v));
 	assert_string_equal(json_object_get_string(v),
@@ -95,7 +95,7 @@ static void test_roles_and_end(void **state)
 	assert_null(slots_holder(0, NULL));
 	assert_true(rack_reading(0)->locked);
 
-	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "admin-1", "admin", "scanner", NULL), "ok");
 	assert_string_equal(session_staff(), "admin-1");
 	assert_string_equal(station_sql("SELECT who || ': ' || detail FROM audit WHERE what = 'staff-end'"),
 			    "staff-17: another badge was scanned");
@@ -109,9 +109,9 @@ static void test_roles_and_end(void **state)
 	assert_string_equal(station_error(station_command("staff-end", "{}")), "no_session");
 
 	/* the same badge twice: signed in, then out */
-	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "admin-1", "admin", "scanner", NULL), "ok");
 	assert_string_equal(session_staff(), "admin-1");
-	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "admin-1", "admin", "scanner", NULL), "ok");
 	assert_string_equal(session_staff(), "");
 	assert_string_equal(station_sql("SELECT detail FROM audit WHERE what = 'staff-end'"
 					" ORDER BY rowid DESC LIMIT 1"), "badge scanned again");
@@ -128,7 +128,7 @@ static void test_open_and_close(void **state)
 	(void)state;
 	station_ready();
 	station_put_in(1, 42, 95);
-	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "admin-1", "admin", "scanner", NULL), "ok");
 	assert_null(station_command("staff-open", "{\"slot\": 1}")); /* the reply comes later */
 	assert_string_equal(station_sql("SELECT who || ': ' || detail FROM audit"
 					" WHERE what = 'staff-open'"),
@@ -157,7 +157,7 @@ static void test_open_timeout_and_refusals(void **state)
 {
 	(void)state;
 	station_ready();
-	assert_string_equal(station_scan_badge("admin-1", "admin"), "ok");
+	assert_string_equal(station_scan(TOKEN_BADGE, "admin-1", "admin", "scanner", NULL), "ok");
 	assert_int_equal(slots_hold(2, "swap", 5), SW_OK);
 	assert_string_equal(station_error(station_command("staff-open", "{\"slot\": 3}")), "slot_busy");
 	assert_string_equal(station_error(station_command("staff-open", "{\"slot\": 9}")),

@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,14 +31,9 @@
 #include "daemon/swap.h"
 #include "drivers/rack.h"
 #include "drivers/rack_bus.h"
+#include "tests/unit/station_sim.h"
 
 #define NSLOTS 8
-#define KEYS_JSON "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}]}"
-
-static struct config cfg;
-static struct store *store;
-static struct token_keyring ring;
-static char dir[64], db[128];
 
 /* The swap module's events, with their strings copied. */
 static struct heard {
@@ -69,20 +62,6 @@ static const enum event_type swap_events[] = {
 	EV_SWAP_STARTED, EV_SWAP_STAGE, EV_SWAP_ENDED, EV_DOOR_ALARM, EV_BATTERY_QUARANTINED,
 };
 
-static void sim(const char *fmt, ...)
-{
-	char verb[256], why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(verb, sizeof verb, fmt, ap);
-	va_end(ap);
-	json_object *r = rack_bus_sim_exec(verb, why, sizeof why);
-	if (!r)
-		fail_msg("%s: %s", verb, why);
-	json_object_put(r);
-}
-
 /* The simulator's truth: is slot n's bolt thrown? */
 static bool bolt_locked(int n)
 {
@@ -97,35 +76,10 @@ static bool bolt_locked(int n)
 	return locked;
 }
 
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
 /* Lets simulated time pass: a rider's pause. */
 static void pause_s(int s)
 {
-	loop_run_until(never, NULL, (int64_t)s * 1000);
-}
-
-static bool all_read(void *arg)
-{
-	(void)arg;
-	for (int i = 0; i < NSLOTS; i++) {
-		const struct rack_reading *r = rack_reading(i);
-		if (!r->online || r->health_pending || rack_safe_pending(i))
-			return false;
-	}
-	return true;
-}
-
-static void start_modules(void)
-{
-	char why[256];
-
-	assert_int_equal(slots_start(&cfg, store, why, sizeof why), SW_OK);
-	assert_int_equal(access_start(&cfg, store, "boot-test", why, sizeof why), SW_OK);
+	station_run_ms((int64_t)s * 1000);
 }
 
 /* The charged stock: SOC and SOH differ so the pick has something to do. */
@@ -136,94 +90,37 @@ static void stock(void)
 	};
 
 	for (size_t k = 0; k < sizeof b / sizeof b[0]; k++)
-		sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":%d,\"soh\":%d,\"force\":true}",
+		station_sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":%d,\"soh\":%d,\"force\":true}",
 		    b[k].slot, 100 + b[k].slot, b[k].soc, b[k].soh);
 }
 
 static int setup(void **state)
 {
-	char why[256], keys[128];
-	struct rack_config *rc = &cfg.rack;
-
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/swapd-swap-sim-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(db, sizeof db, "%s/swapd.db", dir);
-	snprintf(keys, sizeof keys, "%s/keys.json", dir);
-	FILE *f = fopen(keys, "w");
-	assert_non_null(f);
-	fputs(KEYS_JSON, f);
-	fclose(f);
-	assert_int_equal(chmod(keys, 0600), 0);
-	assert_int_equal(token_keys_parse(KEYS_JSON, strlen(KEYS_JSON), "k", &ring, why, sizeof why), 0);
-	assert_int_equal(store_open(db, 1000, &store, why, sizeof why), SW_OK);
-	config_defaults(&cfg);
-	snprintf(cfg.station.id, sizeof cfg.station.id, "ST-1");
-	rc->enabled = true;
-	snprintf(rc->device, sizeof rc->device, "sim:%d", NSLOTS);
-	snprintf(rc->profile, sizeof rc->profile, "config/profiles/swapd-slot-v1.json");
-	rc->parity = 'N';
-	rc->reconnect_ms = 500;
-	rc->telemetry_interval_ms = 24 * 3600 * 1000; /* no telemetry rows */
-	rc->nslots = NSLOTS;
-	for (int i = 0; i < NSLOTS; i++)
-		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
-	cfg.tokens.enabled = true;
-	snprintf(cfg.tokens.keys, sizeof cfg.tokens.keys, "%s", keys);
-	cfg.swap.min_soc = rc->charged_soc;
-	loop_set_clock(true);
+	station_init(NSLOTS, "ST-1", true);
+	station_cfg.rack.reconnect_ms = 500;
+	station_cfg.swap.min_soc = station_cfg.rack.charged_soc;
 	nheard = 0;
 	for (size_t k = 0; k < sizeof swap_events / sizeof swap_events[0]; k++)
 		assert_int_equal(event_subscribe(swap_events[k], record, NULL), SW_OK);
-	start_modules();
+	station_start(STATION_ACCESS);
 	stock();
-	assert_true(loop_run_until(all_read, NULL, 10000));
-	assert_int_equal(swap_start(&cfg, store, "boot-test", why, sizeof why), SW_OK);
+	station_read();
+	station_start(STATION_SWAP);
 	return 0;
-}
-
-static void stop_modules(void)
-{
-	swap_stop();
-	access_stop();
-	slots_stop();
-	command_forget();
 }
 
 static int teardown(void **state)
 {
-	char cmd[160];
-
-	(void)state;
-	stop_modules();
 	for (size_t k = 0; k < sizeof swap_events / sizeof swap_events[0]; k++)
 		event_unsubscribe(swap_events[k], record, NULL);
-	store_close(store);
-	token_keyring_clear(&ring);
-	loop_set_clock(false);
-	loop_free();
-	health_reset();
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	return system(cmd);
+	return station_teardown(state);
 }
 
 /* Scans a freshly issued S token for user (its text in text, if given). */
 static const char *scan(const char *user, char *text)
 {
-	static int serial;
-	struct token t = { .kind = TOKEN_SWAP, .exp = time(NULL) + 3600 }, got;
-	char buf[TOKEN_TEXT_MAX + 1], err[128];
-
-	snprintf(t.station, sizeof t.station, "ST-1");
-	snprintf(t.subject, sizeof t.subject, "%s", user);
-	snprintf(t.arg, sizeof t.arg, "-");
-	snprintf(t.nonce, sizeof t.nonce, "nonce%06d", ++serial);
-	snprintf(t.kid, sizeof t.kid, "k1");
-	if (token_issue(&t, &ring, time(NULL), buf, sizeof buf, err, sizeof err) != 0)
-		fail_msg("issue: %s", err);
-	if (text)
-		snprintf(text, TOKEN_TEXT_MAX + 1, "%s", buf);
-	return access_scan(buf, strlen(buf), "control", &got);
+	return station_scan(TOKEN_SWAP, user, "-", "control", text);
 }
 
 /* The id of the latest swap started. */
@@ -281,7 +178,7 @@ static struct store_swap row_of(int64_t id)
 	struct store_swap s;
 	bool found;
 
-	assert_int_equal(store_swap_get(store, id, &s, &found), SW_OK);
+	assert_int_equal(store_swap_get(station_store, id, &s, &found), SW_OK);
 	assert_true(found);
 	return s;
 }
@@ -295,7 +192,7 @@ static const char *outbox(void)
 	sqlite3_stmt *q;
 
 	buf[0] = '\0';
-	assert_int_equal(sqlite3_open(db, &d), SQLITE_OK);
+	assert_int_equal(sqlite3_open(station_db, &d), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(d, "SELECT type FROM outbox ORDER BY seq", -1, &q, NULL),
 			 SQLITE_OK);
 	while (sqlite3_step(q) == SQLITE_ROW)
@@ -317,7 +214,7 @@ static const char *payload(const char *type, const char *field)
 	snprintf(sql, sizeof sql, "SELECT json_extract(payload, '$.%s') FROM outbox WHERE type = ?"
 		 " ORDER BY seq DESC LIMIT 1", field);
 	buf[0] = '\0';
-	assert_int_equal(sqlite3_open(db, &d), SQLITE_OK);
+	assert_int_equal(sqlite3_open(station_db, &d), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(d, sql, -1, &q, NULL), SQLITE_OK);
 	sqlite3_bind_text(q, 1, type, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0))
@@ -332,7 +229,7 @@ static struct store_battery battery(uint64_t id)
 	struct store_battery b;
 	bool found;
 
-	assert_int_equal(store_battery_get(store, id, &b, &found), SW_OK);
+	assert_int_equal(store_battery_get(station_store, id, &b, &found), SW_OK);
 	assert_true(found);
 	return b;
 }
@@ -349,21 +246,21 @@ static void all_locked(void)
 static void rider_returns(int slot, int id, int soc, int soh)
 {
 	pause_s(1);
-	sim("{\"op\":\"open\",\"slot\":%d}", slot);
+	station_sim("{\"op\":\"open\",\"slot\":%d}", slot);
 	pause_s(2);
-	sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":%d,\"soh\":%d}", slot, id, soc, soh);
+	station_sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":%d,\"soh\":%d}", slot, id, soc, soh);
 	pause_s(2);
-	sim("{\"op\":\"close\",\"slot\":%d}", slot);
+	station_sim("{\"op\":\"close\",\"slot\":%d}", slot);
 }
 
 static void rider_takes(int slot)
 {
 	pause_s(1);
-	sim("{\"op\":\"open\",\"slot\":%d}", slot);
+	station_sim("{\"op\":\"open\",\"slot\":%d}", slot);
 	pause_s(2);
-	sim("{\"op\":\"remove\",\"slot\":%d}", slot);
+	station_sim("{\"op\":\"remove\",\"slot\":%d}", slot);
 	pause_s(2);
-	sim("{\"op\":\"close\",\"slot\":%d}", slot);
+	station_sim("{\"op\":\"close\",\"slot\":%d}", slot);
 }
 
 /* A whole swap: the healthiest charged battery (slot 2: SOH 95, SOC 98)
@@ -457,17 +354,17 @@ static void test_door_closed_empty(void **state)
 	int64_t id = last_swap();
 	wait_stage(id, "wait_insert", 5000);
 	pause_s(1);
-	sim("{\"op\":\"open\",\"slot\":5}");
+	station_sim("{\"op\":\"open\",\"slot\":5}");
 	pause_s(2);
-	sim("{\"op\":\"close\",\"slot\":5}");
+	station_sim("{\"op\":\"close\",\"slot\":5}");
 	wait_stage(id, "unlock_in", 5000);
 	nheard = 0;
 	wait_stage(id, "wait_insert", 5000);
 	assert_int_equal(row_of(id).reopens, 1);
 	pause_s(1);
-	sim("{\"op\":\"open\",\"slot\":5}");
+	station_sim("{\"op\":\"open\",\"slot\":5}");
 	pause_s(2);
-	sim("{\"op\":\"close\",\"slot\":5}");
+	station_sim("{\"op\":\"close\",\"slot\":5}");
 	assert_false(wait_end(id, 5000));
 	pause_s(2);
 	all_locked();
@@ -493,10 +390,10 @@ static void test_unknown_battery(void **state)
 	int64_t id = last_swap();
 	wait_stage(id, "wait_insert", 5000);
 	pause_s(1);
-	sim("{\"op\":\"open\",\"slot\":5}");
+	station_sim("{\"op\":\"open\",\"slot\":5}");
 	pause_s(1);
-	sim("{\"op\":\"insert\",\"slot\":5,\"battery\":777}");
-	sim("{\"op\":\"fault\",\"slot\":5,\"kind\":\"bms_nonsense\"}");
+	station_sim("{\"op\":\"insert\",\"slot\":5,\"battery\":777}");
+	station_sim("{\"op\":\"fault\",\"slot\":5,\"kind\":\"bms_nonsense\"}");
 	assert_false(wait_end(id, 5000));
 	pause_s(2);
 	assert_true(bolt_locked(5));
@@ -506,13 +403,13 @@ static void test_unknown_battery(void **state)
 	assert_string_equal(payload("ticket.opened", "fault"), "");
 	assert_non_null(strstr(payload("ticket.opened", "summary"), "slot 5"));
 	assert_true(battery(777).quarantined);
-	assert_int_equal(store_slots_out(store, note_out, &out_of_service), SW_OK);
+	assert_int_equal(store_slots_out(station_store, note_out, &out_of_service), SW_OK);
 	assert_int_equal(out_of_service, 5);
 	/* the door was open: the alarm, then its end when it closes */
 	struct want on = { EV_DOOR_ALARM, id, NULL, 0 };
 	assert_true(heard_it(&on));
 	int before = nheard;
-	sim("{\"op\":\"close\",\"slot\":5}");
+	station_sim("{\"op\":\"close\",\"slot\":5}");
 	pause_s(2);
 	bool cleared = false;
 	for (int k = before; k < nheard; k++)
@@ -588,7 +485,7 @@ static void test_door_left_open(void **state)
 	rider_returns(5, 500, 50, 99);
 	wait_stage(id, "wait_take", 10000);
 	pause_s(1);
-	sim("{\"op\":\"open\",\"slot\":2}");
+	station_sim("{\"op\":\"open\",\"slot\":2}");
 	assert_false(wait_end(id, 120000));
 	struct want on = { EV_DOOR_ALARM, id, NULL, 0 };
 	assert_true(heard_it(&on));
@@ -597,7 +494,7 @@ static void test_door_left_open(void **state)
 	int64_t next = last_swap();
 	assert_int_not_equal(row_of(next).slot_out, 2);
 	assert_int_equal(swap_abort(next, "test", "make room"), SW_OK);
-	sim("{\"op\":\"close\",\"slot\":2}");
+	station_sim("{\"op\":\"close\",\"slot\":2}");
 	pause_s(2);
 	assert_string_equal(scan("u-12", NULL), "ok");
 	assert_int_equal(row_of(last_swap()).slot_out, 2);
@@ -677,7 +574,7 @@ static void test_refusals(void **state)
 	all_locked();
 	estop(false);
 	for (int n = 1; n <= 4; n++)
-		sim("{\"op\":\"remove\",\"slot\":%d,\"force\":true}", n);
+		station_sim("{\"op\":\"remove\",\"slot\":%d,\"force\":true}", n);
 	pause_s(5);
 	assert_string_equal(scan("u-14", NULL), "no_charged_battery");
 	/* a refusal is no rejection of the token: the fleet hears nothing */
@@ -689,19 +586,15 @@ static void test_refusals(void **state)
  * (the simulator starts empty: the same batteries are put back). */
 static void restart(int sec, int in_slot, int in_battery)
 {
-	char why[256];
-
-	stop_modules();
-	store_close(store);
+	station_stop();
 	pause_s(sec);
-	assert_int_equal(store_open(db, 1000, &store, why, sizeof why), SW_OK);
-	start_modules();
+	station_start(STATION_ACCESS);
 	stock();
 	if (in_slot)
-		sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":20,\"soh\":92,\"force\":true}",
+		station_sim("{\"op\":\"insert\",\"slot\":%d,\"battery\":%d,\"soc\":20,\"soh\":92,\"force\":true}",
 		    in_slot, in_battery);
 	nheard = 0;
-	assert_int_equal(swap_start(&cfg, store, "boot-2", why, sizeof why), SW_OK);
+	station_start(STATION_SWAP);
 }
 
 /* Right after a start, before the rack read its slots, a rider is told
@@ -715,7 +608,7 @@ static void test_scan_while_starting(void **state)
 	(void)state;
 	restart(0, 0, 0);
 	assert_string_equal(scan("u-15", text), "starting");
-	assert_true(loop_run_until(all_read, NULL, 10000));
+	station_read();
 	assert_string_equal(access_scan(text, strlen(text), "control", &tok), "ok");
 }
 
@@ -801,10 +694,10 @@ static void test_restart_shared_slot(void **state)
 	command_forget();
 	snprintf(older.user, sizeof older.user, "u-old");
 	snprintf(newer.user, sizeof newer.user, "u-new");
-	assert_int_equal(store_swap_start(store, &older, NULL), SW_OK);
-	assert_int_equal(store_swap_start(store, &newer, NULL), SW_OK);
-	assert_int_equal(store_swap_update(store, &older, NULL), SW_OK);
-	assert_int_equal(swap_start(&cfg, store, "boot-2", why, sizeof why), SW_OK);
+	assert_int_equal(store_swap_start(station_store, &older, NULL), SW_OK);
+	assert_int_equal(store_swap_start(station_store, &newer, NULL), SW_OK);
+	assert_int_equal(store_swap_update(station_store, &older, NULL), SW_OK);
+	assert_int_equal(swap_start(&station_cfg, station_store, "boot-2", why, sizeof why), SW_OK);
 	assert_string_equal(row_of(older.id).result, "aborted");
 	assert_string_equal(row_of(older.id).reason, "restart");
 	wait_stage(newer.id, "wait_take", 10000);
@@ -822,7 +715,7 @@ static void test_store_failure(void **state)
 	assert_string_equal(scan("u-18", NULL), "ok");
 	int64_t id = last_swap();
 	wait_stage(id, "wait_insert", 5000);
-	assert_int_equal(unlink(db), 0);
+	assert_int_equal(unlink(station_db), 0);
 	rider_returns(5, 500, 20, 92);
 	struct want end = { EV_SWAP_ENDED, id, "store_failed", 0 };
 	assert_true(loop_run_until(heard_it, &end, 10000));
@@ -867,7 +760,7 @@ static void test_staff_abort(void **state)
  * way; the next swap waits as newly configured. */
 static void test_reload_keeps_waits(void **state)
 {
-	struct config next = cfg;
+	struct config next = station_cfg;
 
 	(void)state;
 	assert_string_equal(scan("u-21", NULL), "ok");

@@ -7,7 +7,6 @@
  * the timeout locking every door; a job a restart interrupted ended from
  * what its slots hold. */
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,16 +32,10 @@
 #include "daemon/transport.h"
 #include "drivers/rack.h"
 #include "drivers/rack_bus.h"
+#include "tests/unit/station_sim.h"
 
 #define STATION "ST-DEL-001"
 #define NSLOTS 6
-/* token.md's test key k1: bytes 0x00..0x1f */
-#define KEYS_JSON "{\"keys\":[{\"kid\":\"k1\",\"secret\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"}]}"
-
-static struct config cfg;
-static struct store *store;
-static struct token_keyring ring;
-static char dir[64], db[128];
 
 /* The transport and quarantine events heard, in order. */
 static struct event heard[32];
@@ -57,29 +50,6 @@ static void record(const struct event *ev, void *arg)
 	heard[nheard] = *ev;
 	snprintf(heard_what[nheard], sizeof heard_what[0], "%s", ev->what ? ev->what : "");
 	nheard++;
-}
-
-static bool never(void *arg)
-{
-	(void)arg;
-	return false;
-}
-
-/* A rack simulator verb, then a second of simulated time for the rack to
- * read its outcome, as a person's steps are that far apart at least. */
-static void sim(const char *fmt, ...)
-{
-	char verb[256], why[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(verb, sizeof verb, fmt, ap);
-	va_end(ap);
-	json_object *r = rack_bus_sim_exec(verb, why, sizeof why);
-	if (!r)
-		fail_msg("%s: %s", verb, why);
-	json_object_put(r);
-	loop_run_until(never, NULL, 1000);
 }
 
 static bool all_online_locked(void *arg)
@@ -108,82 +78,33 @@ static void run_until(bool (*pred)(void *), void *arg, const char *what)
 		fail_msg("20 s of simulated time without %s", what);
 }
 
-static void start_modules(void)
-{
-	char why[256];
-
-	assert_int_equal(slots_start(&cfg, store, why, sizeof why), SW_OK);
-	assert_int_equal(access_start(&cfg, store, "boot-test", why, sizeof why), SW_OK);
-	assert_int_equal(transport_start(&cfg, store, "boot-test", why, sizeof why), SW_OK);
-}
-
 /* Slots 1..3 hold batteries 101 (quarantined), 102 (SOH 95) and 103 (SOH
  * 80); 4..6 are empty. */
 static int setup(void **state)
 {
-	char why[256], keys[128];
-
 	(void)state;
-	snprintf(dir, sizeof dir, "/tmp/swapd-transport-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(db, sizeof db, "%s/swapd.db", dir);
-	snprintf(keys, sizeof keys, "%s/keys.json", dir);
-	FILE *f = fopen(keys, "w");
-	assert_non_null(f);
-	fputs(KEYS_JSON, f);
-	fclose(f);
-	chmod(keys, 0600);
-	assert_int_equal(token_keys_parse(KEYS_JSON, strlen(KEYS_JSON), "test", &ring, why, sizeof why), 0);
-	assert_int_equal(store_open(db, 1000, &store, why, sizeof why), SW_OK);
-
-	config_defaults(&cfg);
-	snprintf(cfg.station.id, sizeof cfg.station.id, STATION);
-	cfg.tokens.enabled = true;
-	snprintf(cfg.tokens.keys, sizeof cfg.tokens.keys, "%s", keys);
-	struct rack_config *rc = &cfg.rack;
-	rc->enabled = true;
-	snprintf(rc->device, sizeof rc->device, "sim:%d", NSLOTS);
-	snprintf(rc->profile, sizeof rc->profile, "config/profiles/swapd-slot-v1.json");
-	rc->parity = 'N';
-	rc->slow_every = 2;
-	rc->telemetry_interval_ms = 2 * 3600 * 1000; /* no telemetry writes in these tests */
-	rc->nslots = NSLOTS;
-	for (int i = 0; i < NSLOTS; i++)
-		rc->slots[i] = (struct rack_slot_config){ .slot = i + 1, .unit = i + 1 };
-	cfg.transport.timeout_s = 120;
-
-	loop_set_clock(true);
+	station_init(NSLOTS, STATION, true);
+	station_cfg.rack.slow_every = 2;
+	station_cfg.rack.telemetry_interval_ms = 2 * 3600 * 1000;
+	station_cfg.transport.timeout_s = 120;
 	nheard = 0;
 	assert_int_equal(event_subscribe(EV_TRANSPORT_DONE, record, NULL), SW_OK);
 	assert_int_equal(event_subscribe(EV_BATTERY_QUARANTINED, record, NULL), SW_OK);
-	start_modules();
+	station_start(STATION_ACCESS | STATION_TRANSPORT);
 	run_until(all_online_locked, NULL, "every slot online and locked");
-	sim("{\"op\": \"insert\", \"slot\": 1, \"battery\": 101, \"soc\": 50, \"soh\": 90, \"force\": true}");
-	sim("{\"op\": \"insert\", \"slot\": 2, \"battery\": 102, \"soc\": 100, \"soh\": 95, \"force\": true}");
-	sim("{\"op\": \"insert\", \"slot\": 3, \"battery\": 103, \"soc\": 60, \"soh\": 80, \"force\": true}");
-	assert_int_equal(store_battery_quarantine(store, 101, true, "test", NULL), SW_OK);
+	station_step("{\"op\": \"insert\", \"slot\": 1, \"battery\": 101, \"soc\": 50, \"soh\": 90, \"force\": true}");
+	station_step("{\"op\": \"insert\", \"slot\": 2, \"battery\": 102, \"soc\": 100, \"soh\": 95, \"force\": true}");
+	station_step("{\"op\": \"insert\", \"slot\": 3, \"battery\": 103, \"soc\": 60, \"soh\": 80, \"force\": true}");
+	assert_int_equal(store_battery_quarantine(station_store, 101, true, "test", NULL), SW_OK);
 	run_until(batteries_read, NULL, "the batteries read");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	(void)state;
-	transport_stop();
-	access_stop();
-	slots_stop();
-	command_forget();
 	event_unsubscribe(EV_TRANSPORT_DONE, record, NULL);
 	event_unsubscribe(EV_BATTERY_QUARANTINED, record, NULL);
-	store_close(store);
-	health_reset();
-	loop_set_clock(false);
-	loop_free();
-	token_keyring_clear(&ring);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	return system(cmd);
+	return station_teardown(state);
 }
 
 static int64_t now_s(void)
@@ -208,17 +129,7 @@ static const char *announce(const char *job, const char *pickup_json, int dropof
 /* A T token for job, signed with k1, scanned at the kiosk. */
 static const char *scan(const char *job, const char *arg)
 {
-	struct token t = { .kind = TOKEN_TRANSPORT, .exp = time(NULL) + 3600 };
-	char text[TOKEN_TEXT_MAX + 1], err[160];
-	struct token tok;
-
-	snprintf(t.station, sizeof t.station, STATION);
-	snprintf(t.subject, sizeof t.subject, "%s", job);
-	snprintf(t.arg, sizeof t.arg, "%s", arg);
-	snprintf(t.kid, sizeof t.kid, "k1");
-	assert_int_equal(token_nonce_random(t.nonce), 0);
-	assert_int_equal(token_issue(&t, &ring, time(NULL), text, sizeof text, err, sizeof err), 0);
-	return access_scan(text, strlen(text), "control", &tok);
+	return station_scan(TOKEN_TRANSPORT, job, arg, "control", NULL);
 }
 
 struct lock_want {
@@ -265,7 +176,7 @@ static json_object *outbox(const char *type)
 	sqlite3_stmt *st;
 	json_object *o = NULL;
 
-	assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_open(station_db, &h), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(h, "SELECT payload FROM outbox WHERE type = ? ORDER BY seq DESC",
 					    -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_text(st, 1, type, -1, SQLITE_STATIC);
@@ -302,7 +213,7 @@ static void assert_battery(uint64_t id, const char *place, int slot, bool quaran
 	struct store_battery b;
 	bool found;
 
-	assert_int_equal(store_battery_get(store, id, &b, &found), SW_OK);
+	assert_int_equal(store_battery_get(station_store, id, &b, &found), SW_OK);
 	assert_true(found);
 	assert_string_equal(b.place, place);
 	if (slot)
@@ -334,22 +245,22 @@ static void test_pickup_and_dropoff(void **state)
 			wait_lock(n, false);
 	assert_true(rack_reading(1)->locked); /* 102 stays */
 
-	sim("{\"op\": \"open\", \"slot\": 1}");
-	sim("{\"op\": \"remove\", \"slot\": 1}");
-	sim("{\"op\": \"close\", \"slot\": 1}");
+	station_step("{\"op\": \"open\", \"slot\": 1}");
+	station_step("{\"op\": \"remove\", \"slot\": 1}");
+	station_step("{\"op\": \"close\", \"slot\": 1}");
 	wait_lock(1, true);
-	sim("{\"op\": \"open\", \"slot\": 3}");
-	sim("{\"op\": \"remove\", \"slot\": 3}");
-	sim("{\"op\": \"insert\", \"slot\": 3, \"battery\": 201, \"soc\": 100, \"soh\": 98}");
-	sim("{\"op\": \"close\", \"slot\": 3}");
-	sim("{\"op\": \"open\", \"slot\": 4}");
-	sim("{\"op\": \"insert\", \"slot\": 4, \"battery\": 202, \"soc\": 100, \"soh\": 60}");
-	sim("{\"op\": \"close\", \"slot\": 4}");
-	sim("{\"op\": \"open\", \"slot\": 5}");
-	sim("{\"op\": \"insert\", \"slot\": 5, \"battery\": 203, \"soc\": 99, \"soh\": 97}");
-	sim("{\"op\": \"close\", \"slot\": 5}");
-	sim("{\"op\": \"open\", \"slot\": 6}");
-	sim("{\"op\": \"close\", \"slot\": 6}");
+	station_step("{\"op\": \"open\", \"slot\": 3}");
+	station_step("{\"op\": \"remove\", \"slot\": 3}");
+	station_step("{\"op\": \"insert\", \"slot\": 3, \"battery\": 201, \"soc\": 100, \"soh\": 98}");
+	station_step("{\"op\": \"close\", \"slot\": 3}");
+	station_step("{\"op\": \"open\", \"slot\": 4}");
+	station_step("{\"op\": \"insert\", \"slot\": 4, \"battery\": 202, \"soc\": 100, \"soh\": 60}");
+	station_step("{\"op\": \"close\", \"slot\": 4}");
+	station_step("{\"op\": \"open\", \"slot\": 5}");
+	station_step("{\"op\": \"insert\", \"slot\": 5, \"battery\": 203, \"soc\": 99, \"soh\": 97}");
+	station_step("{\"op\": \"close\", \"slot\": 5}");
+	station_step("{\"op\": \"open\", \"slot\": 6}");
+	station_step("{\"op\": \"close\", \"slot\": 6}");
 	run_until(done_heard, NULL, "the job's end");
 
 	json_object *done = outbox("transport.completed");
@@ -377,7 +288,7 @@ static void test_pickup_and_dropoff(void **state)
 	assert_battery(203, "slot", 5, false);
 	struct store_battery b;
 	bool found;
-	assert_int_equal(store_battery_get(store, 103, &b, &found), SW_OK);
+	assert_int_equal(store_battery_get(station_store, 103, &b, &found), SW_OK);
 	assert_string_equal(b.holder, "job-1");
 	run_until(locked_all, NULL, "every door locked");
 	for (int n = 1; n <= NSLOTS; n++)
@@ -397,9 +308,9 @@ static void test_listed_pickup(void **state)
 	assert_false(held(1));
 	assert_false(held(3));
 	wait_lock(2, false);
-	sim("{\"op\": \"open\", \"slot\": 2}");
-	sim("{\"op\": \"remove\", \"slot\": 2}");
-	sim("{\"op\": \"close\", \"slot\": 2}");
+	station_step("{\"op\": \"open\", \"slot\": 2}");
+	station_step("{\"op\": \"remove\", \"slot\": 2}");
+	station_step("{\"op\": \"close\", \"slot\": 2}");
 	run_until(done_heard, NULL, "the job's end");
 	json_object *done = outbox("transport.completed");
 	assert_string_equal(list(done, "picked_up"), "BAT-00102");
@@ -448,14 +359,14 @@ static void test_refusals(void **state)
 static void test_timeout_locks_doors(void **state)
 {
 	(void)state;
-	cfg.transport.timeout_s = 60;
-	transport_reconfigure(&cfg);
+	station_cfg.transport.timeout_s = 60;
+	transport_reconfigure(&station_cfg);
 	assert_string_equal(announce("job-7", "[\"BAT-00103\"]", 1, now_s() + 3600), "ok");
 	assert_string_equal(scan("job-7", "p1d1"), "ok");
 	wait_lock(3, false);
 	wait_lock(4, false);
-	sim("{\"op\": \"open\", \"slot\": 3}");
-	sim("{\"op\": \"remove\", \"slot\": 3}");
+	station_step("{\"op\": \"open\", \"slot\": 3}");
+	station_step("{\"op\": \"remove\", \"slot\": 3}");
 	int64_t t0 = loop_now();
 	assert_false(loop_run_until(done_heard, NULL, 55 * 1000));
 	run_until(done_heard, NULL, "the job's end at its timeout");
@@ -489,18 +400,18 @@ static void test_restart_ends_the_job(void **state)
 	wait_lock(4, false);
 	transport_stop();
 	assert_false(held(1));
-	sim("{\"op\": \"open\", \"slot\": 1}");
-	sim("{\"op\": \"remove\", \"slot\": 1}");
-	sim("{\"op\": \"close\", \"slot\": 1}");
-	sim("{\"op\": \"open\", \"slot\": 4}");
-	sim("{\"op\": \"insert\", \"slot\": 4, \"battery\": 301, \"soc\": 100, \"soh\": 99}");
-	sim("{\"op\": \"close\", \"slot\": 4}");
+	station_step("{\"op\": \"open\", \"slot\": 1}");
+	station_step("{\"op\": \"remove\", \"slot\": 1}");
+	station_step("{\"op\": \"close\", \"slot\": 1}");
+	station_step("{\"op\": \"open\", \"slot\": 4}");
+	station_step("{\"op\": \"insert\", \"slot\": 4, \"battery\": 301, \"soc\": 100, \"soh\": 99}");
+	station_step("{\"op\": \"close\", \"slot\": 4}");
 	for (int i = 0; i < NSLOTS; i++)
 		assert_int_equal(slots_set_lock(i, true, lock_done, NULL), SW_OK);
 	run_until(locked_all, NULL, "every door locked");
 	char why[256];
 	command_forget(); /* a restart registers the commands afresh */
-	assert_int_equal(transport_start(&cfg, store, "boot-test-2", why, sizeof why), SW_OK);
+	assert_int_equal(transport_start(&station_cfg, station_store, "boot-test-2", why, sizeof why), SW_OK);
 	assert_true(held(1) && held(4));
 	run_until(done_heard, NULL, "the interrupted job's end");
 	json_object *done = outbox("transport.completed");
