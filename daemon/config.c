@@ -80,6 +80,9 @@ void config_defaults(struct config *cfg)
 	cfg->kiosk.idle_timeout_s = 30;
 	cfg->kiosk.scan_show_s = 20;
 	cfg->staff.open_timeout_s = 60;
+	cfg->faults.ticket_reannounce_s = 3600;
+	cfg->faults.warn_temp_c = 50;
+	cfg->faults.crit_temp_c = 60;
 	cfg->swap.max_concurrent = 3;
 	cfg->swap.unlock_timeout_s = 10;
 	cfg->swap.insert_timeout_s = 90;
@@ -475,6 +478,9 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	if (!cfg->swap.min_soc)
 		cfg->swap.min_soc = cfg->rack.charged_soc;
 	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
+	if (cfg->faults.warn_temp_c >= cfg->faults.crit_temp_c)
+		config_error_add(errs, "faults.warn_temp_c: %d is not below faults.crit_temp_c (%d)",
+				 cfg->faults.warn_temp_c, cfg->faults.crit_temp_c);
 	if (cfg->queue.arrived_m > cfg->queue.approaching_m)
 		config_error_add(errs, "queue.arrived_m: %d is farther than queue.approaching_m (%d)",
 				 cfg->queue.arrived_m, cfg->queue.approaching_m);

@@ -101,6 +101,10 @@ bool fault_blocks_station(void);
  * no such ticket is open. */
 enum sw_err fault_ticket_ack(const char *ticket, const char *by);
 
+/* fault_ticket_ack() as a command's reply: {ticket, state}, or the error
+ * unknown_ticket or store_failed (for ticket.ack, fault-ack, staff-ack). */
+json_object *fault_ack_reply(const char *ticket, const char *by);
+
 /* The open faults and tickets as the kiosk's staff panel and `swapctl
  * faults` show them: [{fault, code, level, slot, battery, detail, since,
  * actions: [{action, outcome, at}], diagnosis, ticket}]. */
