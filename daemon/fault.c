@@ -235,8 +235,8 @@ static int64_t raise_new(enum fault_code code, int slot_no, uint64_t battery, co
 	if (store_tx_commit(store, "recording a fault") != SW_OK)
 		return 0;
 	reg[nreg++] = f;
-	log_msg(r->level == 3 ? LOG_WARNING : LOG_NOTICE, "fault %" PRId64 ": %s, slot %d: %s%s%s",
-		f.id, r->name, slot_no, f.detail, f.ticket ? "; ticket F" : "", f.ticket ? "opened" : "");
+	log_msg(r->level == 3 ? LOG_WARNING : LOG_NOTICE, "fault %" PRId64 ": %s, slot %d: %s%s",
+		f.id, r->name, slot_no, f.detail, f.ticket ? "; ticket opened" : "");
 	publish(&f, "raised", true);
 	rearm();
 	return f.id;
