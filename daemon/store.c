@@ -188,32 +188,7 @@ static const char *const migrations[] = {
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  ts INTEGER NOT NULL,"
 	"  payload TEXT NOT NULL);",
-	/* 10 -> 11: the fault registry (store_faults.c, daemon/FAULTS.md): one
-	 * row per fault from its raise to its clearing, one open per (code,
-	 * slot, battery) (slot and battery 0 when none); its level-3 ticket
-	 * ("F<id>") with when it was opened, last announced and acknowledged;
-	 * the level-1 actions taken on it with their outcomes. */
-	"CREATE TABLE faults ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  code TEXT NOT NULL,"
-	"  slot INTEGER NOT NULL,"
-	"  battery INTEGER NOT NULL,"
-	"  level INTEGER NOT NULL,"
-	"  detail TEXT,"
-	"  raised_at INTEGER NOT NULL,"
-	"  ticket_at INTEGER,"
-	"  announced_at INTEGER,"
-	"  ack_at INTEGER,"
-	"  ack_by TEXT,"
-	"  cleared_at INTEGER,"
-	"  how TEXT);"
-	"CREATE UNIQUE INDEX faults_open ON faults (code, slot, battery) WHERE cleared_at IS NULL;"
-	"CREATE TABLE fault_actions ("
-	"  fault INTEGER NOT NULL REFERENCES faults (id),"
-	"  at INTEGER NOT NULL,"
-	"  action TEXT NOT NULL,"
-	"  outcome TEXT NOT NULL);"
-	"CREATE INDEX fault_actions_fault ON fault_actions (fault);",
+	STORE_FAULTS_MIGRATION, /* 10 -> 11: the fault registry (store_faults.h) */
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

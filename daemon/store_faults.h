@@ -23,6 +23,34 @@ struct store_fault {
 	bool acked;
 };
 
+/* Its migration in store.c's migrations[] (daemon/FAULTS.md): one
+ * row per fault from its raise to its clearing, one open per (code,
+ * slot, battery) (slot and battery 0 when none); its level-3 ticket
+ * ("F<id>") with when it was opened, last announced and acknowledged;
+ * the level-1 actions taken on it with their outcomes. */
+#define STORE_FAULTS_MIGRATION \
+	"CREATE TABLE faults (" \
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT," \
+	"  code TEXT NOT NULL," \
+	"  slot INTEGER NOT NULL," \
+	"  battery INTEGER NOT NULL," \
+	"  level INTEGER NOT NULL," \
+	"  detail TEXT," \
+	"  raised_at INTEGER NOT NULL," \
+	"  ticket_at INTEGER," \
+	"  announced_at INTEGER," \
+	"  ack_at INTEGER," \
+	"  ack_by TEXT," \
+	"  cleared_at INTEGER," \
+	"  how TEXT);" \
+	"CREATE UNIQUE INDEX faults_open ON faults (code, slot, battery) WHERE cleared_at IS NULL;" \
+	"CREATE TABLE fault_actions (" \
+	"  fault INTEGER NOT NULL REFERENCES faults (id)," \
+	"  at INTEGER NOT NULL," \
+	"  action TEXT NOT NULL," \
+	"  outcome TEXT NOT NULL);" \
+	"CREATE INDEX fault_actions_fault ON fault_actions (fault);"
+
 /* Records a new open fault (id set on return). */
 enum sw_err store_fault_raise(struct store *st, struct store_fault *f, const struct store_event *ev);
 
