@@ -69,7 +69,7 @@ void config_defaults(struct config *cfg)
 	cfg->ledger.quarantine_soh = 75;
 	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
 	cfg->ledger.write_interval_s = 300;
-	cfg->staff.session_s = 120;
+	cfg->staff = (struct config_staff){ .session_s = 120, .open_timeout_s = 60 };
 	snprintf(cfg->kiosk.listen, sizeof cfg->kiosk.listen, "127.0.0.1");
 	cfg->kiosk.port = 8080;
 	snprintf(cfg->kiosk.assets, sizeof cfg->kiosk.assets, "/usr/share/swapd/kiosk");
@@ -79,7 +79,7 @@ void config_defaults(struct config *cfg)
 	cfg->kiosk.body_max = 4096;
 	cfg->kiosk.idle_timeout_s = 30;
 	cfg->kiosk.scan_show_s = 20;
-	cfg->staff.open_timeout_s = 60;
+	cfg->faults = (struct config_faults){ .ticket_reannounce_s = 3600, .warn_temp_c = 50, .crit_temp_c = 60 };
 	cfg->swap.max_concurrent = 3;
 	cfg->swap.unlock_timeout_s = 10;
 	cfg->swap.insert_timeout_s = 90;
@@ -475,6 +475,9 @@ int config_parse(const char *text, size_t len, const char *name, struct config *
 	if (!cfg->swap.min_soc)
 		cfg->swap.min_soc = cfg->rack.charged_soc;
 	cfg->swap.quarantine_soh = cfg->ledger.quarantine_soh;
+	if (cfg->faults.warn_temp_c >= cfg->faults.crit_temp_c)
+		config_error_add(errs, "faults.warn_temp_c: %d is not below faults.crit_temp_c (%d)",
+				 cfg->faults.warn_temp_c, cfg->faults.crit_temp_c);
 	if (cfg->queue.arrived_m > cfg->queue.approaching_m)
 		config_error_add(errs, "queue.arrived_m: %d is farther than queue.approaching_m (%d)",
 				 cfg->queue.arrived_m, cfg->queue.approaching_m);

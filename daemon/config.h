@@ -81,6 +81,12 @@ struct config {
 		int open_timeout_s;    /* a slot staff opened that nobody opens
 					* is locked again after this */
 	} staff;
+	struct config_faults {     /* the fault registry (daemon/fault.h,
+				    * daemon/FAULTS.md); every key reloads */
+		int ticket_reannounce_s; /* an unacknowledged ticket is announced again */
+		int warn_temp_c;       /* a battery this hot: over_temperature_warning */
+		int crit_temp_c;       /* and this hot: over_temperature */
+	} faults;
 	struct config_swap {       /* the swap flow; every key reloads */
 		int max_concurrent;    /* swaps at once */
 		int unlock_timeout_s;  /* a door command until it reads back */

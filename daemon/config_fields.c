@@ -282,6 +282,13 @@ static const struct field transport_fields[] = {
 	{ 0 },
 };
 
+static const struct field faults_fields[] = {
+	INT(struct config_faults, ticket_reannounce_s, 60, 7 * 86400),
+	INT(struct config_faults, warn_temp_c, 30, 90),
+	INT(struct config_faults, crit_temp_c, 30, 100),
+	{ 0 },
+};
+
 static const struct field ledger_fields[] = {
 	INT(struct config_ledger, quarantine_soh, 0, 100),
 	INT(struct config_ledger, write_interval_s, 10, 86400),
@@ -339,6 +346,7 @@ const struct field config_top_fields[] = {
 	OBJ(transport, transport_fields),
 	OBJ(ledger, ledger_fields),
 	OBJ(staff, staff_fields),
+	OBJ(faults, faults_fields),
 	OBJ(swap, swap_fields),
 	OBJ(queue, queue_fields),
 	{ .key = "rack", .type = F_OBJ, .off = offsetof(struct config, rack), .sub = rack_fields,

@@ -24,6 +24,7 @@ static const char *const names[EV_COUNT] = {
 	[EV_BATTERY_RELEASED] = "battery_released", [EV_DOOR_ALARM] = "door_alarm",
 	[EV_TRANSPORT_DONE] = "transport_done",
 	[EV_STAFF_SESSION] = "staff_session",
+	[EV_FAULT_CHANGED] = "fault_changed",
 };
 
 enum sw_err event_subscribe(enum event_type type, event_fn fn, void *arg)

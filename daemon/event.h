@@ -54,6 +54,10 @@ enum event_type {
 	EV_STAFF_SESSION,     /* on: open (false: ended); who: staff id; what: role
 			       * ("staff", "admin"); ref: wall ms it ends unless
 			       * renewed (again at each renewal; 0 when ended) */
+	/* from the fault registry (daemon/fault.c), once on disk */
+	EV_FAULT_CHANGED,     /* ref: fault id; what: "raised", "updated",
+			       * "ticket", "acknowledged", "cleared"; on: still
+			       * open; slot_no/slot, battery: the fault's */
 	EV_COUNT
 };
 

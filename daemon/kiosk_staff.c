@@ -18,6 +18,7 @@ static const struct action {
 	{ "staff-quarantine", false, { "battery", "reason" } },
 	{ "staff-release", false, { "battery", "reason" } },
 	{ "staff-abort", false, { "swap", "reason" } },
+	{ "staff-ack", false, { "ticket" } },
 	{ "staff-end", false, { NULL } },
 };
 

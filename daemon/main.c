@@ -17,6 +17,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/health.h"
+#include "daemon/fault.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -176,6 +177,12 @@ static enum sw_err ledger_start_run(const struct config *c, struct store *st, ch
 	return ledger_start(c, st, boot_id, why, whylen);
 }
 
+static enum sw_err fault_start_run(const struct config *c, struct store *st, char *why,
+				   size_t whylen)
+{
+	return fault_start(c, st, boot_id, why, whylen);
+}
+
 static enum sw_err swap_start_run(const struct config *c, struct store *st, char *why,
 				  size_t whylen)
 {
@@ -239,8 +246,10 @@ static const struct module {
 	{ "charging", charge_start, charge_reconfigure, charge_stop, EX_SOFTWARE },
 	{ "tokens", access_start_run, access_reconfigure, access_stop, EX_CONFIG },
 	/* Each row below may call the rows above it (transport and the swap
-	 * flow judge batteries by the ledger's rule; staff aborts swaps). */
+	 * flow judge batteries by the ledger's rule and raise faults; staff
+	 * aborts swaps and acknowledges tickets). */
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
+	{ "fault", fault_start_run, fault_reconfigure, fault_stop, EX_SOFTWARE },
 	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },
 	{ "queue", queue_start_run, queue_reconfigure, queue_stop, EX_SOFTWARE },
 	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },

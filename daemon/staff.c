@@ -7,6 +7,7 @@
 #include "daemon/access.h"
 #include "daemon/control.h"
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -303,6 +304,17 @@ static json_object *cmd_staff_abort(const struct control_req *req)
 	}
 }
 
+/* A level-3 ticket taken by the staff member at the kiosk: the registry
+ * audits it with their id. */
+static json_object *cmd_staff_ack(const struct control_req *req)
+{
+	json_object *err;
+
+	if (!in_session(TOKEN_ROLE_STAFF, "staff-ack", &err))
+		return err;
+	return fault_ack_reply(control_arg_str(req, "ticket"), session.id);
+}
+
 static json_object *cmd_staff_end(const struct control_req *req)
 {
 	json_object *err;
@@ -344,6 +356,9 @@ static const struct command staff_commands[] = {
 	  .help = "end a stuck swap, every door locked (a badge's session, audited)",
 	  .args = { { "swap", ARG_INT, .required = true, .min = 1, .max = INT64_MAX },
 		    LEDGER_REASON_ARG } },
+	{ .name = "staff-ack", .level = LEVEL_KIOSK, .fn = cmd_staff_ack,
+	  .help = "acknowledge a level-3 ticket: you are on it (staff badge; audited)",
+	  .args = { { "ticket", ARG_STRING, .required = true, .min = 2, .max = 21 } } },
 	{ .name = "staff-end", .level = LEVEL_KIOSK, .fn = cmd_staff_end,
 	  .help = "end the staff session" },
 };

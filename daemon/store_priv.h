@@ -13,6 +13,7 @@
 
 #include "daemon/log.h"
 #include "daemon/store.h"
+#include "daemon/store_faults.h" /* its migration, for store.c */
 
 /* Enough for every statement the concerns prepare; a new concern that
  * needs more raises it (store_stmt() fails loudly when it is full). */

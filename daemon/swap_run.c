@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/health.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
@@ -50,35 +51,25 @@ static enum sw_err quarantine(uint64_t id, int slot_no, const char *reason)
 	return e;
 }
 
-/* A slot out of service and a level-3 ticket (mqtt.md ticket.opened:
- * ticket, fault null, summary): a person must come. */
-static enum sw_err out_of_service(int64_t swap, int slot_no, const char *reason)
+/* The level-3 fault, and so the ticket, of a slot the swap took out of
+ * service (FAULTS.md: lock_stuck, unknown_battery): a person must come.
+ * Raised once the slot's service change is on disk. */
+static void service_fault(enum fault_code code, int64_t swap, int slot_no, uint64_t battery,
+			  const char *reason)
 {
-	char ticket[48], summary[160];
-	json_object *f = json_object_new_object();
+	char detail[128];
 
-	snprintf(ticket, sizeof ticket, "swap-%" PRId64 "-slot-%d", swap, slot_no);
-	snprintf(summary, sizeof summary, "slot %d: %s (swap %" PRId64 "); slot out of service",
-		 slot_no, reason, swap);
-	json_object_object_add(f, "ticket", json_object_new_string(ticket));
-	json_object_object_add(f, "fault", NULL);
-	json_object_object_add(f, "summary", json_object_new_string(summary));
-	enum sw_err e = store_slot_service(swap_m.store, slot_no, reason, "swap", NULL);
-	if (e == SW_OK)
-		e = emit("ticket.opened", f);
-	else
-		json_object_put(f);
-	log_msg(LOG_WARNING, "%s", summary);
-	return e;
+	snprintf(detail, sizeof detail, "swap %" PRId64 ": %s", swap, reason);
+	log_msg(LOG_WARNING, "slot %d: %s; slot out of service", slot_no, detail);
+	fault_raise(code, slot_no, battery, detail, "slot taken out of service");
 }
 
 void swap_door_failed(int i, int64_t swap)
 {
-	store_tx_begin(swap_m.store);
-	out_of_service(swap, slots_number(i), "door does not lock");
-	if (store_tx_commit(swap_m.store, "taking a slot out of service") != SW_OK)
+	if (store_slot_service(swap_m.store, slots_number(i), "door does not lock", "swap", NULL) != SW_OK)
 		log_msg(LOG_ERR, "swap %" PRId64 ": slot %d's door did not lock, and that could not be recorded",
 			swap, slots_number(i));
+	service_fault(FAULT_LOCK_STUCK, swap, slots_number(i), 0, "door does not lock");
 }
 
 static void ended_event(const struct change *c, unsigned a)
@@ -190,11 +181,11 @@ static enum sw_err record(const struct swap *s, const struct change *c, unsigned
 	if ((a & SA_HOLD_UNKNOWN) && c->unknown)
 		quarantine(c->unknown, r->slot_in, "unknown_battery");
 	if (a & SA_HOLD_UNKNOWN)
-		out_of_service(r->id, r->slot_in, "unknown battery locked in");
+		store_slot_service(st, r->slot_in, "unknown battery locked in", "swap", NULL);
 	if (a & SA_SERVICE_IN)
-		out_of_service(r->id, r->slot_in, "door does not lock");
+		store_slot_service(st, r->slot_in, "door does not lock", "swap", NULL);
 	if (a & SA_SERVICE_OUT)
-		out_of_service(r->id, r->slot_out, "door does not lock");
+		store_slot_service(st, r->slot_out, "door does not lock", "swap", NULL);
 	/* Back in stock: the ledger has it where it is, with its values now. */
 	if ((a & SA_RESTOCK) && out->online && out->present && out->battery_id == r->battery_out)
 		store_battery_in_slot(st, r->battery_out, r->slot_out, out->soc, out->soh, out->cycles,
@@ -333,6 +324,13 @@ void swap_feed(struct swap *s, enum swap_ev ev, unsigned extra)
 		return;
 	}
 	swap_m.store_failed = false;
+	if (st.actions & SA_HOLD_UNKNOWN)
+		service_fault(FAULT_UNKNOWN_BATTERY, c.rec.id, c.rec.slot_in, c.unknown,
+			      "unknown battery locked in");
+	if (st.actions & SA_SERVICE_IN)
+		service_fault(FAULT_LOCK_STUCK, c.rec.id, c.rec.slot_in, 0, "door does not lock");
+	if (st.actions & SA_SERVICE_OUT)
+		service_fault(FAULT_LOCK_STUCK, c.rec.id, c.rec.slot_out, 0, "door does not lock");
 	act(s, from, &c, &st);
 	swap_health();
 }

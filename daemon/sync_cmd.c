@@ -19,6 +19,7 @@
 #include "daemon/access.h"
 #include "daemon/command.h"
 #include "daemon/control.h"
+#include "daemon/fault.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/queue.h"
@@ -126,14 +127,10 @@ static json_object *do_slot_release(const struct control_req *req)
 /* The station keeps no level-3 tickets yet (the swap flow's ticket.opened
  * is an event only, with nothing here to acknowledge), so every ticket is
  * unknown; the arguments are still checked. */
+/* The fleet's person took a level-3 ticket (the registry audits by whom). */
 static json_object *do_ticket_ack(const struct control_req *req)
 {
-	char shown[ID_MAX + 1];
-	const char *t = control_arg_str(req, "ticket");
-
-	text_clean(shown, sizeof shown, t, strlen(t));
-	return control_error("unknown_ticket", "no open ticket \"%s\": this station keeps no level-3 tickets to acknowledge yet",
-			     shown);
+	return fault_ack_reply(control_arg_str(req, "ticket"), control_arg_str(req, "by"));
 }
 
 static json_object *do_transport_job(const struct control_req *req)

@@ -16,6 +16,7 @@
 #include "daemon/access.h"
 #include "daemon/charge.h"
 #include "daemon/control.h"
+#include "daemon/fault.h"
 #include "daemon/health.h"
 #include "daemon/kiosk.h"
 #include "daemon/ledger.h"
@@ -86,6 +87,7 @@ static const struct {
 	{ STATION_CHARGE, "charging", charge_run, charge_stop },
 	{ STATION_ACCESS, "tokens", access_start, access_stop },
 	{ STATION_LEDGER, "ledger", ledger_start, ledger_stop },
+	{ STATION_FAULT, "faults", fault_start, fault_stop },
 	{ STATION_SWAP, "swap", swap_start, swap_stop },
 	{ STATION_QUEUE, "queue", queue_start, queue_stop },
 	{ STATION_TRANSPORT, "transport", transport_start, transport_stop },
@@ -99,6 +101,8 @@ void station_start(unsigned wanted)
 {
 	char why[256];
 
+	if (wanted & STATION_SWAP)
+		wanted |= STATION_FAULT; /* the swap flow raises its level-3 faults there */
 	if (!station_store) {
 		snprintf(boot, sizeof boot, "boot-%d", ++boots);
 		assert_int_equal(store_open(station_db, 1000, &station_store, why, sizeof why), SW_OK);

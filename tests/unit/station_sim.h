@@ -40,6 +40,7 @@ enum {
 	STATION_TRANSPORT = 1 << 5,
 	STATION_STAFF = 1 << 6,
 	STATION_KIOSK = 1 << 7,
+	STATION_FAULT = 1 << 8,  /* the fault registry; implied by STATION_SWAP */
 };
 
 /* A station's configuration, nothing started: station id, nslots slots on

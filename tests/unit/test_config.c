@@ -109,6 +109,10 @@ static const struct bad bad_inputs[] = {
 	{ "{" MIN ",\"ledger\":{\"write_interval_s\":5}}",
 	  "ledger.write_interval_s: 5 is out of range 10..86400" },
 	{ "{" MIN ",\"ledger\":{\"soh\":70}}", "ledger.soh: unknown key" },
+	{ "{" MIN ",\"faults\":{\"ticket_reannounce_s\":10}}",
+	  "faults.ticket_reannounce_s: 10 is out of range 60..604800" },
+	{ "{" MIN ",\"faults\":{\"warn_temp_c\":60,\"crit_temp_c\":55}}",
+	  "faults.warn_temp_c: 60 is not below faults.crit_temp_c (55)" },
 	{ "{" MIN ",\"staff\":{\"session_s\":0}}", "staff.session_s: 0 is out of range 10..3600" },
 	{ "{" MIN ",\"staff\":{\"open_timeout_s\":\"60\"}}",
 	  "staff.open_timeout_s: \"60\" is not an integer" },
@@ -188,6 +192,9 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.transport.timeout_s, 600);
 	assert_int_equal(cfg.ledger.quarantine_soh, 75);
 	assert_int_equal(cfg.ledger.write_interval_s, 300);
+	assert_int_equal(cfg.faults.ticket_reannounce_s, 3600);
+	assert_int_equal(cfg.faults.warn_temp_c, 50);
+	assert_int_equal(cfg.faults.crit_temp_c, 60);
 	assert_int_equal(cfg.staff.session_s, 120);
 	assert_int_equal(cfg.staff.open_timeout_s, 60);
 	assert_int_equal(cfg.queue.capacity, 20);

@@ -218,8 +218,9 @@ static void test_staff_session(void **state)
 	assert_string_equal(at("staff.actions.0.cmd"), "staff-quarantine");
 	assert_string_equal(at("staff.actions.0.label"), "Quarantine a battery");
 	assert_string_equal(at("staff.actions.0.args.1"), "reason");
-	assert_string_equal(at("staff.actions.3.cmd"), "staff-end");
-	assert_string_equal(at("staff.actions.4"), "(none)");
+	assert_string_equal(at("staff.actions.3.cmd"), "staff-ack");
+	assert_string_equal(at("staff.actions.4.cmd"), "staff-end");
+	assert_string_equal(at("staff.actions.5"), "(none)");
 	assert_string_equal(at("staff.tickets.0"), "(none)");
 	assert_string_equal(scan(TOKEN_BADGE, "staff-17", "staff"), "ok");
 	assert_string_equal(at("staff"), "");

@@ -23,6 +23,7 @@
 #include "daemon/config.h"
 #include "daemon/control.h"
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/health.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
@@ -399,9 +400,16 @@ static void test_unknown_battery(void **state)
 	assert_true(bolt_locked(5));
 	assert_true(bolt_locked(2));
 	assert_string_equal(row_of(id).reason, "unknown_battery");
-	assert_string_equal(outbox(), "swap.started battery.quarantined ticket.opened swap.aborted");
-	assert_string_equal(payload("ticket.opened", "fault"), "");
+	/* the registry's level-3 fault, once the abort is on disk (FAULTS.md) */
+	assert_string_equal(outbox(),
+			    "swap.started battery.quarantined swap.aborted fault.raised ticket.opened");
+	assert_string_equal(payload("fault.raised", "code"), "unknown_battery");
+	assert_string_equal(payload("fault.raised", "battery"), "BAT-00777");
+	assert_string_equal(payload("ticket.opened", "ticket"), "F1");
+	assert_string_equal(payload("ticket.opened", "fault"), "1");
 	assert_non_null(strstr(payload("ticket.opened", "summary"), "slot 5"));
+	assert_true(fault_blocks_slot(5));
+	assert_int_equal(fault_ticket_ack("F1", "tech-7"), SW_OK);
 	assert_true(battery(777).quarantined);
 	assert_int_equal(store_slots_out(station_store, note_out, &out_of_service), SW_OK);
 	assert_int_equal(out_of_service, 5);
