@@ -28,7 +28,8 @@ LEVELS = {"help": "viewer", "commands": "viewer", "status": "viewer", "slots": "
           "staff-open": "kiosk", "staff-quarantine": "kiosk", "staff-release": "kiosk",
           "staff-end": "kiosk", "staff-abort": "kiosk", "swaps": "viewer", "swap-abort": "staff", "sync": "viewer",
           "queue": "viewer", "queue-reserve": "admin", "queue-cancel": "admin",
-          "queue-arrival": "admin"}
+          "queue-arrival": "admin", "faults": "viewer", "fault-ack": "staff",
+          "staff-ack": "kiosk"}
 # A value of each type that fits, and one of another type.
 GOOD = {"int": 1, "string": "abcdefgh", "bool": True, "on-off": "off"}
 WRONG = {"int": ("1", "must be an integer"), "string": (5, "must be a string"),
