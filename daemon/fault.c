@@ -311,13 +311,17 @@ bool fault_blocks_station(void)
 	return false;
 }
 
-bool fault_blocks_slot(int slot_no)
+bool fault_blocks_own_slot(int slot_no)
 {
 	for (int k = 0; k < nreg; k++)
-		if (rules[reg[k].code].blocks == FAULT_BLOCKS_STATION ||
-		    (rules[reg[k].code].blocks == FAULT_BLOCKS_SLOT && reg[k].slot_no == slot_no))
+		if (rules[reg[k].code].blocks == FAULT_BLOCKS_SLOT && reg[k].slot_no == slot_no)
 			return true;
 	return false;
+}
+
+bool fault_blocks_slot(int slot_no)
+{
+	return fault_blocks_station() || fault_blocks_own_slot(slot_no);
 }
 
 /* The open fault whose ticket is called name ("F12"), or NULL. */

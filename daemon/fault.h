@@ -97,6 +97,11 @@ void fault_action(int64_t id, const char *action, const char *outcome);
 bool fault_blocks_slot(int slot_no);
 bool fault_blocks_station(void);
 
+/* Whether an open fault of slot slot_no's own blocks it (fault_blocks_slot
+ * without the station-wide ones): a swap in progress moves off such a
+ * slot, while a station-wide fault only refuses new swaps. */
+bool fault_blocks_own_slot(int slot_no);
+
 /* Acknowledges level-3 ticket (mqtt.md ticket.ack) by who: SW_ENOENT when
  * no such ticket is open. */
 enum sw_err fault_ticket_ack(const char *ticket, const char *by);

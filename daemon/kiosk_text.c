@@ -43,7 +43,7 @@ static const char *const keys[] = {
 	"scan.replayed", "scan.store_failed", "scan.estop", "scan.outbox_full", "scan.starting",
 	"scan.no_empty_slot", "scan.no_charged_battery", "scan.busy", "scan.not_your_turn",
 	"scan.no_rack", "scan.no_free_slot", "scan.unknown_job", "scan.job_started",
-	"scan.job_done", "scan.job_expired", "scan.wrong_counts",
+	"scan.job_done", "scan.job_expired", "scan.wrong_counts", "scan.unsafe",
 	"join.full", "join.busy",
 };
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -155,6 +155,8 @@ static void test_scan_result_clears(void **state)
 	assert_string_equal(kiosk_text_scan("a_reason_from_next_year"), "Scan again");
 	assert_string_equal(kiosk_text_scan("expired"), "This code has expired: ask for a new one");
 	assert_string_equal(kiosk_text_scan("replayed"), "This code was already used");
+	assert_string_equal(kiosk_text_scan("unsafe"),
+			    "The station cannot take swaps right now: please ask staff");
 }
 
 /* "Join the queue": a ticket, its place and its QR for the screen that
