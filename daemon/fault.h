@@ -87,6 +87,14 @@ int64_t fault_raise(enum fault_code code, int slot_no, uint64_t battery, const c
  * fault is open. */
 void fault_gone(enum fault_code code, int slot_no, uint64_t battery);
 
+/* A person put slot number slot_no back into service (the ledger's slot
+ * release: `slot-release`, the fleet's slot.release): its open faults
+ * that took it out of service and that only a person can clear
+ * (lock_stuck, unknown_battery) clear now with fault.cleared (how:
+ * "released by <who>"), their tickets with them. A no-op when none is
+ * open; one the store refuses now is cleared by the timer later. */
+void fault_slot_released(int slot_no, const char *who);
+
 /* Records a level-1 action taken on fault id and its outcome ("ok",
  * "failed: ..."), shown by `swapctl faults`. */
 void fault_action(int64_t id, const char *action, const char *outcome);
