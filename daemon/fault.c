@@ -83,6 +83,7 @@ struct open_fault {
 	bool ticket, acked;
 	int64_t announced_at;  /* wall ms ticket.opened last went out */
 	int64_t retry_at;      /* a ticket the store refused: not before this */
+	char how[64];          /* why clear_at clears it; "": the condition is gone */
 };
 
 static struct config_faults fc;
@@ -252,6 +253,7 @@ int64_t fault_raise(enum fault_code code, int slot_no, uint64_t battery, const c
 		return raise_new(code, slot_no, battery, detail, action);
 	bool pending = f->clear_at != 0;
 	f->clear_at = 0;
+	f->how[0] = '\0';
 	if (action)
 		fault_action(f->id, action, "taken");
 	if (detail && strncmp(f->detail, detail, sizeof f->detail - 1) != 0 &&
@@ -297,6 +299,34 @@ void fault_gone(enum fault_code code, int slot_no, uint64_t battery)
 	rearm();
 }
 
+/* The faults that keep their slot out of service until a person releases
+ * it (daemon/FAULTS.md): nothing the station reads says they are gone. */
+static bool cleared_by_release(enum fault_code code)
+{
+	return code == FAULT_LOCK_STUCK || code == FAULT_UNKNOWN_BATTERY;
+}
+
+void fault_slot_released(int slot_no, const char *who)
+{
+	char how[64];
+
+	if (!store)
+		return;
+	snprintf(how, sizeof how, "released by %s", who);
+	for (int k = 0; k < nreg; k++) {
+		struct open_fault *f = &reg[k];
+		if (f->slot_no != slot_no || !cleared_by_release(f->code))
+			continue;
+		if (clear(f, how)) {
+			k--; /* the last fault moved into k */
+			continue;
+		}
+		f->clear_at = loop_wall_ms() + RETRY_MS;
+		snprintf(f->how, sizeof f->how, "%s", how);
+	}
+	rearm();
+}
+
 void fault_action(int64_t id, const char *action, const char *outcome)
 {
 	if (store && store_fault_action(store, id, action, outcome, NULL) == SW_OK)
@@ -311,13 +341,17 @@ bool fault_blocks_station(void)
 	return false;
 }
 
-bool fault_blocks_slot(int slot_no)
+bool fault_blocks_own_slot(int slot_no)
 {
 	for (int k = 0; k < nreg; k++)
-		if (rules[reg[k].code].blocks == FAULT_BLOCKS_STATION ||
-		    (rules[reg[k].code].blocks == FAULT_BLOCKS_SLOT && reg[k].slot_no == slot_no))
+		if (rules[reg[k].code].blocks == FAULT_BLOCKS_SLOT && reg[k].slot_no == slot_no)
 			return true;
 	return false;
+}
+
+bool fault_blocks_slot(int slot_no)
+{
+	return fault_blocks_station() || fault_blocks_own_slot(slot_no);
 }
 
 /* The open fault whose ticket is called name ("F12"), or NULL. */
@@ -391,7 +425,7 @@ static void on_timer(void *arg)
 	for (int k = 0; k < nreg; k++) {
 		struct open_fault *f = &reg[k];
 		if (f->clear_at && f->clear_at <= now) {
-			if (clear(f, "condition gone"))
+			if (clear(f, f->how[0] ? f->how : "condition gone"))
 				k--; /* the last fault moved into k */
 			else
 				f->clear_at = now + RETRY_MS;

@@ -87,6 +87,14 @@ int64_t fault_raise(enum fault_code code, int slot_no, uint64_t battery, const c
  * fault is open. */
 void fault_gone(enum fault_code code, int slot_no, uint64_t battery);
 
+/* A person put slot number slot_no back into service (the ledger's slot
+ * release: `slot-release`, the fleet's slot.release): its open faults
+ * that took it out of service and that only a person can clear
+ * (lock_stuck, unknown_battery) clear now with fault.cleared (how:
+ * "released by <who>"), their tickets with them. A no-op when none is
+ * open; one the store refuses now is cleared by the timer later. */
+void fault_slot_released(int slot_no, const char *who);
+
 /* Records a level-1 action taken on fault id and its outcome ("ok",
  * "failed: ..."), shown by `swapctl faults`. */
 void fault_action(int64_t id, const char *action, const char *outcome);
@@ -96,6 +104,11 @@ void fault_action(int64_t id, const char *action, const char *outcome);
  * flow starts no swap on either. */
 bool fault_blocks_slot(int slot_no);
 bool fault_blocks_station(void);
+
+/* Whether an open fault of slot slot_no's own blocks it (fault_blocks_slot
+ * without the station-wide ones): a swap in progress moves off such a
+ * slot, while a station-wide fault only refuses new swaps. */
+bool fault_blocks_own_slot(int slot_no);
 
 /* Acknowledges level-3 ticket (mqtt.md ticket.ack) by who: SW_ENOENT when
  * no such ticket is open. */

@@ -208,29 +208,41 @@ static json_object *alarm_list(void)
 }
 
 /* What staff should look at: slots at fault, offline or quarantined,
- * doors left open, and quarantined batteries out of the rack. */
-static json_object *fault_list(void)
+ * doors left open, and quarantined batteries out of the rack; said notes
+ * which (kiosk_staff.c adds the fault registry's other faults). */
+static json_object *fault_list(struct kiosk_said *said)
 {
 	json_object *a = json_object_new_array();
 	uint64_t id;
 
+	memset(said, 0, sizeof *said);
 	for (int i = 0; i < slots_count(); i++) {
 		int n = slots_number(i);
 		switch (slots_state(i)) {
-		case SLOT_FAULT: add_slot_text(a, n, text_fmt("fault.slot", n, 0, 0)); break;
-		case SLOT_OFFLINE: add_slot_text(a, n, text_fmt("fault.offline", n, 0, 0)); break;
+		case SLOT_FAULT:
+			add_slot_text(a, n, text_fmt("fault.slot", n, 0, 0));
+			said->slot[i] |= KIOSK_SAYS_FAULT;
+			break;
+		case SLOT_OFFLINE:
+			add_slot_text(a, n, text_fmt("fault.offline", n, 0, 0));
+			said->slot[i] |= KIOSK_SAYS_OFFLINE;
+			break;
 		case SLOT_QUARANTINED:
 			id = 0;
 			slots_battery(i, &id);
 			add_slot_text(a, n, text_fmt("fault.quarantined", n, (int64_t)id, 0));
+			said->slot[i] |= KIOSK_SAYS_QUARANTINED;
 			break;
 		default: break;
 		}
-		if (k.alarm[i])
+		if (k.alarm[i]) {
 			add_slot_text(a, n, text_fmt("fault.door", n, 0, 0));
+			said->slot[i] |= KIOSK_SAYS_DOOR;
+		}
 	}
 	for (int x = 0; x < k.naway; x++)
 		add_slot_text(a, 0, text_fmt("fault.quarantined_away", 0, (int64_t)k.away[x], 0));
+	said->away = k.naway > 0;
 	return a;
 }
 
@@ -253,7 +265,8 @@ static json_object *swap_list(void)
 json_object *kiosk_view(void)
 {
 	json_object *o = json_object_new_object(), *w = json_object_new_object();
-	json_object *qj = k.on ? queue_json() : NULL;
+	json_object *qj = k.on ? queue_json() : NULL, *faults;
+	struct kiosk_said said;
 
 	json_object_object_add(o, "version", json_object_new_int64(k.version));
 	json_object_object_add(o, "lang", json_object_new_string(kiosk_text_lang()));
@@ -266,7 +279,8 @@ json_object *kiosk_view(void)
 	json_object_object_add(o, "scan", scan_result());
 	json_object_object_add(o, "slots", slot_list());
 	json_object_object_add(o, "alarms", alarm_list());
-	json_object_object_add(o, "staff", kiosk_staff_json(fault_list(), swap_list()));
+	faults = fault_list(&said);
+	json_object_object_add(o, "staff", kiosk_staff_json(faults, &said, swap_list()));
 	json_object_object_add(w, "enabled", json_object_new_boolean(k.walkin));
 	json_object_object_add(w, "text", json_object_new_string(kiosk_text(k.walkin ? "walkin.on"
 											 : "walkin.off")));
@@ -405,7 +419,7 @@ static void on_event(const struct event *ev, void *arg)
 		break;
 	case EV_BATTERY_QUARANTINED: case EV_BATTERY_RELEASED: on_quarantine(ev); break;
 	case EV_STAFF_SESSION: kiosk_staff_event(ev); break;
-	default: break; /* slot states: read when the view is built */
+	default: break; /* slot states and faults: read when the view is built */
 	}
 	kiosk_changed();
 }
@@ -413,7 +427,7 @@ static void on_event(const struct event *ev, void *arg)
 static const enum event_type followed[] = {
 	EV_SWAP_STARTED, EV_SWAP_STAGE, EV_SWAP_ENDED, EV_QUEUE_CHANGED, EV_SCAN_ACCEPTED,
 	EV_SCAN_REJECTED, EV_SLOT_STATE, EV_SLOT_OFFLINE, EV_SLOT_ONLINE, EV_DOOR_ALARM,
-	EV_BATTERY_QUARANTINED, EV_BATTERY_RELEASED, EV_STAFF_SESSION,
+	EV_BATTERY_QUARANTINED, EV_BATTERY_RELEASED, EV_STAFF_SESSION, EV_FAULT_CHANGED,
 };
 #define NFOLLOWED (sizeof followed / sizeof followed[0])
 

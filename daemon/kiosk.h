@@ -1,7 +1,8 @@
 /* The kiosk's view (issue 12): what the screen beside the racks shows, as
  * one JSON object built from the events swapd publishes (swaps, the queue,
- * scans, slots, staff sessions), with every user-visible string taken from
- * the station's message catalogue (kiosk.assets/lang/<kiosk.language>.json).
+ * scans, slots, staff sessions, faults), with every user-visible string
+ * taken from the station's message catalogue
+ * (kiosk.assets/lang/<kiosk.language>.json).
  * The page (daemon/kiosk/, served by web.c) and `swapctl kiosk` only place
  * these strings; neither holds text of its own, so a station in another
  * market is a new catalogue file, not a code change.
@@ -28,9 +29,11 @@
  *   alarms     [{slot, text}]: doors left open, for everyone to see
  *   staff      null, or while a badge session is open: {id, role, until
  *              (wall ms), actions: [{cmd, label, args: [names]}] the
- *              session's role may run, faults: [{slot, text}], tickets:
- *              [{id, text}] (level-3, from the faults module), swaps:
- *              [{swap, stage, slot_in, slot_out}] in progress}
+ *              session's role may run, faults: [{slot, text}] (the
+ *              slots' own lines, then the fault registry's open faults
+ *              they do not say), tickets: [{id ("F12"), text}] (level-3
+ *              tickets not yet acknowledged, in their fault's words),
+ *              swaps: [{swap, stage, slot_in, slot_out}] in progress}
  *   walkin     {enabled, text}: the "Join the queue" button (kiosk-join)
  *
  * Nothing secret is in it: no keys, no token text, no macs, riders only

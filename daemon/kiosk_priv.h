@@ -3,6 +3,7 @@
 #ifndef SWAPD_KIOSK_PRIV_H
 #define SWAPD_KIOSK_PRIV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,7 @@
 
 #include "daemon/err.h"
 #include "daemon/event.h"
+#include "drivers/rack_config.h"
 
 /* Loads the catalogue at path: {"lang", "dir", "messages": {key: text}}.
  * Every key the code uses (kiosk_text.c's table) must be a string there;
@@ -45,10 +47,24 @@ void kiosk_changed(void);
 /* The staff session as EV_STAFF_SESSION says it. */
 void kiosk_staff_event(const struct event *ev);
 
+/* The lines kiosk.c derives for staff from the slots' states and door
+ * alarms, by slot index (away: a quarantined battery in no slot): a
+ * registry fault whose condition one of them already says is not shown a
+ * second time. */
+enum { KIOSK_SAYS_OFFLINE = 1, KIOSK_SAYS_FAULT = 2, KIOSK_SAYS_QUARANTINED = 4, KIOSK_SAYS_DOOR = 8 };
+struct kiosk_said {
+	unsigned slot[RACK_MAX_SLOTS];
+	bool away;
+};
+
 /* The view's "staff": null without a session (faults and swaps are put),
  * else {id, role, until, actions (the role's), faults, tickets, swaps}
- * (faults and swaps taken). */
-json_object *kiosk_staff_json(json_object *faults, json_object *swaps);
+ * (faults and swaps taken): faults are kiosk.c's derived lines followed by
+ * the registry's open faults (fault_open_json) that said does not cover
+ * and whose ticket, if any, was acknowledged; tickets are the registry's
+ * open, unacknowledged level-3 tickets, each in its fault's words. */
+json_object *kiosk_staff_json(json_object *faults, const struct kiosk_said *said,
+			      json_object *swaps);
 
 /* No session. */
 void kiosk_staff_reset(void);

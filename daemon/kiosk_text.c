@@ -30,12 +30,20 @@ static const char *const keys[] = {
 	"headline.put", "headline.take", "headline.close", "headline.wait",
 	"eta.now", "eta.min", "walkin.on", "walkin.off", "alarm.door",
 	"fault.slot", "fault.offline", "fault.door", "fault.quarantined", "fault.quarantined_away",
+	/* one per fault code (fault.h), for the staff panel's faults and tickets */
+	"fault.slot_offline", "fault.bus_errors", "fault.over_temperature_warning",
+	"fault.over_temperature", "fault.temperature_rise", "fault.cell_imbalance",
+	"fault.cell_over_voltage", "fault.charger_fault", "fault.current_mismatch",
+	"fault.door_unexpected", "fault.lock_stuck", "fault.door_left_open", "fault.low_soh",
+	"fault.bms_implausible", "fault.emergency_stop", "fault.power_lost", "fault.serial_lost",
+	"fault.store_error", "fault.outbox_full", "fault.broker_unreachable", "fault.clock_unsynced",
+	"fault.unknown_battery",
 	"scan.ok", "scan.other", "scan.unreadable", "scan.malformed", "scan.too_long",
 	"scan.unknown_key", "scan.bad_mac", "scan.wrong_station", "scan.expired", "scan.revoked",
 	"scan.replayed", "scan.store_failed", "scan.estop", "scan.outbox_full", "scan.starting",
 	"scan.no_empty_slot", "scan.no_charged_battery", "scan.busy", "scan.not_your_turn",
 	"scan.no_rack", "scan.no_free_slot", "scan.unknown_job", "scan.job_started",
-	"scan.job_done", "scan.job_expired", "scan.wrong_counts",
+	"scan.job_done", "scan.job_expired", "scan.wrong_counts", "scan.unsafe",
 	"join.full", "join.busy",
 };
 #define NKEYS (sizeof keys / sizeof keys[0])

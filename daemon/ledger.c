@@ -10,6 +10,7 @@
 
 #include "daemon/control.h"
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
@@ -156,6 +157,8 @@ enum sw_err ledger_slot_quarantine(int slot, bool out, const char *reason, const
 		out ? "out of service" : "back in service", who, reason,
 		moved ? "; the battery its sensor had lost is gone" : "");
 	slots_set_service(i, out);
+	if (!out)
+		fault_slot_released(slot, who);
 	return SW_OK;
 }
 

@@ -10,6 +10,7 @@
 
 #include "daemon/access.h"
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/health.h"
 #include "daemon/log.h"
 #include "daemon/slots.h"
@@ -134,7 +135,8 @@ void swap_views(struct swap_slot_view *v)
 			.identified = r->present && !r->health_pending && r->have[RF_BATTERY_ID],
 			.locked = r->locked, .fault = r->fault_bits != 0,
 			.held = slots_holder(i, NULL) != NULL, .out_of_service = !ok || out[i],
-			.alarm = swap_m.alarm[i], .battery = r->present ? r->battery_id : 0,
+			.alarm = swap_m.alarm[i], .blocked = fault_blocks_own_slot(slots_number(i)),
+			.battery = r->present ? r->battery_id : 0,
 			.soc = r->soc, .soh = r->soh,
 		};
 		for (int f = 0; f < RFLT_COUNT; f++)
@@ -177,6 +179,10 @@ static const char *claim_check(const struct token *tok, void *arg)
 	 * what the fleet has not heard yet stops growing. */
 	if (outbox_full)
 		return "outbox_full";
+	/* a fault that blocks the station (daemon/FAULTS.md): swaps in
+	 * progress finish, no new one starts */
+	if (fault_blocks_station())
+		return "unsafe";
 	swap_views(v);
 	/* Just started, before the rack read every slot, "no empty slot" or
 	 * "no charged battery" may be untrue: the rider is told the station

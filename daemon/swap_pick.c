@@ -7,7 +7,7 @@
 static bool usable(const struct swap_slot_view *s)
 {
 	return s->online && !s->door_open && s->locked && !s->fault && !s->out_of_service &&
-	       !s->alarm;
+	       !s->alarm && !s->blocked;
 }
 
 int swap_pick_in(const struct swap_slot_view *v, int n)

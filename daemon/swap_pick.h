@@ -20,14 +20,15 @@ struct swap_slot_view {
 	bool held;           /* in a swap or a job (slots_hold) */
 	bool out_of_service; /* store_slot_service */
 	bool alarm;          /* its door was left open and has not closed since */
+	bool blocked;        /* an open fault of its own blocks it (fault_blocks_own_slot) */
 	bool quarantined;    /* its battery is quarantined in the ledger */
 	uint64_t battery;    /* 0: none, or the BMS gave no id */
 	double soc, soh;     /* % */
 };
 
 /* The empty slot for a returned battery: online, empty, door closed and
- * locked, no fault, in service, not held, no door alarm; the lowest index
- * of those, or -1. */
+ * locked, no fault, in service, not blocked, not held, no door alarm; the
+ * lowest index of those, or -1. */
 int swap_pick_in(const struct swap_slot_view *v, int n);
 
 /* The battery to hand out: charged (SOC >= min_soc), identified, with a

@@ -124,9 +124,6 @@ static json_object *do_slot_release(const struct control_req *req)
 				 control_arg_str(req, "reason"), req->who);
 }
 
-/* The station keeps no level-3 tickets yet (the swap flow's ticket.opened
- * is an event only, with nothing here to acknowledge), so every ticket is
- * unknown; the arguments are still checked. */
 /* The fleet's person took a level-3 ticket (the registry audits by whom). */
 static json_object *do_ticket_ack(const struct control_req *req)
 {

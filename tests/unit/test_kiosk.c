@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "daemon/access.h"
+#include "daemon/fault.h"
 #include "daemon/kiosk.h"
 #include "daemon/kiosk_priv.h"
 #include "daemon/loop.h"
@@ -154,6 +155,8 @@ static void test_scan_result_clears(void **state)
 	assert_string_equal(kiosk_text_scan("a_reason_from_next_year"), "Scan again");
 	assert_string_equal(kiosk_text_scan("expired"), "This code has expired: ask for a new one");
 	assert_string_equal(kiosk_text_scan("replayed"), "This code was already used");
+	assert_string_equal(kiosk_text_scan("unsafe"),
+			    "The station cannot take swaps right now: please ask staff");
 }
 
 /* "Join the queue": a ticket, its place and its QR for the screen that
@@ -236,6 +239,64 @@ static void test_staff_session(void **state)
 	assert_string_equal(at("staff"), "");
 }
 
+/* Whether the view's array at path has an entry whose text is text. */
+static bool has_text(const char *path, const char *text)
+{
+	char p[64];
+
+	for (int x = 0; x < 32; x++) {
+		snprintf(p, sizeof p, "%s.%d.text", path, x);
+		const char *got = at(p);
+		if (strcmp(got, "(none)") == 0)
+			return false;
+		if (strcmp(got, text) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool slot5_blocked(void *arg)
+{
+	(void)arg;
+	return fault_blocks_slot(5);
+}
+
+/* A level-3 fault (an unknown battery returned in a swap: test_swap_sim.c)
+ * is a ticket on the staff panel, in the catalogue's words, until someone
+ * takes it; then it is one of the faults, once. The view is pushed again
+ * when the ticket changes. */
+static void test_staff_ticket(void **state)
+{
+	static const char said[] =
+		"An unidentified battery is locked in slot 5: the slot is out of service";
+
+	(void)state;
+	assert_string_equal(scan(TOKEN_SWAP, "rider-4711", "-"), "ok");
+	wait_headline("Put your battery in slot 5");
+	station_run_ms(1000);
+	station_sim("{\"op\":\"open\",\"slot\":5}");
+	station_run_ms(1000);
+	station_sim("{\"op\":\"insert\",\"slot\":5,\"battery\":777}");
+	station_sim("{\"op\":\"fault\",\"slot\":5,\"kind\":\"bms_nonsense\"}");
+	if (!loop_run_until(slot5_blocked, NULL, 15000))
+		fail_msg("no fault blocks slot 5");
+	station_sim("{\"op\":\"close\",\"slot\":5}");
+	assert_string_equal(scan(TOKEN_BADGE, "staff-17", "staff"), "ok");
+	assert_string_equal(at("staff.tickets.0.id"), "F1");
+	assert_string_equal(at("staff.tickets.0.text"), said);
+	assert_string_equal(at("staff.tickets.1"), "(none)");
+	assert_false(has_text("staff.faults", said));
+	station_run_ms(3000);
+	int64_t quiet = atoll(at("version"));
+	station_run_ms(3000);
+	assert_int_equal(atoll(at("version")), quiet);
+	assert_int_equal(fault_ticket_ack("F1", "staff-17"), SW_OK);
+	station_run_ms(10);
+	assert_true(atoll(at("version")) > quiet);
+	assert_string_equal(at("staff.tickets.0"), "(none)");
+	assert_true(has_text("staff.faults", said));
+}
+
 /* A catalogue that lacks a key, has a non-string one, is no JSON or is
  * not there does not load, and says which key of which file. */
 static void test_catalogue_errors(void **state)
@@ -283,6 +344,15 @@ static void test_catalogues_complete(void **state)
 	assert_string_equal(kiosk_text_lang(), "hi");
 	assert_string_equal(at("text.join"), "कतार में जुड़ें");
 	assert_string_equal(kiosk_text_scan("not_a_reason"), "फिर से स्कैन करें");
+	assert_string_equal(kiosk_text("fault.unknown_battery"),
+			    "स्लॉट {slot} में एक अज्ञात बैटरी बंद है: स्लॉट सेवा से बाहर है");
+	/* every fault code has its words for the staff panel */
+	for (int c = 0; c < FAULT_CODE_COUNT; c++) {
+		char key[64];
+		snprintf(key, sizeof key, "fault.%s", fault_code_name((enum fault_code)c));
+		if (!*kiosk_text(key))
+			fail_msg("no \"%s\" in the catalogue's keys", key);
+	}
 	if (kiosk_text_load("daemon/kiosk/lang/en.json", why, sizeof why) != SW_OK)
 		fail_msg("%s", why);
 	assert_string_equal(at("text.join"), "Join the queue");
@@ -295,6 +365,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scan_result_clears, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_join_and_queue, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_staff_session, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_staff_ticket, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_catalogue_errors, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_catalogues_complete, setup, station_teardown),
 	};

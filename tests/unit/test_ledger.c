@@ -3,8 +3,9 @@
  * battery put in and taken out outside a swap, a swap's own record before
  * or after the ledger's, a slot gone offline, a presence sensor that
  * fails behind a locked door, the quarantine of batteries that come in
- * outside a swap and their release, slots out of service, the commands,
- * and a restart that keeps all of it. */
+ * outside a swap and their release, slots out of service and the faults
+ * their release clears, the commands, and a restart that keeps all of
+ * it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "daemon/fault.h"
 #include "daemon/ledger.h"
 #include "daemon/slots.h"
 #include "daemon/store.h"
@@ -260,6 +262,38 @@ static void test_slot_out_of_service(void **state)
 			    "slot-quarantine,slot-release");
 }
 
+/* Putting a slot back into service clears its open faults that only a
+ * person clears (lock_stuck, unknown_battery: daemon/FAULTS.md), saying
+ * who, with their ticket; its other faults, and other slots' faults, stay
+ * open; a slot released with none open clears nothing. */
+static void test_release_clears_slot_faults(void **state)
+{
+	static const char cleared[] = "SELECT group_concat(json_extract(payload, '$.code') || ':' ||"
+		" json_extract(payload, '$.how'), ',') FROM outbox WHERE type = 'fault.cleared'";
+
+	(void)state;
+	station_start(STATION_FAULT);
+	station_ready();
+	int64_t unknown = fault_raise(FAULT_UNKNOWN_BATTERY, 3, 777, "BMS nonsense", NULL);
+	assert_true(unknown > 0);
+	assert_true(fault_raise(FAULT_LOCK_STUCK, 3, 0, "door does not lock", NULL) > 0);
+	assert_true(fault_raise(FAULT_OVER_TEMP, 3, 777, "61 C", NULL) > 0);
+	assert_true(fault_raise(FAULT_LOCK_STUCK, 2, 0, "door does not lock", NULL) > 0);
+	assert_int_equal(ledger_slot_quarantine(3, true, "unknown battery", "ledger"), SW_OK);
+	assert_int_equal(ledger_slot_quarantine(4, true, "checking", "tech-7"), SW_OK);
+	assert_int_equal(ledger_slot_quarantine(4, false, "checked", "tech-7"), SW_OK);
+	assert_string_equal(station_sql(cleared), "");
+	assert_int_equal(ledger_slot_quarantine(3, false, "battery taken away", "tech-7"), SW_OK);
+	assert_string_equal(station_sql(cleared),
+			    "unknown_battery:released by tech-7,lock_stuck:released by tech-7");
+	char ticket[24];
+	snprintf(ticket, sizeof ticket, "F%lld", (long long)unknown);
+	assert_int_equal(fault_ticket_ack(ticket, "tech-7"), SW_ENOENT);
+	assert_true(fault_blocks_own_slot(3)); /* over temperature: the station reads when it is gone */
+	assert_true(fault_blocks_own_slot(2));
+	assert_string_equal(station_sql("SELECT count(*) FROM faults WHERE cleared_at IS NULL"), "2");
+}
+
 /* The commands: the ledger as JSON, arguments as people write them, and
  * their refusals. */
 static void test_commands(void **state)
@@ -373,6 +407,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_presence_sensor_recovers, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_outside_swap_and_release, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_slot_out_of_service, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_release_clears_slot_faults, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_commands, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_everything, setup, station_teardown),
 	};

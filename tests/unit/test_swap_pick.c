@@ -36,6 +36,9 @@ static void test_pick_in(void **state)
 	v[3].locked = false;          /* not locked */
 	v[4].out_of_service = true;
 	assert_int_equal(swap_pick_in(v, 6), 5);
+	v[5].blocked = true;          /* an open fault blocks it */
+	assert_int_equal(swap_pick_in(v, 6), -1);
+	v[5].blocked = false;
 	v[5].alarm = true;            /* its door was left open */
 	assert_int_equal(swap_pick_in(v, 6), -1);
 	v[5] = empty();
@@ -60,6 +63,9 @@ static void test_pick_out_healthiest(void **state)
 	assert_int_equal(swap_pick_charged(v, 5, MIN_SOC), 3);
 	v[2].quarantined = true;
 	assert_int_equal(swap_pick_out(v, 5, MIN_SOC, -1), 1);
+	v[1].blocked = true;
+	assert_int_equal(swap_pick_out(v, 5, MIN_SOC, -1), 0);
+	v[1].blocked = false;
 	v[1].held = true;
 	assert_int_equal(swap_pick_out(v, 5, MIN_SOC, -1), 0);
 	v[0].door_open = true;

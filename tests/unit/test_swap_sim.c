@@ -373,6 +373,33 @@ static void test_door_closed_empty(void **state)
 	assert_string_equal(outbox(), "swap.started swap.aborted");
 }
 
+/* A fault that blocks the station refuses new swaps as "unsafe" until it
+ * clears; one that blocks a slot keeps the swap off that slot, for the
+ * returned battery and the one handed out alike (daemon/FAULTS.md). */
+static void test_blocked_slots(void **state)
+{
+	(void)state;
+	assert_true(fault_raise(FAULT_POWER_LOST, 0, 0, "mains sense low", NULL) > 0);
+	assert_string_equal(scan("u-1", NULL), "unsafe");
+	assert_string_equal(outbox(), "fault.raised");
+	fault_gone(FAULT_POWER_LOST, 0, 0);
+	pause_s(fault_rule(FAULT_POWER_LOST)->clear_after_s + 1);
+	assert_false(fault_blocks_station());
+	/* 5 would take the battery in and 2 (the healthiest, the fullest of
+	 * those) would go out; a slot fault on each (and a harmless one on 3) */
+	assert_true(fault_raise(FAULT_DOOR_UNEXPECTED, 5, 0, "door open", NULL) > 0);
+	assert_true(fault_raise(FAULT_CHARGER, 2, 102, "charger fault bit", NULL) > 0);
+	assert_true(fault_raise(FAULT_CELL_IMBALANCE, 3, 103, "spread 80 mV", NULL) > 0);
+	assert_string_equal(scan("u-1", NULL), "ok");
+	int64_t id = last_swap();
+	assert_string_equal(payload("swap.started", "slot_in"), "6");
+	assert_string_equal(payload("swap.started", "slot_out"), "4");
+	wait_stage(id, "wait_insert", 5000);
+	pause_s(1);
+	assert_false(bolt_locked(6));
+	assert_true(bolt_locked(5));
+}
+
 static void note_out(int slot, const char *reason, void *arg)
 {
 	(void)reason;
@@ -794,6 +821,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rider_never_inserts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_door_closed_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_battery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blocked_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_low_soh_quarantined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_battery_not_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_door_left_open, setup, teardown),
