@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
@@ -27,14 +28,16 @@ static void started(enum sw_err e, void *arg)
 }
 
 /* Charging on, for an idle battery in a slot nobody holds (a slot in a
- * swap or a job has its door about to move): the current limit first, so
+ * swap or a job has its door about to move) and no open fault of its own
+ * blocks (a detector stopped its charging: daemon/FAULTS.md): the current limit first, so
  * that the charger never starts at the last limit someone left. */
 static void start_charging(int i)
 {
 	int64_t now = loop_now();
 	const struct rack_reading *r = rack_reading(i);
 
-	if (slots_holder(i, NULL) || r->door_open || !r->locked)
+	if (slots_holder(i, NULL) || r->door_open || !r->locked ||
+	    fault_blocks_own_slot(slots_number(i)))
 		return;
 	if (asked_at[i] && now - asked_at[i] < (int64_t)cc.retry_s * 1000)
 		return;

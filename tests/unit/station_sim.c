@@ -17,6 +17,7 @@
 #include "daemon/charge.h"
 #include "daemon/control.h"
 #include "daemon/fault.h"
+#include "daemon/fault_battery.h"
 #include "daemon/health.h"
 #include "daemon/kiosk.h"
 #include "daemon/ledger.h"
@@ -63,6 +64,13 @@ static enum sw_err charge_run(const struct config *c, struct store *st, const ch
 	return charge_start(c, st, why, whylen);
 }
 
+static enum sw_err fault_battery_run(const struct config *c, struct store *st, const char *b,
+				     char *why, size_t whylen)
+{
+	(void)b;
+	return fault_battery_start(c, st, why, whylen);
+}
+
 static enum sw_err staff_run(const struct config *c, struct store *st, const char *b, char *why,
 			     size_t whylen)
 {
@@ -88,6 +96,7 @@ static const struct {
 	{ STATION_ACCESS, "tokens", access_start, access_stop },
 	{ STATION_LEDGER, "ledger", ledger_start, ledger_stop },
 	{ STATION_FAULT, "faults", fault_start, fault_stop },
+	{ STATION_FAULT_BATTERY, "battery faults", fault_battery_run, fault_battery_stop },
 	{ STATION_SWAP, "swap", swap_start, swap_stop },
 	{ STATION_QUEUE, "queue", queue_start, queue_stop },
 	{ STATION_TRANSPORT, "transport", transport_start, transport_stop },
@@ -103,6 +112,8 @@ void station_start(unsigned wanted)
 
 	if (wanted & STATION_SWAP)
 		wanted |= STATION_FAULT; /* the swap flow raises its level-3 faults there */
+	if (wanted & STATION_FAULT_BATTERY)
+		wanted |= STATION_FAULT;
 	if (!station_store) {
 		snprintf(boot, sizeof boot, "boot-%d", ++boots);
 		assert_int_equal(store_open(station_db, 1000, &station_store, why, sizeof why), SW_OK);
