@@ -5,13 +5,13 @@
 #include <stdio.h>
 
 #include "daemon/event.h"
-#include "daemon/fault.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
 #include "drivers/rack.h"
 
 static struct config_charge cc;
+static charge_veto_fn veto;
 static bool running;
 /* When charging was last asked for on each slot: a start the controller
  * refused (its own fault, the emergency stop) is retried after retry_s,
@@ -31,13 +31,18 @@ static void started(enum sw_err e, void *arg)
  * swap or a job has its door about to move) and no open fault of its own
  * blocks (a detector stopped its charging: daemon/FAULTS.md): the current limit first, so
  * that the charger never starts at the last limit someone left. */
+void charge_set_veto(charge_veto_fn fn)
+{
+	veto = fn;
+}
+
 static void start_charging(int i)
 {
 	int64_t now = loop_now();
 	const struct rack_reading *r = rack_reading(i);
 
 	if (slots_holder(i, NULL) || r->door_open || !r->locked ||
-	    fault_blocks_own_slot(slots_number(i)))
+	    (veto && veto(slots_number(i))))
 		return;
 	if (asked_at[i] && now - asked_at[i] < (int64_t)cc.retry_s * 1000)
 		return;

@@ -7,6 +7,7 @@
 #ifndef SWAPD_CHARGE_H
 #define SWAPD_CHARGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "daemon/config.h"
@@ -16,6 +17,12 @@
 /* Starts watching the slots (nothing without a rack or with charge.auto
  * off). */
 enum sw_err charge_start(const struct config *cfg, struct store *st, char *why, size_t whylen);
+
+/* Whether slot number slot_no must not be charged now: set by the fault
+ * detectors (fault_battery.c) while a fault of theirs stopped its charging,
+ * so that this module does not start it again. NULL removes it. */
+typedef bool (*charge_veto_fn)(int slot_no);
+void charge_set_veto(charge_veto_fn fn);
 
 /* Takes a reloaded config's charge section. */
 void charge_reconfigure(const struct config *cfg);

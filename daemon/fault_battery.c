@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/charge.h"
 #include "daemon/event.h"
 #include "daemon/fault.h"
 #include "daemon/ledger.h"
@@ -346,6 +347,7 @@ enum sw_err fault_battery_start(const struct config *cfg, struct store *st, char
 	}
 	memset(w, 0, sizeof w);
 	running = true;
+	charge_set_veto(fault_blocks_own_slot); /* charging stays off while a fault stopped it */
 	return SW_OK;
 }
 
@@ -358,6 +360,7 @@ void fault_battery_reconfigure(const struct config *cfg)
 void fault_battery_stop(void)
 {
 	running = false;
+	charge_set_veto(NULL);
 	for (size_t k = 0; k < sizeof subs / sizeof subs[0]; k++)
 		event_unsubscribe(subs[k].type, subs[k].fn, NULL);
 }
