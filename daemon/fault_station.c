@@ -110,7 +110,7 @@ enum { D_OFFLINE, D_LEFT_OPEN, D_UNEXPECTED, D_SLOT_COUNT };
 enum { D_ESTOP, D_SERIAL, D_BUS, D_OUTBOX, D_BROKER, D_CLOCK, D_STORE, D_STATION_COUNT };
 
 static const struct spec slot_specs[D_SLOT_COUNT] = {
-	[D_OFFLINE] = { FAULT_SLOT_OFFLINE, "probe with backoff (the rack's retries)", slot_online,
+	[D_OFFLINE] = { FAULT_SLOT_OFFLINE, "probe with backoff (the rack retries)", slot_online,
 			"ok: the slot answers again" },
 	[D_LEFT_OPEN] = { FAULT_DOOR_LEFT_OPEN, "lock when closed", door_shut_locked,
 			  "ok: closed and locked (read back)" },
@@ -120,9 +120,9 @@ static const struct spec slot_specs[D_SLOT_COUNT] = {
 static const struct spec station_specs[D_STATION_COUNT] = {
 	[D_ESTOP] = { FAULT_ESTOP, "charging held off on every slot (the rack)", charging_held_off,
 		      "ok: charging off read back on every online slot" },
-	[D_SERIAL] = { FAULT_SERIAL_LOST, "reopen the device with backoff (the rack's bus)", bus_up,
+	[D_SERIAL] = { FAULT_SERIAL_LOST, "reopen the device with backoff (the rack)", bus_up,
 		       "ok: the device is open again" },
-	[D_BUS] = { FAULT_BUS_ERRORS, "repeat the request (the rack's retries)", NULL, NULL },
+	[D_BUS] = { FAULT_BUS_ERRORS, "repeat the request (the rack retries)", NULL, NULL },
 	[D_OUTBOX] = { FAULT_OUTBOX_FULL, "refuse new swaps", swaps_refused, "ok: new swaps refused" },
 	[D_BROKER] = { FAULT_BROKER_UNREACHABLE, "keep reconnecting with backoff (sync)", broker_up,
 		       "ok: connected again" },

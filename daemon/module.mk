@@ -38,7 +38,8 @@ UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store 
 	$(O)/tests/test_command \
 	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
 	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim \
-	$(O)/tests/test_queue $(O)/tests/test_busy_hour $(O)/tests/test_kiosk $(O)/tests/test_fault
+	$(O)/tests/test_queue $(O)/tests/test_busy_hour $(O)/tests/test_kiosk $(O)/tests/test_fault \
+	$(O)/tests/test_fault_station
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -61,6 +62,12 @@ $(O)/tests/test_slots_sim: $(O)/obj/tests/unit/test_slots_sim.o $(SWAPD_CORE_OBJ
 # Transport jobs on the simulated bus, in simulated time.
 $(O)/tests/test_transport: $(O)/obj/tests/unit/test_transport.o $(O)/obj/tests/unit/station_sim.o \
 	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# The station's fault detectors on the simulated bus, in simulated time.
+$(O)/tests/test_fault_station: $(O)/obj/tests/unit/test_fault_station.o \
+	$(O)/obj/tests/unit/station_sim.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

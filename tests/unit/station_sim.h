@@ -41,6 +41,7 @@ enum {
 	STATION_STAFF = 1 << 6,
 	STATION_KIOSK = 1 << 7,
 	STATION_FAULT = 1 << 8,  /* the fault registry; implied by STATION_SWAP */
+	STATION_FAULT_STATION = 1 << 9, /* station fault detectors; imply STATION_FAULT */
 };
 
 /* A station's configuration, nothing started: station id, nslots slots on
