@@ -86,6 +86,8 @@ struct config {
 		int ticket_reannounce_s; /* an unacknowledged ticket is announced again */
 		int warn_temp_c;       /* a battery this hot: over_temperature_warning */
 		int crit_temp_c;       /* and this hot: over_temperature */
+		int broker_down_s;     /* no broker this long: broker_unreachable */
+		int disk_min_mb;       /* less free on the store's disk: store_error */
 	} faults;
 	struct config_swap {       /* the swap flow; every key reloads */
 		int max_concurrent;    /* swaps at once */

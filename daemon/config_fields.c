@@ -286,6 +286,8 @@ static const struct field faults_fields[] = {
 	INT(struct config_faults, ticket_reannounce_s, 60, 7 * 86400),
 	INT(struct config_faults, warn_temp_c, 30, 90),
 	INT(struct config_faults, crit_temp_c, 30, 100),
+	INT(struct config_faults, broker_down_s, 30, 7 * 86400),
+	INT(struct config_faults, disk_min_mb, 1, 1000000),
 	{ 0 },
 };
 

@@ -19,6 +19,7 @@
 #include "daemon/health.h"
 #include "daemon/fault.h"
 #include "daemon/fault_battery.h"
+#include "daemon/fault_station.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -252,6 +253,7 @@ static const struct module {
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
 	{ "fault", fault_start_run, fault_reconfigure, fault_stop, EX_SOFTWARE },
 	{ "battery faults", fault_battery_start, fault_battery_reconfigure, fault_battery_stop, EX_SOFTWARE },
+	{ "station faults", fault_station_start, fault_station_reconfigure, fault_station_stop, EX_SOFTWARE },
 	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },
 	{ "queue", queue_start_run, queue_reconfigure, queue_stop, EX_SOFTWARE },
 	{ "transport", transport_start_run, transport_reconfigure, transport_stop, EX_SOFTWARE },

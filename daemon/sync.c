@@ -71,6 +71,16 @@ static void set_depth(int64_t depth)
 	}
 }
 
+bool sync_outbox_full(void)
+{
+	return sync_m.full;
+}
+
+bool sync_connected(void)
+{
+	return sync_m.link == SYNC_CONNECTED && !sync_m.broken;
+}
+
 static void update_events(void)
 {
 	if (sync_m.fd >= 0)

@@ -6,6 +6,7 @@
 #ifndef SWAPD_SYNC_H
 #define SWAPD_SYNC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "daemon/config.h"
@@ -26,5 +27,12 @@ enum sw_err sync_start(const struct config *cfg, struct store *st, const char *b
  * broker. What was not acknowledged stays in the outbox for the next
  * run. Safe after a failed or disabled start. */
 void sync_stop(void);
+
+/* Whether the outbox holds sync.outbox_cap events or more (mqtt.md rule 4:
+ * new swaps are refused), as sync decided it last. */
+bool sync_outbox_full(void);
+
+/* Whether the link to the broker is up (false without a sync section). */
+bool sync_connected(void);
 
 #endif

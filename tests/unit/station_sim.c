@@ -18,6 +18,7 @@
 #include "daemon/control.h"
 #include "daemon/fault.h"
 #include "daemon/fault_battery.h"
+#include "daemon/fault_station.h"
 #include "daemon/health.h"
 #include "daemon/kiosk.h"
 #include "daemon/ledger.h"
@@ -78,6 +79,13 @@ static enum sw_err staff_run(const struct config *c, struct store *st, const cha
 	return staff_start(c, st, why, whylen);
 }
 
+static enum sw_err fault_station_run(const struct config *c, struct store *st, const char *b,
+				    char *why, size_t whylen)
+{
+	(void)b;
+	return fault_station_start(c, st, why, whylen);
+}
+
 static enum sw_err kiosk_run(const struct config *c, struct store *st, const char *b, char *why,
 			     size_t whylen)
 {
@@ -97,6 +105,7 @@ static const struct {
 	{ STATION_LEDGER, "ledger", ledger_start, ledger_stop },
 	{ STATION_FAULT, "faults", fault_start, fault_stop },
 	{ STATION_FAULT_BATTERY, "battery faults", fault_battery_run, fault_battery_stop },
+	{ STATION_FAULT_STATION, "station faults", fault_station_run, fault_station_stop },
 	{ STATION_SWAP, "swap", swap_start, swap_stop },
 	{ STATION_QUEUE, "queue", queue_start, queue_stop },
 	{ STATION_TRANSPORT, "transport", transport_start, transport_stop },
@@ -110,7 +119,7 @@ void station_start(unsigned wanted)
 {
 	char why[256];
 
-	if (wanted & STATION_SWAP)
+	if (wanted & (STATION_SWAP | STATION_FAULT_STATION))
 		wanted |= STATION_FAULT; /* the swap flow raises its level-3 faults there */
 	if (wanted & STATION_FAULT_BATTERY)
 		wanted |= STATION_FAULT;

@@ -42,6 +42,7 @@ enum {
 	STATION_KIOSK = 1 << 7,
 	STATION_FAULT = 1 << 8,  /* the fault registry; implied by STATION_SWAP */
 	STATION_FAULT_BATTERY = 1 << 10, /* the battery fault detectors; they imply STATION_FAULT */
+	STATION_FAULT_STATION = 1 << 9, /* station fault detectors; imply STATION_FAULT */
 };
 
 /* A station's configuration, nothing started: station id, nslots slots on

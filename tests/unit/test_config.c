@@ -113,6 +113,10 @@ static const struct bad bad_inputs[] = {
 	  "faults.ticket_reannounce_s: 10 is out of range 60..604800" },
 	{ "{" MIN ",\"faults\":{\"warn_temp_c\":60,\"crit_temp_c\":55}}",
 	  "faults.warn_temp_c: 60 is not below faults.crit_temp_c (55)" },
+	{ "{" MIN ",\"faults\":{\"broker_down_s\":5}}",
+	  "faults.broker_down_s: 5 is out of range 30..604800" },
+	{ "{" MIN ",\"faults\":{\"disk_min_mb\":0}}",
+	  "faults.disk_min_mb: 0 is out of range 1..1000000" },
 	{ "{" MIN ",\"staff\":{\"session_s\":0}}", "staff.session_s: 0 is out of range 10..3600" },
 	{ "{" MIN ",\"staff\":{\"open_timeout_s\":\"60\"}}",
 	  "staff.open_timeout_s: \"60\" is not an integer" },
@@ -195,6 +199,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.faults.ticket_reannounce_s, 3600);
 	assert_int_equal(cfg.faults.warn_temp_c, 50);
 	assert_int_equal(cfg.faults.crit_temp_c, 60);
+	assert_int_equal(cfg.faults.broker_down_s, 1800);
+	assert_int_equal(cfg.faults.disk_min_mb, 200);
 	assert_int_equal(cfg.staff.session_s, 120);
 	assert_int_equal(cfg.staff.open_timeout_s, 60);
 	assert_int_equal(cfg.queue.capacity, 20);

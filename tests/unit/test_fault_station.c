@@ -1,0 +1,240 @@
+/* The station's fault detectors (daemon/fault_station.c) on the simulated
+ * rack, in simulated time: each fault raised once from what the rack, the
+ * doors, the e-stop, the clock, sync and the disk say, its level-1 action's
+ * outcome recorded once it read back, and the fault cleared once its
+ * condition stayed gone. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "daemon/event.h"
+#include "daemon/fault.h"
+#include "daemon/fault_station.h"
+#include "daemon/loop.h"
+#include "daemon/slots.h"
+#include "drivers/rack.h"
+#include "tests/unit/station_sim.h"
+
+static int setup(void **state)
+{
+	(void)state;
+	station_init(4, "ST-TEST-1", false);
+	station_cfg.rack.poll_interval_ms = 250;
+	station_cfg.rack.telemetry_interval_ms = 3600 * 1000;
+	snprintf(station_cfg.store.path, sizeof station_cfg.store.path, "%s", station_db);
+	return 0;
+}
+
+/* The open fault of code on slot number n: its id, "" for none. */
+static const char *open_fault(const char *code, int n)
+{
+	char q[200];
+
+	snprintf(q, sizeof q, "SELECT id FROM faults WHERE code = '%s' AND slot = %d AND cleared_at IS NULL",
+		 code, n);
+	return station_sql(q);
+}
+
+static int count(const char *query)
+{
+	return atoi(station_sql(query));
+}
+
+/* The last outcome recorded for fault id's action. */
+static const char *outcome(int id, const char *action)
+{
+	char q[256];
+
+	snprintf(q, sizeof q, "SELECT outcome FROM fault_actions WHERE fault = %d AND action = '%s' "
+		 "ORDER BY rowid DESC LIMIT 1", id, action);
+	return station_sql(q);
+}
+
+/* Runs until code's fault on slot n is open (or not), at most ms. */
+static bool wait_open(const char *code, int n, bool open, int64_t ms)
+{
+	for (int64_t t = 0; t <= ms; t += 250) {
+		if ((open_fault(code, n)[0] != 0) == open)
+			return true;
+		station_run_ms(250);
+	}
+	return false;
+}
+
+static void test_slot_offline(void **state)
+{
+	(void)state;
+	station_start(STATION_FAULT_STATION);
+	station_ready();
+	assert_string_equal(open_fault("slot_offline", 2), "");
+	station_sim("{\"op\": \"silence\", \"slot\": 2}");
+	assert_true(wait_open("slot_offline", 2, true, 10000));
+	int id = atoi(open_fault("slot_offline", 2));
+
+	assert_true(fault_blocks_slot(2));
+	assert_false(fault_blocks_slot(1));
+	assert_string_equal(outcome(id, "probe with backoff (the rack retries)"), "taken");
+	station_run_ms(30000); /* still silent: one fault, one fault.raised */
+	assert_int_equal(count("SELECT count(*) FROM faults WHERE code = 'slot_offline'"), 1);
+	assert_int_equal(count("SELECT count(*) FROM outbox WHERE type = 'fault.raised'"), 1);
+	station_sim("{\"op\": \"silence\", \"slot\": 2, \"on\": false}");
+	station_run_ms(20000);
+	assert_string_equal(outcome(id, "probe with backoff (the rack retries)"),
+			    "ok: the slot answers again");
+	assert_int_equal(atoi(open_fault("slot_offline", 2)), id); /* until gone for 60 s */
+	assert_true(wait_open("slot_offline", 2, false, 60000));
+	assert_string_equal(station_sql("SELECT how FROM faults WHERE code = 'slot_offline'"),
+			    "condition gone");
+	assert_int_equal(count("SELECT count(*) FROM outbox WHERE type = 'fault.cleared'"), 1);
+	assert_false(fault_blocks_slot(2));
+}
+
+/* A slot silent from the start never goes offline in the rack's eyes (it
+ * never came online): the detector says so after its grace. */
+static void test_offline_since_start(void **state)
+{
+	(void)state;
+	station_start(0);
+	station_sim("{\"op\": \"silence\", \"slot\": 3}");
+	station_start(STATION_FAULT_STATION);
+	assert_true(wait_open("slot_offline", 3, true, 15000));
+	assert_string_equal(station_sql("SELECT detail FROM faults WHERE code = 'slot_offline'"),
+			    "no answer since start");
+	assert_string_equal(open_fault("slot_offline", 1), "");
+}
+
+static void publish(enum event_type type, int i, bool on)
+{
+	struct event ev = { .type = type, .slot = i, .slot_no = i < 0 ? 0 : i + 1, .on = on };
+
+	event_publish(&ev);
+}
+
+static void test_door_left_open(void **state)
+{
+	(void)state;
+	station_start(STATION_FAULT_STATION);
+	station_ready();
+	assert_int_equal(slots_hold(0, "swap", 1), SW_OK); /* a swap's door: expected */
+	station_set_lock(0, false);
+	station_step("{\"op\": \"open\", \"slot\": 1}");
+	assert_string_equal(open_fault("door_unexpected", 1), "");
+	publish(EV_DOOR_ALARM, 0, true); /* what the swap flow says */
+	int id = atoi(open_fault("door_left_open", 1));
+
+	assert_true(id > 0);
+	assert_true(fault_blocks_slot(1));
+	station_step("{\"op\": \"close\", \"slot\": 1}");
+	publish(EV_DOOR_ALARM, 0, false);
+	station_run_ms(2000);
+	assert_string_equal(outcome(id, "lock when closed"), "taken");
+	station_run_ms(10000); /* nobody locked it */
+	assert_string_equal(outcome(id, "lock when closed"), "failed: not read back after the condition went");
+	station_set_lock(0, true);
+	assert_true(wait_open("door_left_open", 1, false, 40000));
+
+	/* once more, locked in time this time */
+	station_set_lock(0, false);
+	station_step("{\"op\": \"open\", \"slot\": 1}");
+	publish(EV_DOOR_ALARM, 0, true);
+	id = atoi(open_fault("door_left_open", 1));
+	station_step("{\"op\": \"close\", \"slot\": 1}");
+	publish(EV_DOOR_ALARM, 0, false);
+	station_set_lock(0, true);
+	station_run_ms(2000);
+	assert_string_equal(outcome(id, "lock when closed"), "ok: closed and locked (read back)");
+}
+
+static void test_door_unexpected(void **state)
+{
+	(void)state;
+	station_start(STATION_FAULT_STATION);
+	station_ready();
+	station_step("{\"op\": \"open\", \"slot\": 2, \"force\": true}"); /* broken open */
+	int id = atoi(open_fault("door_unexpected", 2));
+
+	assert_true(id > 0);
+	station_run_ms(2000);
+	assert_string_equal(outcome(id, "lock the door"), "ok: locked (read back)");
+	station_step("{\"op\": \"close\", \"slot\": 2}");
+	assert_true(wait_open("door_unexpected", 2, false, 70000));
+	assert_string_equal(open_fault("door_unexpected", 1), "");
+}
+
+static void test_estop(void **state)
+{
+	(void)state;
+	station_start(STATION_FAULT_STATION);
+	station_ready();
+	rack_hold_charging_off(true); /* what slots.c does before it says so */
+	publish(EV_ESTOP_PRESSED, -1, true);
+	int id = atoi(open_fault("emergency_stop", 0));
+
+	assert_true(id > 0);
+	assert_true(fault_blocks_station());
+	assert_int_equal(count("SELECT count(*) FROM outbox WHERE type = 'ticket.opened'"), 1);
+	station_run_ms(3000);
+	assert_string_equal(outcome(id, "charging held off on every slot (the rack)"),
+			    "ok: charging off read back on every online slot");
+	rack_hold_charging_off(false);
+	publish(EV_ESTOP_RELEASED, -1, false);
+	assert_true(wait_open("emergency_stop", 0, false, 15000));
+	assert_false(fault_blocks_station());
+}
+
+static void test_clock_and_broker(void **state)
+{
+	(void)state;
+	station_cfg.sync.enabled = true; /* sync not started: never connected */
+	station_cfg.faults.broker_down_s = 120;
+	station_start(STATION_FAULT_STATION);
+	loop_set_wall_synced(false);
+	station_run_ms(110000);
+	assert_string_equal(open_fault("broker_unreachable", 0), "");
+	assert_true(wait_open("broker_unreachable", 0, true, 15000));
+	assert_false(fault_blocks_station());
+	assert_string_equal(open_fault("clock_unsynced", 0), "");
+	assert_true(wait_open("clock_unsynced", 0, true, 200000));
+	int id = atoi(open_fault("clock_unsynced", 0));
+
+	assert_string_equal(outcome(id, "mark events clock: unsynced (the outbox)"), "ok: events marked");
+	loop_set_wall_synced(true);
+	assert_true(wait_open("clock_unsynced", 0, false, 310000));
+	station_cfg.sync.enabled = false;
+}
+
+static void test_disk_low(void **state)
+{
+	(void)state;
+	station_cfg.faults.disk_min_mb = 1000000; /* more than this disk has free */
+	station_start(STATION_FAULT_STATION);
+	assert_true(wait_open("store_error", 0, true, 3000));
+	assert_true(fault_blocks_station());
+	assert_non_null(strstr(station_sql("SELECT detail FROM faults WHERE code = 'store_error'"),
+			       "MB free on the store's disk (under 1000000 MB)"));
+	station_cfg.faults.disk_min_mb = 1;
+	fault_station_reconfigure(&station_cfg);
+	assert_true(wait_open("store_error", 0, false, 70000));
+	assert_false(fault_blocks_station());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_slot_offline, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_offline_since_start, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_door_left_open, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_door_unexpected, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_estop, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_clock_and_broker, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_disk_low, setup, station_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
