@@ -121,10 +121,14 @@ def test_simulator_restart_is_recovered(tmp_path, station, sim):
                    "slots online again")
         assert station.proc.pid == pid and station.proc.poll() is None
         assert station.request("status")["result"]["health"] == "ok"
-        # the dead line was logged when it changed, not once per retry
+        # the dead line was logged when it changed, not once per retry: gone
+        # and back alternate (a loaded machine may see the dead simulator's
+        # pty open once more before it is gone for good: two real changes)
         log = station.drain_stderr().splitlines()
-        assert len([l for l in log if "serial device gone" in l]) == 1, "\n".join(log)
-        assert len([l for l in log if "serial device back" in l]) == 1, "\n".join(log)
+        changes = ["gone" if "serial device gone" in l else "back" for l in log
+                   if "serial device gone" in l or "serial device back" in l]
+        assert changes and changes == ["gone", "back"] * (len(changes) // 2), "\n".join(log)
+        assert len(changes) <= 4, "\n".join(log)
     finally:
         again.kill()
 
