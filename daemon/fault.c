@@ -47,7 +47,9 @@ static const struct fault_rule rules[FAULT_CODE_COUNT] = {
 	  "worn battery quarantined: to be collected" },
 	{ FAULT_BMS_IMPLAUSIBLE, "bms_implausible", 1, FAULT_BLOCKS_SLOT, 300, 3600,
 	  "battery BMS reports impossible values" },
-	{ FAULT_ESTOP, "emergency_stop", 3, FAULT_BLOCKS_STATION, 10, 0, "emergency stop pressed" },
+	/* blocks nothing here: the swap flow refuses and the rack holds
+	 * charging off on the live input, and both end with its release */
+	{ FAULT_ESTOP, "emergency_stop", 3, FAULT_BLOCKS_NOTHING, 10, 0, "emergency stop pressed" },
 	{ FAULT_POWER_LOST, "power_lost", 1, FAULT_BLOCKS_STATION, 60, 900,
 	  "site power lost: on battery" },
 	{ FAULT_SERIAL_LOST, "serial_lost", 1, FAULT_BLOCKS_STATION, 30, 300,
