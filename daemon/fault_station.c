@@ -137,6 +137,7 @@ static struct {
 	bool rack, sync;
 	char store_dir[PATH_MAX];
 	struct cond slot[RACK_MAX_SLOTS][D_SLOT_COUNT];
+	bool seen_closed[RACK_MAX_SLOTS]; /* this run saw the door shut */
 	struct cond station[D_STATION_COUNT];
 	struct loop_timer look;
 	int64_t started, serial_down_since, broker_down_since, unsynced_since, disk_at;
@@ -224,13 +225,16 @@ static void lock_done(enum sw_err err, void *arg)
 }
 
 /* A door opened with no swap, transport job or staff holding its slot:
- * the bolt is thrown so that the door stays shut once it closes. */
+ * the bolt is thrown so that the door stays shut once it closes. Only an
+ * opening this run saw happen counts: a door found open at start belongs
+ * to a swap the swap flow has not taken up yet (it holds its slots only
+ * once they are read), and locking it would fight the rider. */
 static void door_opened(int i)
 {
 	const char *holder = slots_holder(i, NULL);
 	struct cond *c = &fs.slot[i][D_UNEXPECTED];
 
-	if (holder)
+	if (holder || !fs.seen_closed[i])
 		return;
 	judge_slot(i, D_UNEXPECTED, true, "door opened with no swap, job or staff on the slot");
 	if (!c->pending)
@@ -262,6 +266,8 @@ static void on_event(const struct event *ev, void *arg)
 			door_opened(ev->slot);
 		break;
 	case EV_DOOR_CLOSED:
+		if (ev->slot >= 0 && ev->slot < slots_count())
+			fs.seen_closed[ev->slot] = true;
 		judge_slot(ev->slot, D_UNEXPECTED, false, NULL);
 		break;
 	case EV_ESTOP_PRESSED:
@@ -294,6 +300,7 @@ static void look_slots(void)
 		else if (off->state == 1 || (off->state < 0 && now - fs.started >= START_GRACE_MS))
 			judge_slot(i, D_OFFLINE, true, "no answer since start");
 		if (r->online && !r->door_open) {
+			fs.seen_closed[i] = true;
 			judge_slot(i, D_UNEXPECTED, false, NULL);
 			if (fs.slot[i][D_LEFT_OPEN].state != 1)
 				judge_slot(i, D_LEFT_OPEN, false, NULL);
