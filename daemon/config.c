@@ -79,7 +79,7 @@ void config_defaults(struct config *cfg)
 	cfg->kiosk.body_max = 4096;
 	cfg->kiosk.idle_timeout_s = 30;
 	cfg->kiosk.scan_show_s = 20;
-	cfg->faults = (struct config_faults){ .ticket_reannounce_s = 3600, .warn_temp_c = 50, .crit_temp_c = 60, .broker_down_s = 1800, .disk_min_mb = 200 };
+	cfg->faults = (struct config_faults){ .ticket_reannounce_s = 3600, .warn_temp_c = 50, .crit_temp_c = 60, .broker_down_s = 1800, .disk_min_mb = 200, .clear_after_pct = 100, .escalate_after_pct = 100 };
 	cfg->swap.max_concurrent = 3;
 	cfg->swap.unlock_timeout_s = 10;
 	cfg->swap.insert_timeout_s = 90;

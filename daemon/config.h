@@ -88,6 +88,8 @@ struct config {
 		int crit_temp_c;       /* and this hot: over_temperature */
 		int broker_down_s;     /* no broker this long: broker_unreachable */
 		int disk_min_mb;       /* less free on the store's disk: store_error */
+		int clear_after_pct;   /* every code's clear_after_s, scaled */
+		int escalate_after_pct; /* every code's escalate_after_s, scaled */
 	} faults;
 	struct config_swap {       /* the swap flow; every key reloads */
 		int max_concurrent;    /* swaps at once */

@@ -288,6 +288,8 @@ static const struct field faults_fields[] = {
 	INT(struct config_faults, crit_temp_c, 30, 100),
 	INT(struct config_faults, broker_down_s, 30, 7 * 86400),
 	INT(struct config_faults, disk_min_mb, 1, 1000000),
+	INT(struct config_faults, clear_after_pct, 1, 1000),
+	INT(struct config_faults, escalate_after_pct, 1, 1000),
 	{ 0 },
 };
 

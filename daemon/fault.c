@@ -129,9 +129,9 @@ static int64_t not_before(const struct open_fault *f, int64_t due)
 
 static int64_t escalate_at(const struct open_fault *f)
 {
-	int s = rules[f->code].escalate_after_s;
+	int64_t ms = (int64_t)rules[f->code].escalate_after_s * 10 * fc.escalate_after_pct;
 
-	return f->ticket || !s ? 0 : not_before(f, f->raised_at + (int64_t)s * 1000);
+	return f->ticket || !ms ? 0 : not_before(f, f->raised_at + ms);
 }
 
 static int64_t announce_at(const struct open_fault *f)
@@ -297,7 +297,7 @@ void fault_gone(enum fault_code code, int slot_no, uint64_t battery)
 	/* a clearing already pending keeps its deadline: gone since then */
 	if (!f || f->clear_at)
 		return;
-	f->clear_at = loop_wall_ms() + (int64_t)rules[code].clear_after_s * 1000;
+	f->clear_at = loop_wall_ms() + (int64_t)rules[code].clear_after_s * 10 * fc.clear_after_pct;
 	rearm();
 }
 
