@@ -56,6 +56,7 @@ static void decode_block(struct slot_state *s, const struct rack_block *b, const
 {
 	struct rack_reading *r = &s->r;
 	bool was_present = r->present;
+	uint64_t had = r->battery_id;
 
 	/* The time of the request that produced the values, not of the
 	 * answer: they were true then. */
@@ -70,6 +71,15 @@ static void decode_block(struct slot_state *s, const struct rack_block *b, const
 	 * battery is fully known. */
 	if (!b->fast && b == &rk.prof.blocks[rk.prof.nblocks - 1])
 		r->health_pending = false;
+	/* The battery's BMS fell silent while the presence read before it
+	 * still says a battery is there: most likely the rider took it
+	 * between the two reads. Until presence and health are read again,
+	 * in that order, the reading is not whole: judged now, it would be
+	 * a battery gone behind a shut door, or a BMS reading 0 V. */
+	if (!b->fast && r->have[RF_BATTERY_ID] && r->present && had && !r->battery_id) {
+		s->need_slow = true;
+		r->health_pending = true;
+	}
 }
 
 static bool slot_due(int i, int64_t now)

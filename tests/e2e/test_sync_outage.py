@@ -89,11 +89,12 @@ def sync(st):
 
 def begin(st, fleet, user):
     """A rider's S token scanned and accepted: swap.started's payload. A
-    refusal names swapd's ledger warnings: a slot the ledger took out of
-    service is the usual reason for no_empty_slot here."""
+    refusal names swapd's ledger warnings, its open faults and its slots:
+    what can make an empty slot unusable."""
     wait_seen_locked(st)
     verdict = st.scanned(st.token("S", subject=user))
-    assert verdict == "ok", (verdict, [l for l in st.log.lines if "ledger:" in l])
+    assert verdict == "ok", (verdict, [l for l in st.log.lines if "ledger:" in l],
+                             st.request("faults")["result"], st.request("slots")["result"])
     return event(st, fleet, "swap.started", lambda p: p["user"] == user)
 
 
