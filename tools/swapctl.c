@@ -9,7 +9,9 @@
  * arguments in the order it lists them (swapctl charge 3 on is swapctl
  * charge slot=3 on=on), and each VALUE is typed as the listing says. For a
  * command the daemon does not list, VALUE is JSON when it parses as a
- * number, true/false or null, and a string otherwise. Exit: 0 ok, 1 the
+ * number, true/false or null, and a string otherwise. A command of two
+ * words may be typed as two (swapctl fault ack 3 is swapctl fault-ack 3),
+ * and --all is all=true (swapctl faults --all). Exit: 0 ok, 1 the
  * daemon answered with an error, 64 usage, 69 no daemon to talk to, 75 the
  * daemon is busy (all its client slots taken): try again later. */
 #include <ctype.h>
@@ -464,6 +466,7 @@ static void usage(FILE *f, const char *path, int timeout_ms)
 		"  --timeout MS       give up after MS milliseconds (default 5000)\n"
 		"  kiosk              the kiosk's view live in this terminal (q or Ctrl-C ends)\n"
 		"  --once             kiosk: print one frame and exit\n"
+		"  --all              all=true (swapctl faults --all: the cleared ones too)\n"
 		"exit: 0 ok, 1 error reply, 64 usage, 69 no swapd, 75 swapd busy\n",
 		DEFAULT_SOCKET);
 	json_object *reply = fetch_commands(path, timeout_ms, &list, &code);
@@ -579,7 +582,7 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 int main(int argc, char **argv)
 {
 	const char *path = getenv("SWAPD_CONTROL");
-	int as_json = 0, timeout_ms = 5000, opt, code, help = 0, once = 0;
+	int as_json = 0, timeout_ms = 5000, opt, code, help = 0, once = 0, all = 0;
 	char buf[ECHO_MAX + 4];
 
 	static const struct option longopts[] = {
@@ -588,6 +591,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "once", no_argument, NULL, 'o' },
+		{ "all", no_argument, NULL, 'a' },
 		{ 0 },
 	};
 	if (!path || !*path)
@@ -602,6 +606,7 @@ int main(int argc, char **argv)
 		case 'T': timeout_ms = atoi(optarg); break;
 		case 'h': help = 1; break;
 		case 'o': once = 1; break;
+		case 'a': all = 1; break;
 		default:
 			fprintf(stderr, "swapctl: bad option \"%s\" (swapctl --help)\n",
 				capped(argv[optind - 1], buf));
@@ -621,13 +626,22 @@ int main(int argc, char **argv)
 		return swapctl_kiosk(path, timeout_ms, once);
 	json_object *args = json_object_new_object(), *list = NULL, *listing = NULL;
 	int nwords = argc - optind - 1;
+	char joined[128];
 	if (nwords > 0) { /* the listing says how to read them */
 		listing = fetch_commands(path, timeout_ms, &list, &code);
 		if (!listing && code != 1) {
 			json_object_put(args);
 			return code;
 		}
+		snprintf(joined, sizeof joined, "%s-%s", cmd, argv[optind + 1]);
+		if (!find_command(list, cmd) && find_command(list, joined)) {
+			cmd = joined;
+			optind++;
+			nwords--;
+		}
 	}
+	if (all)
+		json_object_object_add(args, "all", json_object_new_boolean(true));
 	code = fill_args(nwords > 0 ? find_command(list, cmd) : NULL, argv + optind + 1, nwords,
 			 args);
 	json_object_put(listing);

@@ -142,6 +142,16 @@ def test_swapctl_options_anywhere_and_positional_args(full):
         ("charge on",), ("charge off",), ("unlock",)]
 
 
+def test_swapctl_two_word_commands_and_all(full):
+    """The issue's spelling: `swapctl faults --all`, `swapctl fault ack ID`."""
+    r = swapctl(full, "--json", "faults", "--all")
+    assert r.returncode == 0 and json.loads(r.stdout)["faults"] == [], r.stderr
+    r = swapctl(full, "fault", "ack", "99")
+    assert r.returncode == 1 and "unknown_ticket" in r.stderr, (r.stdout, r.stderr)
+    r = swapctl(full, "fault", "nonsense")
+    assert r.returncode == 1 and "unknown_command" in r.stderr
+
+
 def test_a_huge_argument_is_never_echoed(full):
     big = "x" * 100_000
     for args in (["unlock", "1", big], ["status", big + "=1"], ["scan", big],
