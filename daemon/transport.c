@@ -12,6 +12,7 @@
 
 #include "daemon/access.h"
 #include "daemon/control.h"
+#include "daemon/fault.h"
 #include "daemon/health.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
@@ -297,8 +298,11 @@ static const char *make_plan(const struct store_transport_job *j, const struct t
 	for (int k = 0; k < npick && k < tok->pickup; k++)
 		plan.s[plan.n++] = (struct transport_slot){ c[k].i, true, c[k].battery, false };
 	int picks = plan.n, free_slots = 0;
+	/* no fresh battery into a slot a fault of its own blocks; a battery
+	 * may still leave one: that is how faulty batteries go */
 	for (int i = 0; i < slots_count(); i++) {
-		if (!usable(i) || slots_state(i) != SLOT_EMPTY || rack_reading(i)->present)
+		if (!usable(i) || slots_state(i) != SLOT_EMPTY || rack_reading(i)->present ||
+		    fault_blocks_own_slot(slots_number(i)))
 			continue;
 		if (free_slots++ < tok->dropoff)
 			plan.s[plan.n++] = (struct transport_slot){ i, false, 0, false };
@@ -322,6 +326,9 @@ static const char *check(const struct token *tok, void *arg)
 		return "store_failed";
 	if (store_transport_get(transport_store, tok->subject, &j, &found) != SW_OK)
 		return "store_failed";
+	/* as for a swap (FAULTS.md): mains lost, the bus gone, the disk full */
+	if (fault_blocks_station())
+		return "unsafe";
 	if (!found)
 		return "unknown_job";
 	if (strcmp(j.state, "started") == 0)

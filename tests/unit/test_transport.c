@@ -24,6 +24,7 @@
 #include "daemon/command.h"
 #include "daemon/config.h"
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/health.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
@@ -90,7 +91,7 @@ static int setup(void **state)
 	nheard = 0;
 	assert_int_equal(event_subscribe(EV_TRANSPORT_DONE, record, NULL), SW_OK);
 	assert_int_equal(event_subscribe(EV_BATTERY_QUARANTINED, record, NULL), SW_OK);
-	station_start(STATION_ACCESS | STATION_TRANSPORT);
+	station_start(STATION_ACCESS | STATION_TRANSPORT | STATION_FAULT);
 	run_until(all_online_locked, NULL, "every slot online and locked");
 	station_step("{\"op\": \"insert\", \"slot\": 1, \"battery\": 101, \"soc\": 50, \"soh\": 90, \"force\": true}");
 	station_step("{\"op\": \"insert\", \"slot\": 2, \"battery\": 102, \"soc\": 100, \"soh\": 95, \"force\": true}");
@@ -353,6 +354,25 @@ static void test_refusals(void **state)
 	assert_string_equal(announce("job-6", "\"3\"", 1, now_s() + 60), "ok");
 }
 
+/* An open fault keeps a drop-off out of the slot it blocks, and one that
+ * blocks the station refuses the job as it refuses a swap. */
+static void test_faults_block(void **state)
+{
+	(void)state;
+	assert_string_equal(announce("job-f", "0", 3, now_s() + 3600), "ok");
+	int64_t id = fault_raise(FAULT_DOOR_UNEXPECTED, 4, 0, "test", NULL);
+	assert_true(id > 0);
+	assert_string_equal(scan("job-f", "p0d3"), "no_free_slot");
+	assert_true(fault_raise(FAULT_STORE, 0, 0, "test", NULL) > 0);
+	assert_string_equal(scan("job-f", "p0d2"), "unsafe");
+	fault_gone(FAULT_STORE, 0, 0);
+	station_run_ms((int64_t)fault_rule(FAULT_STORE)->clear_after_s * 1000 + 1000);
+	assert_false(fault_blocks_station());
+	assert_string_equal(scan("job-f", "p0d2"), "ok");
+	assert_true(held(5) && held(6));
+	assert_false(held(4));
+}
+
 /* The transporter takes 103 and walks off, its door open, the drop-off
  * slot never opened: at the timeout every door is locked and the job
  * ends with what happened. */
@@ -431,6 +451,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pickup_and_dropoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listed_pickup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faults_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_locks_doors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_ends_the_job, setup, teardown),
 	};
