@@ -2,7 +2,7 @@
 # they are listed once here.
 SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fields config_reload \
 	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport store_queue \
-	store_swaps store_cmd store_history text command peer control notify event slots slots_view token token_keys access \
+	store_swaps store_cmd store_history text command peer control notify event slots slots_view slots_lock token token_keys access \
 	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
 	transport_moves ledger fault fault_battery fault_station store_faults staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
 	kiosk kiosk_text kiosk_staff qr web web_api

@@ -219,6 +219,7 @@ static void on_rack_event(const struct event *ev, void *arg)
 	check_quarantine(ev->slot, rack_reading(ev->slot));
 	update_state(ev->slot);
 	reading_events(ev->slot, rack_reading(ev->slot));
+	slots_lock_reading(ev->slot);
 }
 
 static void on_battery_flag(const struct event *ev, void *arg)
@@ -366,7 +367,7 @@ enum sw_err slots_set_lock(int i, bool lock, rack_done_fn done, void *arg)
 	if (stopping && !lock)
 		return SW_ECANCELED;
 	if (!slots_rc.slots[i].lock_gpio)
-		return rack_write(i, RF_LOCK_CMD, lock, done, arg);
+		return slots_lock_controller(i, lock, done, arg);
 	if (ngpio_done == GPIO_DONE_MAX)
 		return SW_EBUSY;
 	enum sw_err e = gpio_set_lock(slots_rc.slots[i].slot, lock);
@@ -547,6 +548,7 @@ static bool all_locked(void *arg)
 void slots_stop(void)
 {
 	stopping = true;
+	slots_lock_stop(); /* their callers are gone or going */
 	if (slots_have_gpio)
 		gpio_close(); /* it locks every lock first */
 	slots_have_gpio = false;

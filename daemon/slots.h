@@ -30,8 +30,12 @@ enum slot_state slots_state(int i);
 
 /* Locks (lock true) or unlocks slot index i's door, by its GPIO relay or
  * its controller, and calls done (may be NULL) from the loop with the
- * outcome: SW_OK once the lock reads back as commanded (a relay: once it is
- * switched). Not audited: the caller records its decision first. Errors as
+ * outcome: SW_OK once the bolt reads back as commanded (a controller's
+ * sensed lock, read after the command register read back; without a lock
+ * sensor, the register; a relay: once it is switched); SW_ETIMEDOUT when
+ * the bolt did not follow within the firmware's LOCK_STUCK time and two
+ * polls; SW_ECANCELED when a newer command on the same door came first.
+ * Not audited: the caller records its decision first. Errors as
  * rack_write(); SW_ECANCELED for an unlock while swapd is stopping. */
 enum sw_err slots_set_lock(int i, bool lock, rack_done_fn done, void *arg);
 

@@ -40,6 +40,7 @@ static struct open_slot {
 	char who[TOKEN_SUBJECT_MAX + 1];
 	struct control_pending *pending;
 	struct loop_timer timer;
+	bool stuck;         /* its lock failed: lock_stuck raised, retrying */
 } opens[RACK_MAX_SLOTS];
 static int64_t open_count;  /* the ref of each hold, for logs */
 
@@ -158,13 +159,23 @@ static void locked(enum sw_err e, void *arg)
 	if (o->phase != OPEN_LOCKING)
 		return;
 	if (e != SW_OK) {
-		log_msg(LOG_WARNING, "staff: slot %d did not lock (%s); trying again", slots_number(o->i),
-			sw_strerror(e));
+		/* said once: the fault's ticket calls a person, the retries
+		 * go on quietly (the slot stays held meanwhile) */
+		if (!o->stuck) {
+			log_msg(LOG_WARNING, "staff: slot %d did not lock (%s); trying again every %d ms",
+				slots_number(o->i), sw_strerror(e), RELOCK_RETRY_MS);
+			fault_raise(FAULT_LOCK_STUCK, slots_number(o->i), 0,
+				    "did not lock after staff opened it", "lock again every second");
+		}
+		o->stuck = true;
 		loop_timer_arm(&o->timer, RELOCK_RETRY_MS);
 		return;
 	}
 	o->phase = OPEN_NONE;
 	slots_unhold(o->i);
+	if (o->stuck)
+		fault_gone(FAULT_LOCK_STUCK, slots_number(o->i), 0);
+	o->stuck = false;
 	log_msg(LOG_INFO, "staff: slot %d locked again", slots_number(o->i));
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "daemon/event.h"
+#include "daemon/fault.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
 #include "daemon/slots.h"
@@ -205,5 +206,10 @@ enum sw_err transport_record_end(int64_t id, const char *job, const char *why,
 		return e != SW_OK ? e : ce;
 	for (int k = 0; k < fd.nq; k++)
 		publish_quarantined(fd.qi[k], fd.qb[k], fd.why[k]);
+	/* and a person must come (FAULTS.md lock_stuck: level 3) */
+	for (int k = 0; k < n; k++)
+		if (s[k].lock_failed)
+			fault_raise(FAULT_LOCK_STUCK, slots_number(s[k].i), 0, detail,
+				    "slot taken out of service");
 	return SW_OK;
 }

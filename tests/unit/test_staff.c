@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "daemon/fault.h"
 #include "daemon/slots.h"
 #include "daemon/store.h"
 #include "drivers/rack.h"
@@ -171,6 +172,35 @@ static void test_open_timeout_and_refusals(void **state)
 	assert_null(slots_holder(1, NULL));
 }
 
+/* A door staff opened whose lock sticks: lock_stuck once (level 3, so a
+ * ticket), quiet retries every second while the slot stays held, and
+ * the fault said gone once it locks, cleared after its time. */
+static void test_lock_stuck(void **state)
+{
+	(void)state;
+	station_start(STATION_FAULT);
+	station_ready();
+	assert_string_equal(station_scan(TOKEN_BADGE, "admin-1", "admin", "scanner", NULL), "ok");
+	assert_null(station_command("staff-open", "{\"slot\": 2}"));
+	assert_true(station_wait_bolt(1, false, 5000));
+	station_sim("{\"op\": \"fault\", \"slot\": 2, \"kind\": \"stuck_lock\"}");
+	station_run_ms((station_cfg.staff.open_timeout_s + 10) * 1000);
+	assert_false(rack_reading(1)->locked);
+	assert_string_equal(slots_holder(1, NULL), "staff");
+	assert_true(fault_blocks_own_slot(2));
+	assert_string_equal(station_sql("SELECT code || ' ' || slot || ' ' || level || ' '"
+					" || (ticket_at IS NOT NULL) FROM faults"), "lock_stuck 2 3 1");
+	assert_string_equal(station_sql("SELECT count(*) FROM outbox WHERE type = 'ticket.opened'"),
+			    "1");
+	station_sim("{\"op\": \"fault\", \"slot\": 2, \"kind\": \"clear\"}");
+	assert_true(station_wait_bolt(1, true, 5000));
+	station_run_ms(1000);
+	assert_null(slots_holder(1, NULL));
+	station_run_ms((int64_t)fault_rule(FAULT_LOCK_STUCK)->clear_after_s * 1000 + 1000);
+	assert_false(fault_blocks_own_slot(2));
+	assert_string_equal(station_sql("SELECT count(*) FROM faults WHERE cleared_at IS NULL"), "0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +208,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roles_and_end, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_open_and_close, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_open_timeout_and_refusals, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_lock_stuck, setup, station_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
