@@ -4,7 +4,7 @@ SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fi
 	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport store_queue \
 	store_swaps store_cmd store_history text command peer control notify event slots slots_view token token_keys access \
 	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
-	transport_moves ledger fault fault_battery fault_station store_faults staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
+	transport_moves ledger fault fault_diag fault_diag_history fault_battery fault_station store_faults staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
 	kiosk kiosk_text kiosk_staff qr web web_api
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
