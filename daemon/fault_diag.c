@@ -131,7 +131,8 @@ static void count(const struct fault_diag_input *in, const struct fault_diag_his
 	for (int k = 0; k < h->npast; k++) {
 		const struct fault_diag_past *p = &h->past[k];
 		int64_t age = h->now - p->at;
-		bool here = in->slot_no && p->slot_no == in->slot_no;
+		/* a station-wide fault's place is the station: slot 0 */
+		bool here = p->slot_no == in->slot_no;
 		bool mine = in->battery && p->battery == in->battery;
 		if (age > FD_PRIOR_MS || (p->at == in->raised_at && p->code == in->code &&
 					  p->slot_no == in->slot_no && p->battery == in->battery))
@@ -279,7 +280,8 @@ static bool readings(const struct fault_diag_input *in, const struct fault_diag_
 }
 
 /* The cause and action from the evidence, in order: station rule, bus,
- * site, slot, battery, first time, recurring at the same place. */
+ * site, slot, battery, first time, then the slot when its priors are
+ * with other batteries (or it has no battery), else the battery. */
 static void decide(const struct fault_diag_input *in, const struct counts *c, bool anomaly,
 		   bool site, const char **cause, const char **action)
 {
@@ -304,12 +306,12 @@ static void decide(const struct fault_diag_input *in, const struct counts *c, bo
 	} else if (!c->priors && !anomaly) {
 		*cause = "transient";
 		*action = "watch";
-	} else if (battery || !fams[fam].slot_cause) {
+	} else if (fams[fam].slot_cause && (c->slot_batts || !battery)) {
+		*cause = fams[fam].slot_cause; /* under FD_SLOT_BATTERIES yet */
+		*action = "watch";
+	} else {
 		*cause = "battery";
 		*action = c->priors ? "inspect_battery" : "watch";
-	} else {
-		*cause = fams[fam].slot_cause;
-		*action = c->priors ? "inspect_slot" : "watch";
 	}
 }
 
@@ -332,16 +334,21 @@ static bool heuristic(const struct fault_diag_input *in, const struct fault_diag
 	if (c.batt_slots)
 		say(out, "this battery had it in %d other slot%s in 30 days", c.batt_slots,
 		    c.batt_slots > 1 ? "s" : "");
-	if (c.slot_batts)
+	if (c.slot_batts && in->slot_no && in->battery)
 		say(out, "this slot had it with %d other batter%s in 30 days", c.slot_batts,
 		    c.slot_batts > 1 ? "ies" : "y");
+	else if (c.slot_batts && in->slot_no)
+		say(out, "this slot had it %d time%s before in 30 days", c.slot_batts,
+		    c.slot_batts > 1 ? "s" : "");
 	if (c.recur > 1)
 		say(out, "raised %d times in 7 days", c.recur);
-	if (!out->detail[0])
+	if (kinds[in->code].fam == F_STATION)
+		say(out, "a station-wide condition, %d like it in 30 days", c.priors);
+	else if (!out->detail[0])
 		say(out, c.priors ? "%d like it here or with this battery in 30 days"
 				  : "first time in 30 days, readings in line", c.priors);
 	double l = FD_BASE + FD_PER_PRIOR * c.priors + (anomaly ? FD_ANOMALY : 0);
-	l = (l > FD_MAX ? FD_MAX : l) * (!strcmp(cause, "site") ? FD_SITE_FACTOR : 1);
+	l = (l > FD_MAX ? FD_MAX : l) * (site ? FD_SITE_FACTOR : 1);
 	out->likelihood = round(l * 100) / 100;
 	snprintf(out->cause, sizeof out->cause, "%s", cause);
 	snprintf(out->action, sizeof out->action, "%s", action);

@@ -39,7 +39,7 @@ UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store 
 	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
 	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim \
 	$(O)/tests/test_queue $(O)/tests/test_busy_hour $(O)/tests/test_kiosk $(O)/tests/test_fault \
-	$(O)/tests/test_fault_battery $(O)/tests/test_fault_station
+	$(O)/tests/test_fault_battery $(O)/tests/test_fault_station $(O)/tests/test_fault_diag
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -73,6 +73,11 @@ $(O)/tests/test_fault_station: $(O)/obj/tests/unit/test_fault_station.o \
 
 # The fault registry on a store, in simulated time.
 $(O)/tests/test_fault: $(O)/obj/tests/unit/test_fault.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# Level-2 diagnosis: its heuristics, and the registry wired to it.
+$(O)/tests/test_fault_diag: $(O)/obj/tests/unit/test_fault_diag.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
