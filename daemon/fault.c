@@ -545,6 +545,7 @@ static void load(const struct store_fault *sf, void *arg)
 	f->ticket = sf->ticket_at != 0;
 	f->acked = sf->acked;
 	f->announced_at = sf->announced_at;
+	fault_diag_parse(sf->diagnosis, &f->diag); /* its ticket says it again */
 }
 
 enum sw_err fault_start(const struct config *cfg, struct store *st, const char *boot, char *why,

@@ -396,6 +396,37 @@ void fault_diag_run(const struct fault_diag_input *in, struct fault_diag *out)
 	fault_diag_with(in, &h, out);
 }
 
+static void copy_field(json_object *o, const char *key, char *buf, size_t len)
+{
+	json_object *v;
+
+	snprintf(buf, len, "%s", json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "");
+}
+
+bool fault_diag_parse(const char *json, struct fault_diag *out)
+{
+	json_object *o = json ? json_tokener_parse(json) : NULL, *v;
+	char by[32];
+
+	memset(out, 0, sizeof *out);
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return false;
+	}
+	if (json_object_object_get_ex(o, "likelihood", &v))
+		out->likelihood = json_object_get_double(v);
+	if (json_object_object_get_ex(o, "level", &v))
+		out->level = json_object_get_int(v);
+	copy_field(o, "cause", out->cause, sizeof out->cause);
+	copy_field(o, "detail", out->detail, sizeof out->detail);
+	copy_field(o, "action", out->action, sizeof out->action);
+	copy_field(o, "by", by, sizeof by);
+	out->by = !strcmp(by, chosen->name) ? chosen->name
+		  : !strcmp(by, fault_diag_heuristic.name) ? fault_diag_heuristic.name : "stored";
+	json_object_put(o);
+	return true;
+}
+
 json_object *fault_diag_json(const struct fault_diag *d)
 {
 	json_object *o = json_object_new_object();

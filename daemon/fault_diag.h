@@ -109,6 +109,11 @@ void fault_diag_run(const struct fault_diag_input *in, struct fault_diag *out);
  * column: {likelihood, cause, detail, action, by, level}. */
 json_object *fault_diag_json(const struct fault_diag *d);
 
+/* Reads a fault record's diagnosis (fault_diag_json()'s text) back into
+ * out; false when there is none or it does not read. by is the diagnoser
+ * set or the heuristics when it names one of them, else "stored". */
+bool fault_diag_parse(const char *json, struct fault_diag *out);
+
 /* The history module: subscribes to EV_SLOT_READING and loads the faults
  * raised in the last 30 days (cleared ones too) from st. */
 enum sw_err fault_diag_start(const struct config *cfg, struct store *st, char *why,

@@ -1,7 +1,8 @@
 /* Level-2 diagnosis (daemon/fault_diag.c): the heuristics on crafted
  * histories, as a table, and the registry wired to it on a store in
  * simulated time: the diagnosis in fault.raised and the fault's record, a
- * level-3 diagnosis opening the ticket at once, a diagnoser set with
+ * level-3 diagnosis opening the ticket at once (and saying it again after
+ * a restart), a diagnoser set with
  * fault_diag_set() used, and the heuristics when it declines. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,6 +305,15 @@ static void test_level3_opens_ticket_at_once(void **state)
 	json_object *f = shown(id);
 	assert_string_equal(str(f, "level"), "3");
 	json_object_put(f);
+	/* after a restart the re-announced ticket says the same */
+	cfg.faults.ticket_reannounce_s = 600; /* before the others escalate */
+	stop();
+	start();
+	run_s(601);
+	assert_int_equal(events("ticket.opened", &ev), 2);
+	assert_int_equal(json_object_get_int64(json_object_object_get(ev, "fault")), id);
+	assert_non_null(strstr(str(ev, "summary"), "recommended: inspect_slot"));
+	json_object_put(ev);
 }
 
 /* An escalation by time diagnoses again: a fault of the same family at
