@@ -19,6 +19,10 @@
  * (this raise included) needs a person. */
 #define FD_RECUR_MS (7 * DAY_MS)
 #define FD_RECUR_N 3
+/* One episode: another code of the family at the same slot with the same
+ * battery raised this close to this fault (the warning with the critical
+ * over-temperature, a rise with them) is the same event, not a prior. */
+#define FD_EPISODE_MS (10 * 60 * 1000)
 /* Bus: communication faults on this many slots within 10 minutes. */
 #define FD_BUS_MS (10 * 60 * 1000)
 #define FD_BUS_SLOTS 3
@@ -140,6 +144,9 @@ static void count(const struct fault_diag_input *in, const struct fault_diag_his
 		if (kinds[p->code].fam == F_COMM && p->slot_no && age <= FD_BUS_MS)
 			add_distinct(bus, &nbus, RACK_MAX_SLOTS, (uint64_t)p->slot_no);
 		if (kinds[p->code].fam != fam || (!here && !mine))
+			continue;
+		if (here && p->battery == in->battery && p->code != in->code &&
+		    llabs(p->at - (in->raised_at ? in->raised_at : h->now)) <= FD_EPISODE_MS)
 			continue;
 		c->priors++;
 		if (p->code == in->code && age <= FD_RECUR_MS) {

@@ -35,28 +35,17 @@ void fault_diag_note(enum fault_code code, int slot_no, uint64_t battery, int64_
 		npast++;
 }
 
-void fault_diag_history(struct fault_diag_history *out)
-{
-	*out = (struct fault_diag_history){ .now = loop_wall_ms(), .nslots = running ? nslots : 0,
-					    .slots = slots, .npast = running ? npast : 0,
-					    .past = past };
-}
-
 static float field(const struct rack_reading *r, enum rack_field f, double v)
 {
 	return r->have[f] ? (float)v : NAN;
 }
 
-/* A reading of slot index i: its latest values, and a sample in its ring
- * when the last one is FAULT_DIAG_SAMPLE_S old. A new battery starts a new
- * ring: the history is of the battery in this slot. */
-static void on_reading(const struct event *ev, void *arg)
+/* Slot index i's latest values from its reading. A new battery starts a
+ * new ring: the history is of the battery in this slot. */
+static void take_now(int i)
 {
-	(void)arg;
-	if (ev->slot < 0 || ev->slot >= nslots)
-		return;
-	const struct rack_reading *r = rack_reading(ev->slot);
-	struct fault_diag_slot *s = &slots[ev->slot];
+	const struct rack_reading *r = rack_reading(i);
+	struct fault_diag_slot *s = &slots[i];
 	uint64_t battery = r->present ? r->battery_id : 0;
 
 	s->online = r->online;
@@ -74,6 +63,29 @@ static void on_reading(const struct event *ev, void *arg)
 		.spread_mv = r->have[RF_CELL_MIN] && r->have[RF_CELL_MAX]
 			     ? (float)((r->cell_max - r->cell_min) * 1000) : NAN,
 	};
+}
+
+void fault_diag_history(struct fault_diag_history *out)
+{
+	/* the readings as of now, whichever module heard them first */
+	for (int i = 0; running && i < nslots; i++)
+		take_now(i);
+	*out = (struct fault_diag_history){ .now = loop_wall_ms(), .nslots = running ? nslots : 0,
+					    .slots = slots, .npast = running ? npast : 0,
+					    .past = past };
+}
+
+/* A reading of slot index i: its latest values, and a sample in its ring
+ * when the last one is FAULT_DIAG_SAMPLE_S old. */
+static void on_reading(const struct event *ev, void *arg)
+{
+	(void)arg;
+	if (ev->slot < 0 || ev->slot >= nslots)
+		return;
+	struct fault_diag_slot *s = &slots[ev->slot];
+	take_now(ev->slot);
+	if (!s->now.at)
+		return;
 	int last = (s->next + FAULT_DIAG_SAMPLES - 1) % FAULT_DIAG_SAMPLES;
 	if (s->n && s->now.at - s->ring[last].at < FAULT_DIAG_SAMPLE_S * 1000)
 		return;

@@ -77,7 +77,8 @@ $(O)/tests/test_fault: $(O)/obj/tests/unit/test_fault.o $(SWAPD_CORE_OBJS) $$(DR
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 
 # Level-2 diagnosis: its heuristics, and the registry wired to it.
-$(O)/tests/test_fault_diag: $(O)/obj/tests/unit/test_fault_diag.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+$(O)/tests/test_fault_diag: $(O)/obj/tests/unit/test_fault_diag.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

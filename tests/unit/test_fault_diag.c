@@ -20,6 +20,7 @@
 #include "daemon/health.h"
 #include "daemon/loop.h"
 #include "daemon/store_faults.h"
+#include "tests/unit/station_sim.h"
 
 #define NOW (1800000000000LL)
 #define MIN_MS (60LL * 1000)
@@ -106,6 +107,11 @@ static const struct diag_case cases[] = {
 	  { FAULT_STORE, 0, 0, "disk almost full", 0 },
 	  { { 0 } }, { { 0 } },
 	  "site", "inspect_site", 1, 0.2 },
+	{ "the warning with the critical over-temperature: one event",
+	  { FAULT_OVER_TEMP, 1, 42, "61 C", NOW },
+	  { { 0 } },
+	  { { FAULT_OVER_TEMP_WARN, 1, 42, NOW - 1000 }, { FAULT_TEMP_RISE, 1, 42, NOW - 2000 } },
+	  "transient", "watch", 1, 0.2 },
 	{ "the same lock stuck three times in a week",
 	  { FAULT_LOCK_STUCK, 2, 0, "does not lock", 0 },
 	  { { 0 } },
@@ -389,6 +395,56 @@ static void test_custom_diagnoser_and_fallback(void **state)
 	json_object_put(ev);
 }
 
+/* The history from the simulated rack: rings filled from the readings,
+ * and an over-temperature on one slot judged against the others. */
+static int station_up(void **state)
+{
+	char why[256];
+
+	(void)state;
+	station_setup(false);
+	station_cfg.faults.warn_temp_c = 50;
+	station_cfg.faults.crit_temp_c = 55;
+	station_start(STATION_FAULT_BATTERY);
+	assert_int_equal(fault_diag_start(&station_cfg, station_store, why, sizeof why), SW_OK);
+	station_ready();
+	return 0;
+}
+
+static int station_down(void **state)
+{
+	fault_diag_stop();
+	return station_teardown(state);
+}
+
+static void test_history_from_the_rack(void **state)
+{
+	struct fault_diag_history h;
+
+	(void)state;
+	for (int n = 1; n <= 3; n++)
+		station_put_in(n, 1000 + (uint64_t)n, 95);
+	station_run_ms(10 * 60 * 1000);
+	fault_diag_history(&h);
+	assert_int_equal(h.nslots, 4);
+	assert_int_equal(h.slots[0].slot_no, 1);
+	assert_true(h.slots[0].present);
+	assert_int_equal(h.slots[0].battery, 1001);
+	assert_in_range(h.slots[0].n, 55, 61); /* one sample every 10 s */
+	assert_false(h.slots[3].present);
+	assert_int_equal(h.slots[3].n, 0);
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"overtemp\", \"value\": 57}");
+	station_run_ms(3000);
+	assert_string_equal(station_sql("SELECT json_extract(payload, '$.diagnosis.cause') || ','"
+					 " || json_extract(payload, '$.level') FROM outbox"
+					 " WHERE type = 'fault.raised' AND"
+					 " json_extract(payload, '$.code') = 'over_temperature'"),
+			    "battery,2");
+	assert_non_null(strstr(station_sql("SELECT json_extract(diagnosis, '$.detail') FROM faults"
+					    " WHERE code = 'over_temperature'"),
+			       "other slots"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +453,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_level3_opens_ticket_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_escalation_diagnoses_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_diagnoser_and_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_from_the_rack, station_up, station_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
