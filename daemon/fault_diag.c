@@ -43,8 +43,10 @@
 /* A peer this close to the slot's temperature, or above it, is hot like
  * it; more than half of them hot: the site is hot. */
 #define FD_PEER_HOT_MARGIN_C 5.0
-/* An anomaly against the slot's own 30 minutes: this far above its mean. */
+/* An anomaly against the slot's own 30 minutes: this far above its mean,
+ * once it has a minute of samples (fewer say little of a trend). */
 #define FD_OWN_DELTA_C 10.0
+#define FD_OWN_MIN_SAMPLES (60 / FAULT_DIAG_SAMPLE_S)
 /* A jump: this much between two samples of the last minute. */
 #define FD_JUMP_C 5.0
 #define FD_JUMP_SAMPLES (60 / FAULT_DIAG_SAMPLE_S)
@@ -236,7 +238,7 @@ static bool own_history(const struct fault_diag_slot *s, double t, struct fault_
 				jump = a->temp_c - b->temp_c;
 		}
 	}
-	if (n < 2 || t - sum / n < FD_OWN_DELTA_C)
+	if (n < FD_OWN_MIN_SAMPLES || t - sum / n < FD_OWN_DELTA_C)
 		return false;
 	say(out, "%.1f C above its %d-min mean of %.1f C (%s)", t - sum / n,
 	    n * FAULT_DIAG_SAMPLE_S / 60, sum / n, jump >= FD_JUMP_C ? "a jump" : "a trend");
