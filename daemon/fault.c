@@ -13,6 +13,7 @@
 #include "daemon/command.h"
 #include "daemon/control.h"
 #include "daemon/event.h"
+#include "daemon/fault_diag.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
@@ -86,6 +87,7 @@ struct open_fault {
 	int64_t announced_at;  /* wall ms ticket.opened last went out */
 	int64_t retry_at;      /* a ticket the store refused: not before this */
 	char how[64];          /* why clear_at clears it; "": the condition is gone */
+	struct fault_diag diag; /* the latest diagnosis; by NULL: none (loaded from before) */
 };
 
 static struct config_faults fc;
@@ -175,12 +177,16 @@ static void ticket_name(int64_t id, char buf[24])
 static void open_ticket(const struct open_fault *f)
 {
 	const struct fault_rule *r = &rules[f->code];
-	char name[24], summary[256], where[48] = "";
+	char name[24], summary[512], where[48] = "";
 	json_object *o = json_object_new_object();
 
 	if (f->slot_no)
 		snprintf(where, sizeof where, " at slot %d", f->slot_no);
-	snprintf(summary, sizeof summary, "%s%s: %s", r->summary, where, f->detail);
+	int n = snprintf(summary, sizeof summary, "%s%s: %s", r->summary, where, f->detail);
+	if (f->diag.by && n > 0 && (size_t)n < sizeof summary)
+		snprintf(summary + n, sizeof summary - (size_t)n, ". Diagnosis: %s (%s, likelihood %.2f);"
+			 " recommended: %s", f->diag.cause, f->diag.detail, f->diag.likelihood,
+			 f->diag.action);
 	ticket_name(f->id, name);
 	json_object_object_add(o, "ticket", json_object_new_string(name));
 	json_object_object_add(o, "fault", json_object_new_int64(f->id));
@@ -190,7 +196,8 @@ static void open_ticket(const struct open_fault *f)
 }
 
 /* fault.raised (mqtt.md): fault, code, level, slot or null, battery or
- * null, detail, action. */
+ * null, detail, action, and the extra field diagnosis (mqtt.md allows
+ * extra fields). */
 static json_object *raised_fields(const struct open_fault *f, int level, const char *action)
 {
 	json_object *o = json_object_new_object();
@@ -204,17 +211,30 @@ static json_object *raised_fields(const struct open_fault *f, int level, const c
 	json_object_object_add(o, "battery", f->battery ? json_object_new_string(name) : NULL);
 	json_object_object_add(o, "detail", json_object_new_string(f->detail));
 	json_object_object_add(o, "action", action ? json_object_new_string(action) : NULL);
+	json_object_object_add(o, "diagnosis", f->diag.by ? fault_diag_json(&f->diag) : NULL);
 	return o;
 }
 
-/* A new fault: its row, fault.raised and, at level 3, its ticket, in one
- * transaction; kept only once that is on disk. */
+/* Diagnoses f (fault_diag.h) from the history in memory; its JSON text for
+ * the store in json (to be put by the caller). */
+static void diagnose(struct open_fault *f, json_object **json)
+{
+	fault_diag_run(&(struct fault_diag_input){ f->code, f->slot_no, f->battery, f->detail,
+						   f->raised_at },
+		       &f->diag);
+	*json = fault_diag_json(&f->diag);
+}
+
+/* A new fault, diagnosed: its row, fault.raised and, at level 3 (the
+ * rule's or the diagnosis's), its ticket, in one transaction; kept only
+ * once that is on disk. */
 static int64_t raise_new(enum fault_code code, int slot_no, uint64_t battery, const char *detail,
 			 const char *action)
 {
 	const struct fault_rule *r = &rules[code];
 	struct open_fault f = { .code = code, .slot_no = slot_no, .battery = battery,
 				.raised_at = loop_wall_ms() };
+	json_object *diag;
 
 	if (nreg == FAULT_MAX) {
 		log_msg(LOG_ERR, "fault: %s at slot %d not recorded: %d faults are open already",
@@ -222,15 +242,19 @@ static int64_t raise_new(enum fault_code code, int slot_no, uint64_t battery, co
 		return 0;
 	}
 	snprintf(f.detail, sizeof f.detail, "%s", detail ? detail : "");
+	diagnose(&f, &diag);
+	int level = f.diag.level > r->level ? f.diag.level : r->level;
 	struct store_fault row = { .code = r->name, .slot = slot_no, .battery = battery,
-				   .level = r->level, .detail = f.detail, .raised_at = f.raised_at };
+				   .level = level, .detail = f.detail, .raised_at = f.raised_at,
+				   .diagnosis = json_object_to_json_string(diag) };
 	store_tx_begin(store);
 	store_fault_raise(store, &row, NULL);
+	json_object_put(diag);
 	f.id = row.id;
-	emit("fault.raised", raised_fields(&f, r->level, action));
+	emit("fault.raised", raised_fields(&f, level, action));
 	if (action)
 		store_fault_action(store, f.id, action, "taken", NULL);
-	if (r->level == 3) {
+	if (level == 3) {
 		open_ticket(&f);
 		f.ticket = true;
 		f.announced_at = f.raised_at;
@@ -238,8 +262,11 @@ static int64_t raise_new(enum fault_code code, int slot_no, uint64_t battery, co
 	if (store_tx_commit(store, "recording a fault") != SW_OK)
 		return 0;
 	reg[nreg++] = f;
-	log_msg(r->level == 3 ? LOG_WARNING : LOG_NOTICE, "fault %" PRId64 ": %s, slot %d: %s%s",
-		f.id, r->name, slot_no, f.detail, f.ticket ? "; ticket opened" : "");
+	fault_diag_note(code, slot_no, battery, f.raised_at);
+	log_msg(level == 3 ? LOG_WARNING : LOG_NOTICE,
+		"fault %" PRId64 ": %s, slot %d: %s%s; diagnosis: %s, %s, level %d", f.id, r->name,
+		slot_no, f.detail, f.ticket ? "; ticket opened" : "", f.diag.cause, f.diag.action,
+		f.diag.level);
 	publish(&f, "raised", true);
 	rearm();
 	return f.id;
@@ -417,6 +444,17 @@ json_object *fault_open_json(void)
 	return a ? a : json_object_new_array();
 }
 
+/* An escalation by time: f diagnosed again with the longer history, the
+ * diagnosis recorded in the open transaction for the ticket to carry. */
+static void rediagnose(struct open_fault *f)
+{
+	json_object *diag;
+
+	diagnose(f, &diag);
+	store_fault_diagnosis(store, f->id, json_object_to_json_string(diag), NULL);
+	json_object_put(diag);
+}
+
 /* Whatever is due now: clearings, escalations to level 3, re-announced
  * tickets. */
 static void on_timer(void *arg)
@@ -437,6 +475,8 @@ static void on_timer(void *arg)
 		if (!(esc && esc <= now) && !(ann && ann <= now))
 			continue;
 		store_tx_begin(store);
+		if (!f->ticket)
+			rediagnose(f);
 		open_ticket(f);
 		if (store_tx_commit(store, "opening a ticket") != SW_OK) {
 			f->retry_at = now + RETRY_MS;
@@ -505,6 +545,7 @@ static void load(const struct store_fault *sf, void *arg)
 	f->ticket = sf->ticket_at != 0;
 	f->acked = sf->acked;
 	f->announced_at = sf->announced_at;
+	fault_diag_parse(sf->diagnosis, &f->diag); /* its ticket says it again */
 }
 
 enum sw_err fault_start(const struct config *cfg, struct store *st, const char *boot, char *why,

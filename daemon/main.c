@@ -19,6 +19,7 @@
 #include "daemon/health.h"
 #include "daemon/fault.h"
 #include "daemon/fault_battery.h"
+#include "daemon/fault_diag.h"
 #include "daemon/fault_station.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
@@ -252,6 +253,7 @@ static const struct module {
 	 * aborts swaps and acknowledges tickets). */
 	{ "ledger", ledger_start_run, ledger_reconfigure, ledger_stop, EX_SOFTWARE },
 	{ "fault", fault_start_run, fault_reconfigure, fault_stop, EX_SOFTWARE },
+	{ "fault diagnosis", fault_diag_start, NULL, fault_diag_stop, EX_SOFTWARE },
 	{ "battery faults", fault_battery_start, fault_battery_reconfigure, fault_battery_stop, EX_SOFTWARE },
 	{ "station faults", fault_station_start, fault_station_reconfigure, fault_station_stop, EX_SOFTWARE },
 	{ "swap", swap_start_run, swap_reconfigure, swap_stop, EX_SOFTWARE },

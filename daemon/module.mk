@@ -4,7 +4,7 @@ SWAPD_CORE := err log loop health fileio jsonfile config_errors config config_fi
 	store store_runs store_tokens store_telemetry store_outbox store_batteries store_transport store_queue \
 	store_swaps store_cmd store_history text command peer control notify event slots slots_view slots_lock token token_keys access \
 	swap swap_fsm swap_pick swap_run swap_door swap_cmd charge transport transport_run \
-	transport_moves ledger fault fault_battery fault_station store_faults staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
+	transport_moves ledger fault fault_diag fault_diag_history fault_battery fault_station store_faults staff queue queue_eta queue_cmd status sync sync_msg sync_cmd sync_tel \
 	kiosk kiosk_text kiosk_staff qr web web_api
 # The simulated bus (rack.device "sim:N") runs the rack simulator's model
 # and the firmware core in process.
@@ -39,7 +39,7 @@ UNIT_TESTS += $(O)/tests/test_config $(O)/tests/test_loop $(O)/tests/test_store 
 	$(O)/tests/test_slots_sim $(O)/tests/test_transport $(O)/tests/test_ledger $(O)/tests/test_staff \
 	$(O)/tests/test_swap_fsm $(O)/tests/test_swap_pick $(O)/tests/test_swap_sim \
 	$(O)/tests/test_queue $(O)/tests/test_busy_hour $(O)/tests/test_kiosk $(O)/tests/test_fault \
-	$(O)/tests/test_fault_battery $(O)/tests/test_fault_station
+	$(O)/tests/test_fault_battery $(O)/tests/test_fault_station $(O)/tests/test_fault_diag
 
 $(O)/tests/test_config: $(O)/obj/tests/unit/test_config.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
@@ -73,6 +73,12 @@ $(O)/tests/test_fault_station: $(O)/obj/tests/unit/test_fault_station.o \
 
 # The fault registry on a store, in simulated time.
 $(O)/tests/test_fault: $(O)/obj/tests/unit/test_fault.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
+
+# Level-2 diagnosis: its heuristics, and the registry wired to it.
+$(O)/tests/test_fault_diag: $(O)/obj/tests/unit/test_fault_diag.o $(O)/obj/tests/unit/station_sim.o \
+	$(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SWAPD_LIBS) $(DRIVER_LIBS) $(LIB_CMOCKA)
 

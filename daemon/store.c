@@ -188,7 +188,7 @@ static const char *const migrations[] = {
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  ts INTEGER NOT NULL,"
 	"  payload TEXT NOT NULL);",
-	STORE_FAULTS_MIGRATION, /* 10 -> 11: the fault registry (store_faults.h) */
+	STORE_FAULTS_MIGRATIONS, /* 10 -> 11 -> 12: the fault registry, its diagnosis (store_faults.h) */
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

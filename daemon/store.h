@@ -24,7 +24,7 @@
 struct store;
 
 /* The schema version this build writes and reads. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* A fleet event (mqtt.md, "Events"), written to the outbox with its seq in
  * the same transaction as the change that causes it. */

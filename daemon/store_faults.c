@@ -15,10 +15,11 @@ enum sw_err store_fault_raise(struct store *st, struct store_fault *f, const str
 
 	if (rc == SQLITE_OK)
 		rc = store_exec(st,
-				"INSERT INTO faults (code, slot, battery, level, detail, raised_at)"
-				" VALUES (?, ?, ?, ?, ?, ?)",
+				"INSERT INTO faults (code, slot, battery, level, detail, raised_at, diagnosis)"
+				" VALUES (?, ?, ?, ?, ?, ?, ?)",
 				STORE_VALS(STORE_T(f->code), STORE_I(f->slot), ID(f->battery),
-					   STORE_I(f->level), STORE_T(f->detail), STORE_I(f->raised_at)));
+					   STORE_I(f->level), STORE_T(f->detail), STORE_I(f->raised_at),
+					   STORE_T(f->diagnosis)));
 	if (rc == SQLITE_OK)
 		f->id = sqlite3_last_insert_rowid(st->db);
 	return store_finish(st, rc, ev, "recording a fault");
@@ -42,6 +43,13 @@ enum sw_err store_fault_detail(struct store *st, int64_t id, const char *detail,
 {
 	return update(st, "UPDATE faults SET detail = ? WHERE id = ? AND cleared_at IS NULL",
 		      STORE_VALS(STORE_T(detail), STORE_I(id)), ev, "updating a fault");
+}
+
+enum sw_err store_fault_diagnosis(struct store *st, int64_t id, const char *diagnosis,
+				  const struct store_event *ev)
+{
+	return update(st, "UPDATE faults SET diagnosis = ? WHERE id = ? AND cleared_at IS NULL",
+		      STORE_VALS(STORE_T(diagnosis), STORE_I(id)), ev, "recording a diagnosis");
 }
 
 enum sw_err store_fault_ticket(struct store *st, int64_t id, const struct store_event *ev)
@@ -83,7 +91,7 @@ enum sw_err store_fault_action(struct store *st, int64_t id, const char *action,
 }
 
 #define FAULT_COLUMNS "id, code, slot, battery, level, detail, raised_at, coalesce(ticket_at, 0)," \
-	" coalesce(announced_at, 0), ack_at IS NOT NULL, ack_by, cleared_at, how"
+	" coalesce(announced_at, 0), ack_at IS NOT NULL, ack_by, cleared_at, how, diagnosis"
 
 static void fault_row(sqlite3_stmt *s, struct store_fault *f)
 {
@@ -97,15 +105,19 @@ static void fault_row(sqlite3_stmt *s, struct store_fault *f)
 	f->ticket_at = sqlite3_column_int64(s, 7);
 	f->announced_at = sqlite3_column_int64(s, 8);
 	f->acked = sqlite3_column_int(s, 9);
+	f->diagnosis = (const char *)sqlite3_column_text(s, 13);
 }
 
-enum sw_err store_faults_open(struct store *st, void (*fn)(const struct store_fault *f, void *arg),
-			      void *arg)
+/* Calls fn for every row of sql, its ?1 bound to arg1. */
+static enum sw_err each(struct store *st, const char *sql, int64_t arg1,
+			void (*fn)(const struct store_fault *f, void *arg), void *arg)
 {
 	sqlite3_stmt *s;
 	struct store_fault f;
-	int rc = store_stmt(st, "SELECT " FAULT_COLUMNS " FROM faults WHERE cleared_at IS NULL ORDER BY id", &s);
+	int rc = store_stmt(st, sql, &s);
 
+	if (rc == SQLITE_OK)
+		rc = store_bind(s, STORE_VALS(STORE_I(arg1)));
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		fault_row(s, &f);
 		fn(&f, arg);
@@ -113,7 +125,21 @@ enum sw_err store_faults_open(struct store *st, void (*fn)(const struct store_fa
 	}
 	if (s)
 		store_done(s);
-	return rc == SQLITE_DONE ? SW_OK : store_fail(st, rc, "reading the open faults");
+	return rc == SQLITE_DONE ? SW_OK : store_fail(st, rc, "reading the faults");
+}
+
+enum sw_err store_faults_open(struct store *st, void (*fn)(const struct store_fault *f, void *arg),
+			      void *arg)
+{
+	return each(st, "SELECT " FAULT_COLUMNS " FROM faults WHERE cleared_at IS NULL AND ?1 ORDER BY id",
+		    1, fn, arg);
+}
+
+enum sw_err store_faults_since(struct store *st, int64_t since_ms,
+			       void (*fn)(const struct store_fault *f, void *arg), void *arg)
+{
+	return each(st, "SELECT " FAULT_COLUMNS " FROM faults WHERE raised_at >= ?1 ORDER BY id",
+		    since_ms, fn, arg);
 }
 
 static json_object *actions_json(struct store *st, int64_t id)
@@ -173,8 +199,8 @@ static json_object *row_json(struct store *st, sqlite3_stmt *s)
 	json_object_object_add(o, "since", json_object_new_int64(f.raised_at));
 	json_object_object_add(o, "age_s", json_object_new_int64((store_now_ms() - f.raised_at) / 1000));
 	json_object_object_add(o, "actions", actions_json(st, f.id));
-	/* level 2 comes with the diagnosis (fault_diag.h, next) */
-	json_object_object_add(o, "diagnosis", NULL);
+	/* written by this swapd (fault_diag_json()); unreadable text shows as none */
+	json_object_object_add(o, "diagnosis", f.diagnosis ? json_tokener_parse(f.diagnosis) : NULL);
 	json_object_object_add(o, "ticket", ticket_json(s, &f));
 	if (sqlite3_column_type(s, 11) != SQLITE_NULL) {
 		json_object_object_add(o, "cleared_at", json_object_new_int64(sqlite3_column_int64(s, 11)));

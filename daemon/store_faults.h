@@ -21,6 +21,7 @@ struct store_fault {
 	int64_t ticket_at;    /* when its ticket was opened, 0: none */
 	int64_t announced_at; /* when ticket.opened last went out */
 	bool acked;
+	const char *diagnosis; /* its level-2 diagnosis as JSON text, NULL: none */
 };
 
 /* Its migration in store.c's migrations[] (daemon/FAULTS.md): one
@@ -51,12 +52,22 @@ struct store_fault {
 	"  outcome TEXT NOT NULL);" \
 	"CREATE INDEX fault_actions_fault ON fault_actions (fault);"
 
-/* Records a new open fault (id set on return). */
+/* The registry's migrations, two entries of store.c's migrations[]: the
+ * tables above (10 -> 11), then each fault's level-2 diagnosis, the JSON
+ * of fault_diag_json() (11 -> 12). */
+#define STORE_FAULTS_MIGRATIONS STORE_FAULTS_MIGRATION, \
+	"ALTER TABLE faults ADD COLUMN diagnosis TEXT;"
+
+/* Records a new open fault (id set on return), with its diagnosis. */
 enum sw_err store_fault_raise(struct store *st, struct store_fault *f, const struct store_event *ev);
 
 /* Replaces an open fault's detail. */
 enum sw_err store_fault_detail(struct store *st, int64_t id, const char *detail,
 			       const struct store_event *ev);
+
+/* Replaces an open fault's diagnosis (JSON text, fault_diag_json()). */
+enum sw_err store_fault_diagnosis(struct store *st, int64_t id, const char *diagnosis,
+				  const struct store_event *ev);
 
 /* Opens fault id's level-3 ticket now (level 3), or, when it has one,
  * records that it was announced again now. */
@@ -77,6 +88,11 @@ enum sw_err store_fault_action(struct store *st, int64_t id, const char *action,
 /* Calls fn for every open fault (the strings valid during the call). */
 enum sw_err store_faults_open(struct store *st, void (*fn)(const struct store_fault *f, void *arg),
 			      void *arg);
+
+/* Calls fn for every fault raised at or after since_ms (Unix ms), open
+ * or cleared, oldest first: the diagnosis's history. */
+enum sw_err store_faults_since(struct store *st, int64_t since_ms,
+			       void (*fn)(const struct store_fault *f, void *arg), void *arg);
 
 /* At most max faults, newest first, the cleared ones too when all: [{fault,
  * code, level, slot, battery, detail, since, age_s, actions: [{action,
