@@ -198,6 +198,7 @@ static const char *conv_gpio_role(const char *s, void *dst)
 {
 	static const char *const roles[] = {
 		[GPIO_LOCK] = "lock", [GPIO_DOOR] = "door", [GPIO_ESTOP] = "estop", [GPIO_LIGHT] = "light",
+		[GPIO_POWER] = "power_sense",
 	};
 
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
@@ -205,7 +206,7 @@ static const char *conv_gpio_role(const char *s, void *dst)
 			*(enum gpio_role *)dst = (enum gpio_role)i;
 			return NULL;
 		}
-	return "is not one of lock, door, estop, light";
+	return "is not one of lock, door, estop, light, power_sense";
 }
 
 static const struct field gpio_line_fields[] = {

@@ -1,6 +1,7 @@
 #include "daemon/fault_battery.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +44,33 @@ static struct watch {
 
 static struct config_faults fc;
 static double charge_a;
+static double full_soc; /* FB_FULL_SOC, or rack.charged_soc when lower */
 static bool running;
+
+/* The slot controller's state while its charger output is on
+ * (firmware/REGISTERS.md, register state). */
+#define STATE_CHARGER_ON 2
+
+/* What the charger of a slot shows against its readings. */
+enum mismatch { MM_NONE, MM_DEAD, MM_WELDED };
+
+/* The charger's faults are the slot's (raised with battery 0): they stay
+ * with the slot when its battery goes. charger_fault, per slot: */
+static struct charger {
+	bool fault_on;
+	int64_t fault_id;
+	int tries;             /* latch resets written */
+	int64_t reset_at;      /* loop time of the next reset, 0: none due */
+	bool verifying;        /* a reset went out: the next fast read says */
+	int64_t verify_after;  /* ... a read newer than this fast_at */
+} ch[RACK_MAX_SLOTS];
+
+/* current_mismatch, per slot. */
+static struct current {
+	enum mismatch seen, open;
+	int64_t seen_since;
+	uint64_t open_battery; /* the battery a dead charger was found with */
+} cur[RACK_MAX_SLOTS];
 
 /* One action under way, until its command reads back. */
 struct pending {
@@ -274,6 +301,160 @@ static void judge_cells(int i, const struct rack_reading *r)
 	judge(D_IMBALANCE, i, spread > FB_IMBALANCE_V, d);
 }
 
+/* The next latch reset after a failed one, or the end of trying: the
+ * fault stays open for a person (the registry's escalate_after_s). */
+static void next_reset(int i)
+{
+	struct charger *c = &ch[i];
+
+	if (c->tries < FB_RESET_TRIES) {
+		c->reset_at = loop_now() + ((int64_t)FB_RESET_FIRST_S * 1000 << c->tries);
+		return;
+	}
+	c->reset_at = 0;
+	log_msg(LOG_ERR, "battery faults: slot %d: the charger's fault stays after %d resets: "
+		"left to a person", slots_number(i), FB_RESET_TRIES);
+	if (c->fault_id)
+		fault_action(c->fault_id, "escalate", "the latch stays set after the resets");
+}
+
+static void reset_action(int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "reset the latch (%d of %d)", ch[i].tries, FB_RESET_TRIES);
+}
+
+/* The reset register reads 0 by design (a command, REGISTERS.md), so the
+ * rack's read-back says SW_EREADBACK for a write the controller took: the
+ * outcome is the fault bit on the next fast read. */
+static void reset_written(enum sw_err e, void *arg)
+{
+	int i = (int)(intptr_t)arg;
+	struct charger *c = &ch[i];
+	char what[64];
+
+	if (!c->fault_on)
+		return;
+	if (e == SW_OK || e == SW_EREADBACK) {
+		c->verifying = true;
+		c->verify_after = rack_reading(i)->fast_at;
+		return;
+	}
+	reset_action(i, what, sizeof what);
+	record(c->fault_id, what, e);
+	next_reset(i);
+}
+
+static void reset_latch(int i)
+{
+	struct charger *c = &ch[i];
+
+	c->tries++;
+	c->reset_at = 0;
+	enum sw_err e = rack_write(i, RF_FAULT_RESET, 1, reset_written, (void *)(intptr_t)i);
+	if (e != SW_OK)
+		reset_written(e, (void *)(intptr_t)i);
+}
+
+/* charger_fault: the controller's latched CHARGER bit. Charging off at
+ * once, then the latch reset 10, 20 and 40 s apart until it reads gone. */
+static void judge_charger(int i, const struct rack_reading *r)
+{
+	struct charger *c = &ch[i];
+	int n = slots_number(i);
+	bool set = bit(r, RFLT_CHARGER);
+	char what[64];
+
+	if (set && !c->fault_on) {
+		*c = (struct charger){ .fault_on = true,
+				       .reset_at = loop_now() + (int64_t)FB_RESET_FIRST_S * 1000 };
+		log_msg(LOG_WARNING, "battery faults: slot %d: the charger reports a fault", n);
+		c->fault_id = fault_raise(FAULT_CHARGER, n, 0, "the charger reports a fault",
+					  "stop charging, reset the latch");
+		command(i, RF_CHARGE_ENABLE, 0, c->fault_id, "stop charging");
+		return;
+	}
+	if (!c->fault_on)
+		return;
+	if (c->verifying) {
+		if (r->fast_at == c->verify_after)
+			return;
+		c->verifying = false;
+		reset_action(i, what, sizeof what);
+		if (c->fault_id)
+			fault_action(c->fault_id, what, set ? "failed: still set" : "ok");
+		if (set)
+			next_reset(i);
+	}
+	if (!set) {
+		c->fault_on = false;
+		c->reset_at = 0;
+		fault_gone(FAULT_CHARGER, n, 0);
+	} else if (c->reset_at && loop_now() >= c->reset_at) {
+		reset_latch(i);
+	}
+}
+
+static enum mismatch mismatch(const struct rack_reading *r)
+{
+	if (!r->present || !r->have[RF_STATE] || !r->have[RF_CURRENT])
+		return MM_NONE;
+	double a = fabs(r->current);
+	if (r->state == STATE_CHARGER_ON)
+		return a < FB_DEAD_CURRENT_A && r->have[RF_SOC] && r->soc < full_soc ? MM_DEAD
+										: MM_NONE;
+	return a > FB_WELDED_CURRENT_A ? MM_WELDED : MM_NONE;
+}
+
+/* Whether an open current_mismatch is gone. A dead charger is not tried
+ * again while its fault holds charging off (the veto), so it stays until
+ * its battery leaves or charging is seen delivering current; current
+ * flowing with the charger off is seen to stop. */
+static bool mismatch_gone(const struct current *c, const struct rack_reading *r, uint64_t battery,
+			  enum mismatch m)
+{
+	if (c->open == MM_WELDED)
+		return m != MM_WELDED;
+	return battery != c->open_battery ||
+	       (r->state == STATE_CHARGER_ON && fabs(r->current) >= FB_DEAD_CURRENT_A);
+}
+
+/* current_mismatch: none while the charger reads back on, or current while
+ * it reads back off, for long enough that a reading of the health group
+ * lagging the charger's switch is not one. */
+static void judge_current(int i, const struct rack_reading *r, uint64_t battery)
+{
+	struct current *c = &cur[i];
+	enum mismatch m = mismatch(r);
+	int64_t now = loop_now();
+	int n = slots_number(i);
+	char d[128];
+
+	if (m != c->seen) {
+		c->seen = m;
+		c->seen_since = now;
+	}
+	if (c->open != MM_NONE) {
+		if (mismatch_gone(c, r, battery, m)) {
+			c->open = MM_NONE;
+			fault_gone(FAULT_CURRENT_MISMATCH, n, 0);
+		}
+		return;
+	}
+	if (m == MM_NONE || now - c->seen_since < (m == MM_DEAD ? FB_DEAD_S : FB_WELDED_S) * 1000LL)
+		return;
+	if (m == MM_DEAD)
+		snprintf(d, sizeof d, "no current (%.2f A) with the charger on for %d s at %.1f %%",
+			 r->current, FB_DEAD_S, r->soc);
+	else
+		snprintf(d, sizeof d, "%.2f A flowing with the charger off for %d s", r->current,
+			 FB_WELDED_S);
+	c->open = m;
+	c->open_battery = battery;
+	log_msg(LOG_WARNING, "battery faults: slot %d: %s", n, d);
+	command(i, RF_CHARGE_ENABLE, 0, fault_raise(FAULT_CURRENT_MISMATCH, n, 0, d, "stop charging"),
+		"stop charging");
+}
+
 static void on_reading(const struct event *ev, void *arg)
 {
 	(void)arg;
@@ -284,8 +465,13 @@ static void on_reading(const struct event *ev, void *arg)
 	uint64_t id;
 	/* Only what was read since the last miss speaks of the battery now;
 	 * an offline slot's faults are the slot's, another detector's. */
-	if (!r->online || !slots_battery(i, &id))
+	if (!r->online)
 		return;
+	judge_charger(i, r);
+	if (!slots_battery(i, &id))
+		return;
+	if (!r->health_pending)
+		judge_current(i, r, id);
 	if (id != w[i].battery)
 		forget(i, id);
 	if (!id || r->health_pending)
@@ -346,6 +532,8 @@ enum sw_err fault_battery_start(const struct config *cfg, struct store *st, char
 		}
 	}
 	memset(w, 0, sizeof w);
+	memset(ch, 0, sizeof ch);
+	memset(cur, 0, sizeof cur);
 	running = true;
 	charge_set_veto(fault_blocks_own_slot); /* charging stays off while a fault stopped it */
 	return SW_OK;
@@ -355,6 +543,7 @@ void fault_battery_reconfigure(const struct config *cfg)
 {
 	fc = cfg->faults;
 	charge_a = cfg->charge.current_a;
+	full_soc = cfg->rack.charged_soc < FB_FULL_SOC ? cfg->rack.charged_soc : FB_FULL_SOC;
 }
 
 void fault_battery_stop(void)

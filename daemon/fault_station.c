@@ -19,6 +19,7 @@
 #include "daemon/loop.h"
 #include "daemon/slots.h"
 #include "daemon/sync.h"
+#include "drivers/gpio.h"
 #include "drivers/rack.h"
 
 #define LOOK_MS 1000
@@ -107,7 +108,7 @@ static bool broker_up(int i)
 }
 
 enum { D_OFFLINE, D_LEFT_OPEN, D_UNEXPECTED, D_SLOT_COUNT };
-enum { D_ESTOP, D_SERIAL, D_BUS, D_OUTBOX, D_BROKER, D_CLOCK, D_STORE, D_STATION_COUNT };
+enum { D_ESTOP, D_SERIAL, D_BUS, D_OUTBOX, D_BROKER, D_CLOCK, D_STORE, D_POWER, D_STATION_COUNT };
 
 static const struct spec slot_specs[D_SLOT_COUNT] = {
 	[D_OFFLINE] = { FAULT_SLOT_OFFLINE, "probe with backoff (the rack retries)", slot_online,
@@ -129,6 +130,8 @@ static const struct spec station_specs[D_STATION_COUNT] = {
 	[D_CLOCK] = { FAULT_CLOCK_UNSYNCED, "mark events clock: unsynced (the outbox)", always,
 		      "ok: events marked" },
 	[D_STORE] = { FAULT_STORE, "refuse new swaps", swaps_refused, "ok: new swaps refused" },
+	[D_POWER] = { FAULT_POWER_LOST, "charging held off on every slot (the rack)", charging_held_off,
+		      "ok: charging off read back on every online slot" },
 };
 
 static struct {
@@ -142,6 +145,7 @@ static struct {
 	struct loop_timer look;
 	int64_t started, serial_down_since, broker_down_since, unsynced_since, disk_at;
 	bool disk_low;
+	bool power_lost; /* the mains sense reads lost: charging held off */
 	char disk_detail[128];
 	int64_t bus_at;
 	uint64_t bus_tx, bus_err;
@@ -272,6 +276,10 @@ static void on_event(const struct event *ev, void *arg)
 		break;
 	case EV_ESTOP_PRESSED:
 	case EV_ESTOP_RELEASED:
+		/* slots.c has just let charging go with the stop's release:
+		 * without mains it is held off again before anything runs */
+		if (ev->type == EV_ESTOP_RELEASED && fs.power_lost && fs.rack)
+			rack_hold_charging_off(true);
 		judge_station(D_ESTOP, ev->type == EV_ESTOP_PRESSED, "emergency stop pressed");
 		break;
 	default:
@@ -357,6 +365,28 @@ static void look_disk(void)
 		 free_mb, fs.cfg.disk_min_mb);
 }
 
+/* Mains, from the power_sense input when the station has one (the GPIO
+ * callback is the slots module's, so it is read here each second): lost,
+ * charging is held off on every slot by the rack, as for the emergency
+ * stop, and the fault blocks new swaps; back, the hold ends unless the
+ * stop is pressed, and the charge module starts charging again. */
+static void look_power(void)
+{
+	bool present;
+
+	if (gpio_get(GPIO_POWER, 0, &present) != SW_OK)
+		return;
+	if (!present && fs.rack)
+		rack_hold_charging_off(true);
+	else if (present && fs.power_lost && fs.rack && health_get("estop") != HEALTH_FAILED)
+		rack_hold_charging_off(false);
+	if (present != !fs.power_lost)
+		log_msg(present ? LOG_NOTICE : LOG_CRIT, "mains %s", present ? "back: charging may resume"
+			: "lost (on the UPS): charging held off on every slot");
+	fs.power_lost = !present;
+	judge_station(D_POWER, !present, "mains lost: the station runs on its UPS");
+}
+
 /* The outbox, the broker, the clock and the store. */
 static void look_station(void)
 {
@@ -393,6 +423,7 @@ static void look(void *arg)
 		look_slots();
 		look_bus();
 	}
+	look_power();
 	look_station();
 	for (int d = 0; d < D_STATION_COUNT; d++)
 		settle(&fs.station[d], &station_specs[d], -1);

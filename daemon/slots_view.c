@@ -16,7 +16,7 @@
 static const char *const fault_names[RFLT_COUNT] = {
 	[RFLT_OVER_TEMP] = "over_temp", [RFLT_CELL_OV] = "cell_ov",
 	[RFLT_MASTER_LOST] = "master_lost", [RFLT_LOCK_STUCK] = "lock_stuck",
-	[RFLT_BMS_INVALID] = "bms_invalid",
+	[RFLT_BMS_INVALID] = "bms_invalid", [RFLT_CHARGER] = "charger",
 };
 
 /* The fleet's battery id form ("BAT-00042", mqtt.md's example). */

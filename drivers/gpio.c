@@ -18,6 +18,7 @@
 
 static const char *const role_names[] = {
 	[GPIO_LOCK] = "lock", [GPIO_DOOR] = "door", [GPIO_ESTOP] = "estop", [GPIO_LIGHT] = "light",
+	[GPIO_POWER] = "power_sense",
 };
 
 struct line_state {
@@ -134,7 +135,7 @@ static enum sw_err bad(char *why, size_t whylen, size_t i, const char *fmt, cons
 enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen)
 {
 	char d[96];
-	int estops = 0;
+	int estops = 0, senses = 0;
 
 	if (cfg->chip[0] == '\0') {
 		snprintf(why, whylen, "gpio.chip: empty");
@@ -147,8 +148,8 @@ enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen)
 	for (size_t i = 0; i < cfg->nlines; i++) {
 		const struct gpio_line_config *lc = &cfg->lines[i];
 		bool slotted = lc->role == GPIO_LOCK || lc->role == GPIO_DOOR;
-		if ((unsigned)lc->role > GPIO_LIGHT)
-			return bad(why, whylen, i, "role: ", "not lock, door, estop or light");
+		if ((unsigned)lc->role > GPIO_POWER)
+			return bad(why, whylen, i, "role: ", "not lock, door, estop, light or power_sense");
 		if (lc->name[0] == '\0' || !memchr(lc->name, '\0', sizeof lc->name))
 			return bad(why, whylen, i, "line: ", "empty or too long");
 		if (strpbrk(lc->name, " \t\r\n="))
@@ -167,6 +168,8 @@ enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen)
 		}
 		if (lc->role == GPIO_ESTOP && ++estops > 1)
 			return bad(why, whylen, i, "role: ", "a second estop (wire them in series)");
+		if (lc->role == GPIO_POWER && ++senses > 1)
+			return bad(why, whylen, i, "role: ", "a second power_sense (one mains feed)");
 		for (size_t j = 0; j < i; j++) {
 			const struct gpio_line_config *o = &cfg->lines[j];
 			if (strcmp(o->name, lc->name) == 0) {

@@ -1,5 +1,5 @@
-/* GPIO lines of the station: lock relays, door sensors, the emergency stop
- * and the kiosk's indicator lights, found by name on one chip. Input edges
+/* GPIO lines of the station: lock relays, door sensors, the emergency stop,
+ * the mains sense and the kiosk's indicator lights, found by name on one chip. Input edges
  * come through the loop, are debounced, and reach the caller as a change of
  * the line's meaning (door open, stop pressed), never as raw levels. Doors
  * fail locked: lock outputs are requested in their locked state, go back
@@ -42,9 +42,10 @@ enum sw_err gpio_set_lock(int slot, bool locked);
  * light, SW_EIO when the write failed. */
 enum sw_err gpio_set_light(const char *name, bool on);
 
-/* The state of a line in *active: for GPIO_DOOR open and for GPIO_ESTOP
- * pressed, as last debounced; for GPIO_LOCK locked, as last driven. slot
- * is 0 for the estop. SW_ENOENT when there is no such line. */
+/* The state of a line in *active: for GPIO_DOOR open, for GPIO_ESTOP
+ * pressed and for GPIO_POWER mains present, as last debounced; for
+ * GPIO_LOCK locked, as last driven. slot is 0 for the estop and the power
+ * sense. SW_ENOENT when there is no such line. */
 enum sw_err gpio_get(enum gpio_role role, int slot, bool *active);
 
 /* Locks every lock, releases the lines, closes the chip. Safe when not

@@ -16,6 +16,8 @@ enum gpio_role {
 	GPIO_DOOR,   /* input: a slot's door sensor; active = open */
 	GPIO_ESTOP,  /* input: the emergency stop; active = pressed */
 	GPIO_LIGHT,  /* output: a kiosk indicator; active = on */
+	GPIO_POWER,  /* input: the mains sense; active = mains present, so that a
+		      * cut sense wire reads as lost (charging off), never as fine */
 };
 
 struct gpio_line_config {

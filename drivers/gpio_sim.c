@@ -165,8 +165,9 @@ static enum sw_err sim_open(const char *chip, const struct gpio_line_config *lin
 	c->n = n;
 	for (size_t i = 0; i < n; i++) {
 		c->lines[i] = lines[i];
-		/* inputs start inactive: doors shut, stop released */
-		int logical = is_output(&lines[i]) ? init[i] : 0;
+		/* inputs start as a quiet station's: doors shut, stop
+		 * released, mains present */
+		int logical = is_output(&lines[i]) ? init[i] : lines[i].role == GPIO_POWER;
 		c->level[i] = logical ^ lines[i].active_low;
 	}
 	c->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -24,7 +24,7 @@ static const char *const field_names[RF_COUNT] = {
 	[RF_CELL_MAX] = "cell_max", [RF_FW_VERSION] = "fw_version",
 	[RF_LOCK_CMD] = "lock_cmd", [RF_CHARGE_ENABLE] = "charge_enable",
 	[RF_CURRENT_LIMIT] = "current_limit", [RF_HEARTBEAT] = "heartbeat",
-	[RF_WATCHDOG_S] = "watchdog_s",
+	[RF_WATCHDOG_S] = "watchdog_s", [RF_FAULT_RESET] = "fault_reset",
 };
 
 /* Without these the daemon cannot tell what is in a slot or keep its door.
@@ -38,7 +38,7 @@ static const enum rack_field required[] = {
 static const char *const fault_names[RFLT_COUNT] = {
 	[RFLT_OVER_TEMP] = "over_temp", [RFLT_CELL_OV] = "cell_ov",
 	[RFLT_MASTER_LOST] = "master_lost", [RFLT_LOCK_STUCK] = "lock_stuck",
-	[RFLT_BMS_INVALID] = "bms_invalid",
+	[RFLT_BMS_INVALID] = "bms_invalid", [RFLT_CHARGER] = "charger",
 };
 
 static const char *const type_names[] = {
@@ -266,6 +266,8 @@ static void check_meanings(const struct rack_profile *p, struct config_errors *e
 		writes_range(p, RF_WATCHDOG_S, 1, 3600, "rack.watchdog_s, 1..3600 s", errs);
 	if (p->f[RF_CURRENT_LIMIT].mapped)
 		writes_range(p, RF_CURRENT_LIMIT, 0, 50, "0..50 A", errs);
+	if (p->f[RF_FAULT_RESET].mapped)
+		writes_range(p, RF_FAULT_RESET, 1, 1, "the reset command 1", errs);
 	for (int k = 0; k < RFLT_COUNT && p->f[RF_FAULT_BITS].mapped; k++) {
 		unsigned bits = 16 * rack_type_words(p->f[RF_FAULT_BITS].type);
 		if (p->fault_bit[k] >= (int)bits)
@@ -364,7 +366,7 @@ static void parse_fault_bits(json_object *o, struct rack_profile *p, struct conf
 		if (key[0] == '_')
 			continue;
 		if (k == RFLT_COUNT) {
-			config_error_add(errs, "fault_bits.%.40s: unknown fault (over_temp, cell_ov, master_lost, lock_stuck, bms_invalid)",
+			config_error_add(errs, "fault_bits.%.40s: unknown fault (over_temp, cell_ov, master_lost, lock_stuck, bms_invalid, charger)",
 			    key);
 			continue;
 		}

@@ -20,6 +20,7 @@ enum rack_field {
 	RF_CYCLES, RF_RESISTANCE, RF_CELL_MIN, RF_CELL_MAX, RF_FW_VERSION,
 	/* written by swapd (holding registers) */
 	RF_LOCK_CMD, RF_CHARGE_ENABLE, RF_CURRENT_LIMIT, RF_HEARTBEAT, RF_WATCHDOG_S,
+	RF_FAULT_RESET, /* a command: write 1 to reset latched faults; reads 0 */
 	RF_COUNT
 };
 
@@ -35,6 +36,7 @@ enum rack_type { RT_U16, RT_S16, RT_U32, RT_S32, RT_U64 };
 /* Fault bits the daemon acts on; a profile maps each to its bit number. */
 enum rack_fault {
 	RFLT_OVER_TEMP, RFLT_CELL_OV, RFLT_MASTER_LOST, RFLT_LOCK_STUCK, RFLT_BMS_INVALID,
+	RFLT_CHARGER, /* latched: cleared by a fault_reset write once the line is off */
 	RFLT_COUNT
 };
 

@@ -25,12 +25,13 @@ const struct slot_field slot_fields[] = {
 	{ "current_limit", 3, SLOT_HR_CURRENT_LIMIT, SLOT_U16, -1 },
 	{ "heartbeat", 3, SLOT_HR_HEARTBEAT, SLOT_U16, 0 },
 	{ "watchdog_s", 3, SLOT_HR_WATCHDOG, SLOT_U16, 0 },
+	{ "fault_reset", 3, SLOT_HR_FAULT_RESET, SLOT_U16, 0 },
 };
 const size_t slot_field_count = sizeof(slot_fields) / sizeof(slot_fields[0]);
 
 /* Faults that cut charging. */
 #define CUT_FAULTS (SLOT_FAULT_OVER_TEMP | SLOT_FAULT_CELL_OV | SLOT_FAULT_MASTER_LOST | \
-		    SLOT_FAULT_BMS_INVALID)
+		    SLOT_FAULT_BMS_INVALID | SLOT_FAULT_CHARGER)
 
 void slot_init(struct slot *s, uint32_t now_ms)
 {
@@ -141,6 +142,12 @@ void slot_tick(struct slot *s, uint32_t now_ms, const struct slot_sensors *in,
 		fault(s, SLOT_FAULT_CELL_OV, false);
 	}
 
+	/* The charger's fault is latched: a line that flickers must not let
+	 * charging resume unseen; the master resets it (fault_reset). */
+	s->charger_line = in->charger_fault;
+	if (in->charger_fault)
+		fault(s, SLOT_FAULT_CHARGER, true);
+
 	bool want_lock = s->hr[SLOT_HR_LOCK] != 0;
 	if (want_lock == in->lock_closed) {
 		s->lock_diff = false;
@@ -177,6 +184,7 @@ static bool value_ok(uint16_t reg, uint16_t v)
 	switch (reg) {
 	case SLOT_HR_LOCK:
 	case SLOT_HR_CHARGE:
+	case SLOT_HR_FAULT_RESET:
 		return v <= 1;
 	case SLOT_HR_CURRENT_LIMIT:
 		return v <= SLOT_CURRENT_LIMIT_MAX_DA;
@@ -198,6 +206,14 @@ static uint8_t slot_write(void *ctx, uint16_t addr, uint16_t qty, const uint16_t
 			return MB_EX_ILLEGAL_VALUE;
 	for (uint16_t i = 0; i < qty; i++) {
 		uint16_t reg = (uint16_t)(addr + i);
+		if (reg == SLOT_HR_FAULT_RESET) {
+			/* A command, not a setting: it reads 0. Only a latch
+			 * whose condition is gone clears; a charger still
+			 * faulty stays latched. */
+			if (val[i] && !s->charger_line)
+				s->faults &= (uint16_t)~SLOT_FAULT_CHARGER;
+			continue;
+		}
 		s->hr[reg] = val[i];
 		/* Writing the heartbeat is the master's acknowledgement that
 		 * it is back: the latched master-lost flag clears. */

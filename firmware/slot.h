@@ -46,7 +46,8 @@ enum slot_holding {
 	SLOT_HR_CURRENT_LIMIT = 2,
 	SLOT_HR_HEARTBEAT = 3,
 	SLOT_HR_WATCHDOG = 4,
-	SLOT_HR_COUNT = 5,
+	SLOT_HR_FAULT_RESET = 5, /* write 1: clear latched bits whose condition is gone; reads 0 */
+	SLOT_HR_COUNT = 6,
 };
 
 /* Register fault_bits. */
@@ -56,6 +57,8 @@ enum slot_fault {
 	SLOT_FAULT_MASTER_LOST = 1u << 2,  /* safe state taken; latched until a heartbeat write */
 	SLOT_FAULT_LOCK_STUCK = 1u << 3,   /* sensed lock != commanded for 2 s */
 	SLOT_FAULT_BMS_INVALID = 1u << 4,  /* BMS silent or its values implausible: charging cut */
+	SLOT_FAULT_CHARGER = 1u << 5,      /* the charger's fault line: charging cut; latched until
+					    * a fault_reset write finds the line off */
 };
 
 /* Register state. */
@@ -98,6 +101,7 @@ struct slot_sensors {
 	bool bms_ok;      /* the BMS answered; bms is meaningful only then */
 	bool door_open;
 	bool lock_closed; /* sensed lock position */
+	bool charger_fault; /* the charger's own fault output */
 	struct slot_bms bms;
 };
 
@@ -129,6 +133,7 @@ struct slot {
 	uint32_t heard_ms;        /* last valid frame from the master */
 	uint32_t lock_diff_ms;    /* since when sensed lock != commanded */
 	bool lock_diff;
+	bool charger_line;        /* the charger's fault line at the last tick */
 };
 
 /* The register backend (ctx = struct slot *) that mb_slave serves. Writes

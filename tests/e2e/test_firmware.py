@@ -61,7 +61,7 @@ SCRIPT = [
     frame(1, 1, 0, 0, 0, 1),                # coils: exception 01
     write_req(1, 0, 2),                     # lock 2: exception 03
     write_req(1, 4, 0),                     # watchdog 0: exception 03
-    frame(1, 16, 0, 4, 0, 2, 4, 0, 1, 0, 1),  # past the end: exception 02
+    frame(1, 16, 0, 5, 0, 2, 4, 0, 1, 0, 1),  # past the end: exception 02
     write_req(1, 1, 1)[:-1] + b"\x00",      # bad CRC: no reply
     read_req(2, 4, 0, 1),                   # another unit: no reply
     write_req(0, 2, 77),                    # broadcast: executed, no reply

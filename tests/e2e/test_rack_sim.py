@@ -59,7 +59,7 @@ def test_mbpoll_reads_and_writes_the_register_map(rack_sim):
     assert [r[0], r[1], r[2], r[4]] == [1, 1, 150, 5], out
     got = ctl.wait(2, lambda g: g["charger_on"])
     assert got["current_limit"] == 15.0
-    assert got["registers"]["holding"] == [1, 1, 150, 0, 5]
+    assert got["registers"]["holding"] == [1, 1, 150, 0, 5, 0]  # fault_reset reads 0
     g = ctl.wait(2, lambda g: g["battery"]["current"] > 0)
     assert g["battery"]["current"] == pytest.approx(15.0)
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -192,6 +193,108 @@ static void test_low_soh(void **state)
 	assert_string_equal(open_fault("over_temperature", 1), "");
 }
 
+static int open_count(const char *code)
+{
+	char q[160];
+
+	snprintf(q, sizeof q, "SELECT count(*) FROM outbox WHERE type = 'fault.raised'"
+		 " AND json_extract(payload, '$.code') = '%s'", code);
+	return atoi(station_sql(q));
+}
+
+/* The charger's fault line: charging off and vetoed, the controller's
+ * latch reset 10 s after the raise (refused while the line is on), again
+ * 20 s later once it is off, each recorded with its outcome; cleared 300 s
+ * after, and charging back by the charge module. */
+static void test_charger_fault(void **state)
+{
+	(void)state;
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"charger_fault\"}");
+	station_run_ms(2000);
+	const char *f = open_fault("charger_fault", 1);
+	assert_non_null(strstr(f, "\"stop charging\", \"outcome\": \"ok\""));
+	assert_non_null(strstr(f, "\"battery\": null"));
+	assert_int_equal(sim_get(1, "charger_on"), 0);
+	assert_int_equal((int)sim_get(1, "fault_bits"), 32);
+	assert_true(fault_blocks_own_slot(1));
+	station_run_ms(10 * 1000);
+	f = open_fault("charger_fault", 1);
+	assert_non_null(strstr(f, "\"reset the latch (1 of 3)\", \"outcome\": \"failed: still set\""));
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"clear\"}");
+	station_run_ms(10 * 1000);
+	assert_int_equal((int)sim_get(1, "fault_bits"), 32); /* latched until the next reset */
+	station_run_ms(12 * 1000);
+	assert_int_equal((int)sim_get(1, "fault_bits"), 0);
+	f = open_fault("charger_fault", 1);
+	assert_non_null(strstr(f, "\"reset the latch (2 of 3)\", \"outcome\": \"ok\""));
+	station_run_ms(200 * 1000);
+	assert_int_equal(sim_get(1, "charger_on"), 0); /* vetoed while the fault is open */
+	station_run_ms(250 * 1000);
+	assert_string_equal(open_fault("charger_fault", 1), "");
+	assert_int_equal(sim_get(1, "charger_on"), 1);
+	assert_int_equal(open_count("charger_fault"), 1);
+}
+
+/* A charger whose fault line stays on: three resets 10, 20 and 40 s apart,
+ * then none more, and the fault left open for a person. */
+static void test_charger_fault_stays(void **state)
+{
+	(void)state;
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"charger_fault\"}");
+	station_run_ms(2000);
+	station_run_ms(29 * 1000);
+	const char *f = open_fault("charger_fault", 1);
+	assert_non_null(strstr(f, "(2 of 3)"));
+	assert_null(strstr(f, "(3 of 3)"));
+	station_run_ms(42 * 1000);
+	f = open_fault("charger_fault", 1);
+	assert_non_null(strstr(f, "\"reset the latch (3 of 3)\", \"outcome\": \"failed: still set\""));
+	assert_non_null(strstr(f, "\"escalate\""));
+	station_run_ms(600 * 1000);
+	f = open_fault("charger_fault", 1);
+	assert_null(strstr(f, "(4 of 3)"));
+	assert_int_equal(sim_get(1, "charger_on"), 0);
+}
+
+/* A charger on that delivers nothing: current_mismatch after 30 s,
+ * charging off and kept off; it stays open while that battery stays. */
+static void test_charger_dead(void **state)
+{
+	(void)state;
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"charger_dead\"}");
+	station_run_ms(25 * 1000);
+	assert_string_equal(open_fault("current_mismatch", 1), "");
+	station_run_ms(10 * 1000);
+	const char *f = open_fault("current_mismatch", 1);
+	assert_non_null(strstr(f, "no current"));
+	assert_non_null(strstr(f, "\"stop charging\", \"outcome\": \"ok\""));
+	assert_int_equal(sim_get(1, "charger_on"), 0);
+	station_run_ms(900 * 1000); /* well past charge.retry_s */
+	assert_int_equal(sim_get(1, "charger_on"), 0);
+	assert_string_not_equal(open_fault("current_mismatch", 1), "");
+	assert_int_equal(open_count("current_mismatch"), 1);
+}
+
+/* Current flowing with the charger read back off (a welded relay):
+ * current_mismatch after 10 s; gone once it stops. */
+static void test_relay_welded(void **state)
+{
+	(void)state;
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"relay_welded\"}");
+	assert_int_equal(rack_write(0, RF_CHARGE_ENABLE, 0, NULL, NULL), SW_OK);
+	station_run_ms(8 * 1000);
+	assert_int_equal(sim_get(1, "charger_on"), 0);
+	assert_string_equal(open_fault("current_mismatch", 1), "");
+	station_run_ms(5 * 1000);
+	const char *f = open_fault("current_mismatch", 1);
+	assert_non_null(strstr(f, "flowing with the charger off"));
+	station_sim("{\"op\": \"fault\", \"slot\": 1, \"kind\": \"clear\"}");
+	station_run_ms(200 * 1000);
+	assert_string_not_equal(open_fault("current_mismatch", 1), "");
+	station_run_ms(120 * 1000);
+	assert_string_equal(open_fault("current_mismatch", 1), "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +304,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cell_imbalance, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_bms_implausible, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_low_soh, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_charger_fault, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_charger_fault_stays, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_charger_dead, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_relay_welded, setup, station_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

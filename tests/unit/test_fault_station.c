@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -18,6 +21,7 @@
 #include "daemon/fault_station.h"
 #include "daemon/loop.h"
 #include "daemon/slots.h"
+#include "drivers/rack_bus.h"
 #include "drivers/rack.h"
 #include "tests/unit/station_sim.h"
 
@@ -244,6 +248,89 @@ static void test_disk_low(void **state)
 	assert_false(fault_blocks_station());
 }
 
+/* Whether slot number n's charger is on in the simulator. */
+static bool charger_on(int n)
+{
+	char verb[64], why[160];
+	json_object *r, *v;
+
+	snprintf(verb, sizeof verb, "{\"op\": \"get\", \"slot\": %d}", n);
+	r = rack_bus_sim_exec(verb, why, sizeof why);
+	if (!r)
+		fail_msg("get: %s", why);
+	assert_true(json_object_object_get_ex(r, "charger_on", &v));
+	bool on = json_object_get_boolean(v);
+	json_object_put(r);
+	return on;
+}
+
+/* Sets the simulated chip's mains sense line (drivers/gpio_sim.c). */
+static void mains_level(const char *chip, int level)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char text[32];
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	assert_true(fd >= 0);
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", chip);
+	snprintf(text, sizeof text, "mains=%d", level);
+	assert_int_equal(sendto(fd, text, strlen(text), 0, (struct sockaddr *)&a, sizeof a),
+			 (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Mains lost: power_lost blocks the station, charging is held off on
+ * every slot and read back (the charge module's retries refused), an
+ * emergency stop released meanwhile does not let charging go; mains back:
+ * the fault clears and charging resumes. */
+static void test_power_lost(void **state)
+{
+	char chip[64];
+	struct gpio_line_config *l = &station_cfg.gpio.lines[0];
+
+	(void)state;
+	snprintf(chip, sizeof chip, "/tmp/test_fault_station.%d.chip", (int)getpid());
+	station_cfg.gpio.enabled = true;
+	snprintf(station_cfg.gpio.chip, sizeof station_cfg.gpio.chip, "sim:%s", chip);
+	*l = (struct gpio_line_config){ .role = GPIO_POWER, .active_low = true, .debounce_ms = 20 };
+	snprintf(l->name, sizeof l->name, "mains");
+	station_cfg.gpio.nlines = 1;
+	station_start(STATION_FAULT_STATION | STATION_CHARGE);
+	station_ready();
+	station_sim("{\"op\": \"insert\", \"slot\": 1, \"battery\": 1001, \"soc\": 60, \"force\": true}");
+	station_run_ms(3000);
+	assert_true(charger_on(1));
+	assert_string_equal(open_fault("power_lost", 0), "");
+
+	mains_level(chip, 1); /* active low: mains gone */
+	station_run_ms(1500);
+	int id = atoi(open_fault("power_lost", 0));
+	assert_true(id > 0);
+	assert_true(fault_blocks_station());
+	assert_false(charger_on(1));
+	station_run_ms(1500);
+	assert_string_equal(outcome(id, "charging held off on every slot (the rack)"),
+			    "ok: charging off read back on every online slot");
+	station_run_ms(150 * 1000); /* past charge.retry_s: still off */
+	assert_false(charger_on(1));
+
+	rack_hold_charging_off(false); /* the e-stop's release, as slots.c does it */
+	publish(EV_ESTOP_RELEASED, -1, false);
+	station_run_ms(150 * 1000);
+	assert_false(charger_on(1));
+
+	mains_level(chip, 0);
+	station_run_ms(30 * 1000);
+	assert_string_not_equal(open_fault("power_lost", 0), ""); /* 60 s gone first */
+	assert_true(wait_open("power_lost", 0, false, 40000));
+	assert_false(fault_blocks_station());
+	station_run_ms(90 * 1000);
+	assert_true(charger_on(1));
+	assert_int_equal(count("SELECT count(*) FROM outbox WHERE type = 'fault.raised'"
+			       " AND json_extract(payload, '$.code') = 'power_lost'"), 1);
+	unlink(chip);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_door_open_at_start_is_not_unexpected, setup,
 						station_teardown),
 		cmocka_unit_test_setup_teardown(test_estop, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_power_lost, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_clock_and_broker, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_low, setup, station_teardown),
 	};

@@ -172,6 +172,41 @@ static void test_cell_over_voltage_cutoff(void **state)
 	assert_int_equal(rd(MB_INPUT, SLOT_IN_FAULTS), 0);
 }
 
+/* The charger's fault latches: the line going off does not resume
+ * charging, a reset while it is still on does not clear it, a reset after
+ * it clears the bit (and reads 0), and charging waits for the master. */
+static void test_charger_fault_latched(void **state)
+{
+	(void)state;
+	wr(SLOT_HR_CHARGE, 1);
+	tick(10);
+	assert_true(out.charger_on);
+	in.charger_fault = true;
+	tick(20);
+	assert_false(out.charger_on);
+	assert_int_equal(rd(MB_INPUT, SLOT_IN_FAULTS), SLOT_FAULT_CHARGER);
+	assert_int_equal(rd(MB_INPUT, SLOT_IN_STATE), SLOT_STATE_FAULT);
+	assert_int_equal(rd(MB_HOLDING, SLOT_HR_CHARGE), 0);
+	assert_int_equal(wr(SLOT_HR_FAULT_RESET, 1), MB_EX_NONE);
+	tick(30);
+	assert_int_equal(rd(MB_INPUT, SLOT_IN_FAULTS), SLOT_FAULT_CHARGER);
+	in.charger_fault = false;
+	wr(SLOT_HR_CHARGE, 1);
+	tick(40);
+	assert_false(out.charger_on);
+	assert_int_equal(rd(MB_INPUT, SLOT_IN_FAULTS), SLOT_FAULT_CHARGER);
+	assert_int_equal(wr(SLOT_HR_FAULT_RESET, 0), MB_EX_NONE);
+	tick(50);
+	assert_int_equal(rd(MB_INPUT, SLOT_IN_FAULTS), SLOT_FAULT_CHARGER);
+	assert_int_equal(wr(SLOT_HR_FAULT_RESET, 2), MB_EX_ILLEGAL_VALUE);
+	assert_int_equal(wr(SLOT_HR_FAULT_RESET, 1), MB_EX_NONE);
+	assert_int_equal(rd(MB_INPUT, SLOT_IN_FAULTS), 0);
+	assert_int_equal(rd(MB_HOLDING, SLOT_HR_FAULT_RESET), 0);
+	tick(60);
+	/* the enable written during the fault was stored */
+	assert_true(out.charger_on);
+}
+
 static void test_bms_invalid(void **state)
 {
 	(void)state;
@@ -321,6 +356,7 @@ int main(void)
 		cmocka_unit_test_setup(test_charging_needs_closed_locked_door, setup),
 		cmocka_unit_test_setup(test_over_temperature_cutoff, setup),
 		cmocka_unit_test_setup(test_cell_over_voltage_cutoff, setup),
+		cmocka_unit_test_setup(test_charger_fault_latched, setup),
 		cmocka_unit_test_setup(test_bms_invalid, setup),
 		cmocka_unit_test_setup(test_master_lost, setup),
 		cmocka_unit_test_setup(test_lock_stuck, setup),

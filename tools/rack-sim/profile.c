@@ -61,6 +61,7 @@ json_object *prof_builtin_json(void)
 	json_object_object_add(bits, "master_lost", json_object_new_int(__builtin_ctz(SLOT_FAULT_MASTER_LOST)));
 	json_object_object_add(bits, "lock_stuck", json_object_new_int(__builtin_ctz(SLOT_FAULT_LOCK_STUCK)));
 	json_object_object_add(bits, "bms_invalid", json_object_new_int(__builtin_ctz(SLOT_FAULT_BMS_INVALID)));
+	json_object_object_add(bits, "charger", json_object_new_int(__builtin_ctz(SLOT_FAULT_CHARGER)));
 	json_object_object_add(doc, "fault_bits", bits);
 	return doc;
 }

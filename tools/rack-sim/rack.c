@@ -43,6 +43,7 @@ void rack_sync_slot(struct rack *r, struct rack_slot *s)
 	memset(in, 0, sizeof(*in));
 	in->door_open = s->door_open;
 	in->lock_closed = s->lock_closed;
+	in->charger_fault = s->charger_fault;
 	if (s->bat >= 0) {
 		in->present = true;
 		in->bms_ok = true;
@@ -115,8 +116,15 @@ void rack_physics(struct rack *r, double dt)
 		double limit = 0;
 		for (int i = 0; i < r->n; i++)
 			if (r->slots[i].bat == (int)b) {
-				on = r->slots[i].port.outputs.charger_on;
-				limit = r->slots[i].port.outputs.current_limit_da / 10.0;
+				const struct rack_slot *s = &r->slots[i];
+				on = s->port.outputs.charger_on && !s->charger_dead;
+				limit = s->port.outputs.current_limit_da / 10.0;
+				/* a welded relay feeds the battery at the last limit
+				 * the master set, whatever the firmware drives */
+				if (s->relay_welded) {
+					on = true;
+					limit = s->fw.slot.hr[SLOT_HR_CURRENT_LIMIT] / 10.0;
+				}
 			}
 		bat_step(&r->bats[b], dt, on, limit, r->ambient_c);
 	}

@@ -31,6 +31,9 @@ struct rack_slot {
 	bool lock_closed;  /* mechanical bolt position */
 	bool stuck_lock;   /* the bolt no longer follows its actuator */
 	bool silent;       /* cut off the bus: hears and says nothing */
+	bool charger_fault; /* the charger's fault line is on */
+	bool charger_dead; /* the charger is on but delivers no current */
+	bool relay_welded; /* current flows whatever the charger output says */
 	uint64_t unlocks;  /* times the lock actuator let go, for the tests */
 	uint64_t unlocked_at_us; /* rack_poll's clock when it last let go, 0 never */
 	double close_at;   /* simulated time a rider shuts the door, < 0 none */

@@ -41,6 +41,9 @@ static json_object *do_get(struct req *q, struct rack *r)
 			       json_object_new_double(s->port.outputs.current_limit_da / 10.0));
 	json_object_object_add(o, "stuck_lock", json_object_new_boolean(s->stuck_lock));
 	json_object_object_add(o, "silent", json_object_new_boolean(s->silent));
+	json_object_object_add(o, "charger_fault", json_object_new_boolean(s->charger_fault));
+	json_object_object_add(o, "charger_dead", json_object_new_boolean(s->charger_dead));
+	json_object_object_add(o, "relay_welded", json_object_new_boolean(s->relay_welded));
 	json_object_object_add(o, "state", json_object_new_int(fs->in[SLOT_IN_STATE]));
 	json_object_object_add(o, "fault_bits", json_object_new_int(fs->in[SLOT_IN_FAULTS]));
 	json_object_object_add(o, "battery", s->bat >= 0 ? rack_bat_json(&r->bats[s->bat]) : NULL);
@@ -168,6 +171,18 @@ static bool bat_fault(struct req *q, const char *kind, struct bat *b)
 	return true;
 }
 
+/* The slot's charger faults: they stay with the slot. */
+static bool *charger_flag(struct rack_slot *s, const char *kind)
+{
+	if (!strcmp(kind, "charger_fault"))
+		return &s->charger_fault;
+	if (!strcmp(kind, "charger_dead"))
+		return &s->charger_dead;
+	if (!strcmp(kind, "relay_welded"))
+		return &s->relay_welded;
+	return NULL;
+}
+
 static json_object *do_fault(struct req *q, struct rack *r)
 {
 	struct rack_slot *s;
@@ -181,9 +196,15 @@ static json_object *do_fault(struct req *q, struct rack *r)
 	if (!strcmp(kind, "stuck_lock")) {
 		if (!rack_flag(q, "on", true, &s->stuck_lock))
 			return NULL;
+	} else if (charger_flag(s, kind)) {
+		if (!rack_flag(q, "on", true, charger_flag(s, kind)))
+			return NULL;
 	} else if (!strcmp(kind, "clear")) {
 		s->stuck_lock = false;
 		s->silent = false;
+		s->charger_fault = false;
+		s->charger_dead = false;
+		s->relay_welded = false;
 		if (b) {
 			b->heater_w = 0;
 			b->imbalance_v = 0;
@@ -198,7 +219,7 @@ static json_object *do_fault(struct req *q, struct rack *r)
 			return NULL;
 	} else {
 		return rack_refuse(q, "kind: %s is not one of overtemp, heating, imbalance, bms_nonsense, "
-				   "stuck_lock, clear", k ? json_object_to_json_string(k) : "missing");
+				   "stuck_lock, charger_fault, charger_dead, relay_welded, clear", k ? json_object_to_json_string(k) : "missing");
 	}
 	rack_sync_slot(r, s);
 	return rack_ok();
