@@ -198,7 +198,7 @@ static const char *conv_gpio_role(const char *s, void *dst)
 {
 	static const char *const roles[] = {
 		[GPIO_LOCK] = "lock", [GPIO_DOOR] = "door", [GPIO_ESTOP] = "estop", [GPIO_LIGHT] = "light",
-		[GPIO_POWER] = "power_sense",
+		[GPIO_POWER] = "power_sense", [GPIO_SLOT_POWER] = "slot_power",
 	};
 
 	for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
@@ -206,7 +206,7 @@ static const char *conv_gpio_role(const char *s, void *dst)
 			*(enum gpio_role *)dst = (enum gpio_role)i;
 			return NULL;
 		}
-	return "is not one of lock, door, estop, light, power_sense";
+	return "is not one of lock, door, estop, light, power_sense, slot_power";
 }
 
 static const struct field gpio_line_fields[] = {

@@ -40,6 +40,16 @@
 #define CLOCK_GRACE_MS 300000
 /* The disk is looked at this often (statvfs is cheap, the disk slow). */
 #define DISK_EVERY_MS 60000
+/* slot_offline's power-cycle, where the controller has a supply relay
+ * (gpio role slot_power): first CYCLE_FIRST_MS after the raise (the
+ * rack's probes had their chance), the supply cut for CUT_MS, the
+ * controller given REVIVE_MS to answer; at most CYCLE_TRIES times, the
+ * wait doubling after each. */
+#define CYCLE_FIRST_MS 30000
+#define CUT_MS 3000
+#define REVIVE_MS 20000
+#define CYCLE_TRIES 3
+#define CYCLE_ACTION "power-cycle the controller (its supply relay)"
 
 /* What a detector does at level 1, and how its outcome is known: confirm
  * (may be NULL: recorded by a callback) true means ok. */
@@ -141,6 +151,10 @@ static struct {
 	char store_dir[PATH_MAX];
 	struct cond slot[RACK_MAX_SLOTS][D_SLOT_COUNT];
 	bool seen_closed[RACK_MAX_SLOTS]; /* this run saw the door shut */
+	struct cycle {             /* slot_offline's power-cycles, loop_now() ms */
+		int tries;
+		int64_t next_at, restore_at, judge_at;
+	} cycle[RACK_MAX_SLOTS];
 	struct cond station[D_STATION_COUNT];
 	struct loop_timer look;
 	int64_t started, serial_down_since, broker_down_since, unsynced_since, disk_at;
@@ -292,6 +306,54 @@ static const enum event_type watched[] = {
 	EV_ESTOP_PRESSED, EV_ESTOP_RELEASED,
 };
 
+/* The power-cycle of slot index i's controller while it is offline: cut,
+ * restored, judged by whether it answers in time, tried again later. */
+static void power_cycle(int i, int64_t now)
+{
+	struct cycle *y = &fs.cycle[i];
+	const struct cond *off = &fs.slot[i][D_OFFLINE];
+	int slot_no = slots_number(i);
+
+	if (!gpio_has_slot_power(slot_no))
+		return;
+	if (y->restore_at && now >= y->restore_at) {
+		y->restore_at = 0;
+		y->judge_at = now + REVIVE_MS;
+		if (gpio_cut_slot_power(slot_no, false) != SW_OK && off->id)
+			fault_action(off->id, CYCLE_ACTION, "failed: the relay did not restore the supply");
+	}
+	/* it boots within seconds: asked each second from then, not at the
+	 * end of a backoff grown while it was silent */
+	if (y->judge_at)
+		rack_probe_soon(i);
+	if (off->state != 1) {
+		if (y->judge_at && off->id)
+			fault_action(off->id, CYCLE_ACTION, "ok: the controller answers again");
+		if (!y->restore_at)
+			*y = (struct cycle){ 0 };
+		return;
+	}
+	if (y->judge_at && now >= y->judge_at) {
+		y->judge_at = 0;
+		if (off->id)
+			fault_action(off->id, CYCLE_ACTION, "failed: still silent");
+	}
+	if (y->restore_at || y->judge_at || y->tries >= CYCLE_TRIES || !off->id)
+		return;
+	if (!y->next_at)
+		y->next_at = now + CYCLE_FIRST_MS;
+	if (now < y->next_at)
+		return;
+	y->tries++;
+	y->next_at = now + CUT_MS + REVIVE_MS + ((int64_t)CYCLE_FIRST_MS << y->tries);
+	if (gpio_cut_slot_power(slot_no, true) != SW_OK) {
+		fault_action(off->id, CYCLE_ACTION, "failed: the relay did not switch");
+		return;
+	}
+	fault_action(off->id, CYCLE_ACTION, "taken");
+	y->restore_at = now + CUT_MS;
+}
+
 /* Each slot: offline since start (the rack says offline only of a slot
  * that answered once), its doors' faults gone once its door reads shut,
  * and the outcomes still to come. */
@@ -315,6 +377,7 @@ static void look_slots(void)
 		}
 		for (int d = 0; d < D_SLOT_COUNT; d++)
 			settle(&fs.slot[i][d], &slot_specs[d], i);
+		power_cycle(i, now);
 	}
 }
 
@@ -480,5 +543,9 @@ void fault_station_stop(void)
 		event_unsubscribe(watched[k], on_event, NULL);
 	if (fs.running)
 		loop_timer_cancel(&fs.look);
+	/* a controller is never left without supply */
+	for (int i = 0; i < RACK_MAX_SLOTS; i++)
+		if (fs.running && fs.cycle[i].restore_at)
+			gpio_cut_slot_power(slots_number(i), false);
 	fs.running = false;
 }

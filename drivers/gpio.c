@@ -18,7 +18,7 @@
 
 static const char *const role_names[] = {
 	[GPIO_LOCK] = "lock", [GPIO_DOOR] = "door", [GPIO_ESTOP] = "estop", [GPIO_LIGHT] = "light",
-	[GPIO_POWER] = "power_sense",
+	[GPIO_POWER] = "power_sense", [GPIO_SLOT_POWER] = "slot_power",
 };
 
 struct line_state {
@@ -43,11 +43,6 @@ static struct {
 	struct log_cond io_cond;
 	bool open;
 } g;
-
-static bool is_output(enum gpio_role r)
-{
-	return r == GPIO_LOCK || r == GPIO_LIGHT;
-}
 
 /* The logical level that means "locked" on a lock line. */
 static int locked_level(const struct gpio_line_config *lc)
@@ -147,9 +142,11 @@ enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen)
 	}
 	for (size_t i = 0; i < cfg->nlines; i++) {
 		const struct gpio_line_config *lc = &cfg->lines[i];
-		bool slotted = lc->role == GPIO_LOCK || lc->role == GPIO_DOOR;
-		if ((unsigned)lc->role > GPIO_POWER)
-			return bad(why, whylen, i, "role: ", "not lock, door, estop, light or power_sense");
+		bool slotted = lc->role == GPIO_LOCK || lc->role == GPIO_DOOR ||
+			       lc->role == GPIO_SLOT_POWER;
+		if ((unsigned)lc->role > GPIO_SLOT_POWER)
+			return bad(why, whylen, i, "role: ",
+				   "not lock, door, estop, light, power_sense or slot_power");
 		if (lc->name[0] == '\0' || !memchr(lc->name, '\0', sizeof lc->name))
 			return bad(why, whylen, i, "line: ", "empty or too long");
 		if (strpbrk(lc->name, " \t\r\n="))
@@ -159,7 +156,7 @@ enum sw_err gpio_check(const struct gpio_config *cfg, char *why, size_t whylen)
 			return bad(why, whylen, i, "slot: ", d);
 		}
 		if (!slotted && lc->slot != 0)
-			return bad(why, whylen, i, "slot: ", "only locks and doors have a slot");
+			return bad(why, whylen, i, "slot: ", "only locks, doors and slot_power have a slot");
 		if (lc->locked_active && lc->role != GPIO_LOCK)
 			return bad(why, whylen, i, "locked_active: ", "only for locks");
 		if (lc->debounce_ms < 0 || lc->debounce_ms > 1000) {
@@ -230,7 +227,7 @@ enum sw_err gpio_open(const struct gpio_config *cfg, gpio_input_fn on_input, voi
 		l->value = init[i];
 		loop_timer_init(&l->debounce, on_debounced, l);
 		loop_timer_init(&l->quiet, on_quiet, l);
-		if (is_output(l->cfg.role))
+		if (gpio_role_is_output(l->cfg.role))
 			continue;
 		int v = be->get(g.chip, i);
 		if (v < 0)
@@ -291,6 +288,23 @@ enum sw_err gpio_set_lock(int slot, bool locked)
 	return e;
 }
 
+bool gpio_has_slot_power(int slot)
+{
+	return find(GPIO_SLOT_POWER, slot, NULL) != NULL;
+}
+
+enum sw_err gpio_cut_slot_power(int slot, bool cut)
+{
+	struct line_state *l = find(GPIO_SLOT_POWER, slot, NULL);
+
+	if (!l)
+		return SW_ENOENT;
+	enum sw_err e = drive(l, cut, 0);
+	if (e == SW_OK)
+		log_msg(LOG_NOTICE, "gpio: slot %d controller supply %s", slot, cut ? "cut" : "restored");
+	return e;
+}
+
 enum sw_err gpio_set_light(const char *name, bool on)
 {
 	struct line_state *l = find(GPIO_LIGHT, 0, name);
@@ -320,6 +334,8 @@ void gpio_close(void)
 		loop_timer_cancel(&l->quiet);
 		if (l->cfg.role == GPIO_LOCK && l->value != locked_level(&l->cfg))
 			drive(l, locked_level(&l->cfg), locked_level(&l->cfg));
+		if (l->cfg.role == GPIO_SLOT_POWER && l->value)
+			drive(l, 0, 0); /* no controller is left without supply */
 	}
 	g.be->close(g.chip);
 	health_set("gpio", HEALTH_DISABLED, "closed");

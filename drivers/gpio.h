@@ -38,13 +38,19 @@ bool gpio_has_lock(int slot);
  * can be, and "gpio" reports failed. */
 enum sw_err gpio_set_lock(int slot, bool locked);
 
+/* Whether slot's controller has a supply relay (role slot_power) here. */
+bool gpio_has_slot_power(int slot);
+/* Cuts (cut true) or restores slot's controller supply. SW_ENOENT when
+ * there is no such relay, SW_EIO when the write failed (then the line is
+ * driven to "supplied" if it still can be). gpio_close() restores it. */
+enum sw_err gpio_cut_slot_power(int slot, bool cut);
 /* Switches the light on the line called name. SW_ENOENT for no such
  * light, SW_EIO when the write failed. */
 enum sw_err gpio_set_light(const char *name, bool on);
 
 /* The state of a line in *active: for GPIO_DOOR open, for GPIO_ESTOP
  * pressed and for GPIO_POWER mains present, as last debounced; for
- * GPIO_LOCK locked, as last driven. slot is 0 for the estop and the power
+ * GPIO_LOCK locked and for GPIO_SLOT_POWER supply cut, as last driven. slot is 0 for the estop and the power
  * sense. SW_ENOENT when there is no such line. */
 enum sw_err gpio_get(enum gpio_role role, int slot, bool *active);
 

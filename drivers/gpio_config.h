@@ -18,11 +18,19 @@ enum gpio_role {
 	GPIO_LIGHT,  /* output: a kiosk indicator; active = on */
 	GPIO_POWER,  /* input: the mains sense; active = mains present, so that a
 		      * cut sense wire reads as lost (charging off), never as fine */
+	GPIO_SLOT_POWER, /* output: a relay in a slot controller's supply; active =
+			  * supply cut, so that a line let go leaves it powered */
 };
+
+/* Whether a line of role r is an output, for the driver and both backends. */
+static inline bool gpio_role_is_output(enum gpio_role r)
+{
+	return r == GPIO_LOCK || r == GPIO_LIGHT || r == GPIO_SLOT_POWER;
+}
 
 struct gpio_line_config {
 	enum gpio_role role;
-	int slot;                   /* lock, door: the slot number 1..999; else 0 */
+	int slot;                   /* lock, door, slot_power: the slot number 1..999; else 0 */
 	char name[GPIO_NAME_MAX];   /* the line's name on the chip, or its offset "17" */
 	bool active_low;            /* the line is active at the low level */
 	bool locked_active;         /* lock: locked while active (a maglock);

@@ -66,7 +66,7 @@ static enum sw_err request(struct gpio_chip *c, const struct gpio_line_config *l
 			   const char *chip, char *why, size_t whylen)
 {
 	struct gpiod_slot *s = &c->lines[c->n];
-	bool output = lc->role == GPIO_LOCK || lc->role == GPIO_LIGHT;
+	bool output = gpio_role_is_output(lc->role);
 	struct gpiod_line_request_config rc = {
 		.consumer = "swapd",
 		.request_type = output ? GPIOD_LINE_REQUEST_DIRECTION_OUTPUT

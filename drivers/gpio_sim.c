@@ -37,11 +37,6 @@ struct gpio_chip {
 	struct log_cond bad_cond;
 };
 
-static bool is_output(const struct gpio_line_config *lc)
-{
-	return lc->role == GPIO_LOCK || lc->role == GPIO_LIGHT;
-}
-
 /* Best effort: a test that stopped listening must not disturb the daemon. */
 static void tell(struct gpio_chip *c, const char *text)
 {
@@ -99,11 +94,11 @@ static void apply(struct gpio_chip *c, char *word)
 			continue;
 		if (fault) {
 			c->failed[i] = eq[1] == 'f';
-			if (!is_output(&c->lines[i]))
+			if (!gpio_role_is_output(c->lines[i].role))
 				c->edge(i, c->arg);
 			return;
 		}
-		if (is_output(&c->lines[i])) {
+		if (gpio_role_is_output(c->lines[i].role)) {
 			bad_request(c, "line \"%.64s\" is an output", word);
 			return;
 		}
@@ -167,7 +162,7 @@ static enum sw_err sim_open(const char *chip, const struct gpio_line_config *lin
 		c->lines[i] = lines[i];
 		/* inputs start as a quiet station's: doors shut, stop
 		 * released, mains present */
-		int logical = is_output(&lines[i]) ? init[i] : lines[i].role == GPIO_POWER;
+		int logical = gpio_role_is_output(lines[i].role) ? init[i] : lines[i].role == GPIO_POWER;
 		c->level[i] = logical ^ lines[i].active_low;
 	}
 	c->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

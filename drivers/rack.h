@@ -84,6 +84,11 @@ enum sw_err rack_write(int i, enum rack_field f, double value, rack_done_fn done
  * It never waits for room in the command queue. */
 enum rack_safe { RACK_SAFE_CHARGE_OFF, RACK_SAFE_LOCK, RACK_SAFE_COUNT };
 
+/* An offline slot index i is probed at its next turn, its backoff started
+ * afresh: its controller was just power-cycled, and the backoff grown
+ * while it was silent would keep it unseen for up to 30 s. */
+void rack_probe_soon(int i);
+
 /* The emergency stop: while hold is true, charging off is a safety target
  * on every slot (again on each slot that comes back), queued charging
  * commands are cancelled and new ones refused. */

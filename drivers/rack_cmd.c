@@ -101,6 +101,14 @@ bool rack_all_locked(void)
 	return true;
 }
 
+void rack_probe_soon(int i)
+{
+	if (!rk.open || i < 0 || i >= rk.cfg.nslots || rk.slots[i].r.online)
+		return;
+	rk.slots[i].retry_at = 0;
+	rk.slots[i].backoff_ms = 500;
+}
+
 unsigned rack_safe_pending(int i)
 {
 	return rk.slots[i].safe_pending;

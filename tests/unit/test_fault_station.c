@@ -22,6 +22,7 @@
 #include "daemon/loop.h"
 #include "daemon/slots.h"
 #include "drivers/rack_bus.h"
+#include "drivers/gpio.h"
 #include "drivers/rack.h"
 #include "tests/unit/station_sim.h"
 
@@ -279,6 +280,61 @@ static void mains_level(const char *chip, int level)
 	close(fd);
 }
 
+/* Runs until slot n's supply relay reads cut (or not), at most ms. */
+static bool wait_cut(int n, bool cut, int64_t ms)
+{
+	bool v = !cut;
+
+	for (int64_t t = 0; t <= ms; t += 250) {
+		if (gpio_get(GPIO_SLOT_POWER, n, &v) == SW_OK && v == cut)
+			return true;
+		station_run_ms(250);
+	}
+	return false;
+}
+
+#define CYCLE "power-cycle the controller (its supply relay)"
+
+/* A silent controller with a supply relay: power-cycled 30 s after its
+ * slot_offline, judged 20 s after the supply came back (still silent:
+ * failed), tried again after a longer wait, and ok once it answers; the
+ * supply is never left cut. */
+static void test_power_cycle(void **state)
+{
+	char chip[64];
+	struct gpio_line_config *l = &station_cfg.gpio.lines[0];
+
+	(void)state;
+	snprintf(chip, sizeof chip, "/tmp/test_fault_station.%d.chip", (int)getpid());
+	station_cfg.gpio.enabled = true;
+	snprintf(station_cfg.gpio.chip, sizeof station_cfg.gpio.chip, "sim:%s", chip);
+	*l = (struct gpio_line_config){ .role = GPIO_SLOT_POWER, .slot = 2 };
+	snprintf(l->name, sizeof l->name, "ctl2");
+	station_cfg.gpio.nlines = 1;
+	station_start(STATION_FAULT_STATION);
+	station_ready();
+	station_sim("{\"op\": \"silence\", \"slot\": 2}");
+	assert_true(wait_open("slot_offline", 2, true, 10000));
+	int id = atoi(open_fault("slot_offline", 2));
+	station_run_ms(25000);
+	assert_string_equal(outcome(id, CYCLE), ""); /* the rack's probes first */
+	assert_true(wait_cut(2, true, 10000));
+	assert_string_equal(outcome(id, CYCLE), "taken");
+	assert_true(wait_cut(2, false, 4000));
+	station_run_ms(21000);
+	assert_string_equal(outcome(id, CYCLE), "failed: still silent");
+	station_run_ms(30000);
+	assert_true(wait_cut(2, false, 0)); /* the next try waits longer */
+	assert_true(wait_cut(2, true, 60000));
+	station_sim("{\"op\": \"silence\", \"slot\": 2, \"on\": false}"); /* it boots */
+	assert_true(wait_cut(2, false, 4000));
+	station_run_ms(3000);
+	assert_string_equal(outcome(id, CYCLE), "ok: the controller answers again");
+	assert_int_equal(count("SELECT count(*) FROM fault_actions WHERE action = '" CYCLE
+			       "' AND outcome = 'taken'"), 2);
+	unlink(chip);
+}
+
 /* Mains lost: power_lost blocks the station, charging is held off on
  * every slot and read back (the charge module's retries refused), an
  * emergency stop released meanwhile does not let charging go; mains back:
@@ -342,6 +398,7 @@ int main(void)
 						station_teardown),
 		cmocka_unit_test_setup_teardown(test_estop, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_power_lost, setup, station_teardown),
+		cmocka_unit_test_setup_teardown(test_power_cycle, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_clock_and_broker, setup, station_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_low, setup, station_teardown),
 	};

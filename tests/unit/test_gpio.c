@@ -320,7 +320,7 @@ static void test_bad_config(void **state)
 	expect_invalid(&cfg, "gpio.lines[0].locked_active: only for locks");
 	station(&cfg);
 	cfg.lines[4].slot = 3;
-	expect_invalid(&cfg, "gpio.lines[4].slot: only locks and doors have a slot");
+	expect_invalid(&cfg, "gpio.lines[4].slot: only locks, doors and slot_power have a slot");
 	station(&cfg);
 	snprintf(cfg.lines[4].name, sizeof cfg.lines[4].name, "gr een");
 	expect_invalid(&cfg, "gpio.lines[4].line: contains a space or '='");
