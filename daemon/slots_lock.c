@@ -157,8 +157,12 @@ void slots_lock_reading(int i)
 
 void slots_lock_stop(void)
 {
-	for (int k = 0; k < WATCH_MAX; k++)
+	for (int k = 0; k < WATCH_MAX; k++) {
+		struct watch w = watches[k];
 		watches[k] = (struct watch){ 0 };
+		if (w.used && !w.fired && w.done)
+			w.done(SW_ECANCELED, w.arg);
+	}
 	if (timer_ready)
 		loop_timer_cancel(&timer);
 }

@@ -25,7 +25,7 @@ json_object *slots_cmd_rack(const struct control_req *req);
 
 /* Lock commands to a controller, watched until the bolt follows
  * (slots_lock.c): slots_set_lock()'s controller half, a new reading of
- * slot index i, and the end of every watch at stop (no answer then). */
+ * slot index i, and the end of every watch at stop (answered SW_ECANCELED). */
 enum sw_err slots_lock_controller(int i, bool lock, rack_done_fn done, void *arg);
 void slots_lock_reading(int i);
 void slots_lock_stop(void);

@@ -1,8 +1,10 @@
 /* The swap's door commands: each through slots_set_lock(), whose answer
- * comes when the lock read back. An unlock is tried once (a door that does
+ * comes when the bolt read back. An unlock is tried once (a door that does
  * not open aborts the swap); a lock is retried until it reads back, for
  * swap.unlock_timeout_s, because a door must not be left unlocked for want
- * of a second try. A newer command on a door makes the older one's answer
+ * of a second try; and for as long as the slot is offline, since a silent
+ * controller's bolt is unknown, not stuck (FAULTS.md: slot_offline, not
+ * lock_stuck). A newer command on a door makes the older one's answer
  * stale: only the latest decision about a door is acted on. */
 #include <stdlib.h>
 
@@ -17,6 +19,10 @@ struct door {
 	unsigned gen;          /* the latest command's; older answers are stale */
 	bool locking;          /* a lock is owed until it reads back */
 	bool unlock_failed;    /* an unlock that could not be queued: say so from the loop */
+	bool silent;           /* its time ran out with the slot offline: kept
+				* trying until it answers */
+	bool warned;           /* this lock's failure was logged: the retries
+				* are not, until it succeeds or gives up */
 	int64_t deadline;      /* loop_now() ms: when a lock that did not read back failed */
 	int64_t swap;          /* the swap that asked */
 	struct loop_timer timer;
@@ -83,9 +89,11 @@ static void done(enum sw_err e, void *arg)
 		return;
 	}
 	int64_t left = doors[i].deadline - loop_now();
-	log_msg(LOG_WARNING, "swap %lld: slot %d did not lock (%s); %s",
-		(long long)doors[i].swap, slots_number(i), sw_strerror(e),
-		left > 0 ? "trying again" : "giving up");
+	if (!doors[i].warned)
+		log_msg(LOG_WARNING, "swap %lld: slot %d did not lock (%s); trying again for %lld s",
+			(long long)doors[i].swap, slots_number(i), sw_strerror(e),
+			(long long)(left > 0 ? left / 1000 : 0));
+	doors[i].warned = true;
 	loop_timer_arm(&doors[i].timer, left < LOCK_RETRY_MS ? (left > 0 ? left : 0) : LOCK_RETRY_MS);
 }
 
@@ -122,6 +130,16 @@ static void on_timer(void *arg)
 	if (d->unlock_failed) {
 		d->unlock_failed = false;
 		deliver(i, SE_UNLOCK_FAILED);
+	} else if (d->locking && loop_now() >= d->deadline && !rack_reading(i)->online) {
+		/* A silent controller's bolt is unknown, not stuck (slot_offline
+		 * says what is wrong): the slot stays held and the lock owed
+		 * until it answers, rather than out of service for a person. */
+		if (!d->silent)
+			log_msg(LOG_WARNING, "swap %lld: slot %d is offline with its lock not read back; "
+				"locking it once it answers", (long long)d->swap, slots_number(i));
+		d->silent = true;
+		d->deadline = loop_now() + (int64_t)swap_m.cfg.unlock_timeout_s * 1000;
+		issue(i, true);
 	} else if (d->locking && loop_now() >= d->deadline) {
 		log_msg(LOG_ERR, "swap %lld: slot %d's door did not lock within %d s",
 			(long long)d->swap, slots_number(i), swap_m.cfg.unlock_timeout_s);
@@ -139,6 +157,7 @@ void swap_door_unlock(int i, int64_t swap)
 	d->swap = swap;
 	d->locking = false;
 	d->unlock_failed = false;
+	d->silent = false;
 	loop_timer_cancel(&d->timer);
 	issue(i, false);
 }
@@ -150,8 +169,11 @@ void swap_door_lock(int i, int64_t swap)
 	d->gen++;
 	d->swap = swap;
 	d->unlock_failed = false;
-	if (!d->locking)
+	if (!d->locking) {
+		d->silent = false;
+		d->warned = false;
 		d->deadline = loop_now() + (int64_t)swap_m.cfg.unlock_timeout_s * 1000;
+	}
 	d->locking = true;
 	issue(i, true);
 }

@@ -69,10 +69,18 @@ static uint64_t char_us(const struct rack_line *l)
 }
 
 /* The first frame heard that answers req; the others are counted as
- * discarded, as on the real line. */
+ * discarded, as on the real line. A damaged frame and no answer is a bad
+ * frame (SW_EINVAL), as the serial backend reports it, not a timeout:
+ * bus_errors counts those. */
 static void take_reply(struct rack_line *l, const struct rack_job *job, const uint8_t *req)
 {
+	bool damaged = false;
+
 	l->res.err = SW_ETIMEDOUT;
+	for (int k = 0; k < l->nrx && !damaged; k++)
+		damaged = l->rxlen[k] < 4 ||
+			  mb_slave_crc16(l->rx[k], l->rxlen[k] - 2) !=
+				  (uint16_t)(l->rx[k][l->rxlen[k] - 2] | l->rx[k][l->rxlen[k] - 1] << 8);
 	for (int k = 0; k < l->nrx; k++) {
 		const uint8_t *rsp = l->rx[k];
 		int len = (int)l->rxlen[k];
@@ -95,6 +103,8 @@ static void take_reply(struct rack_line *l, const struct rack_job *job, const ui
 		for (unsigned i = 0; i < l->res.count; i++)
 			l->res.regs[i] = (uint16_t)(rsp[3 + 2 * i] << 8 | rsp[4 + 2 * i]);
 	}
+	if (l->res.err == SW_ETIMEDOUT && damaged)
+		l->res.err = SW_EINVAL;
 }
 
 static enum sw_err sim_submit(struct rack_line *l, const struct rack_job *job)

@@ -264,6 +264,28 @@ static void rider_takes(int slot)
 	station_sim("{\"op\":\"close\",\"slot\":%d}", slot);
 }
 
+/* The returned battery's slot goes silent as the swap starts: the unlock
+ * fails, the swap aborts, and the lock it owes cannot be read back while
+ * the slot is offline. That is slot_offline's business, not a stuck lock:
+ * the slot is held until it answers and is locked then, with no lock_stuck
+ * and no slot out of service. */
+static void test_slot_silent_at_unlock(void **state)
+{
+	(void)state;
+	assert_string_equal(scan("u-1", NULL), "ok");
+	int64_t id = last_swap();
+	station_sim("{\"op\":\"silence\",\"slot\":5}");
+	assert_false(wait_end(id, 10000));
+	pause_s(station_cfg.swap.unlock_timeout_s * 2 + 5);
+	assert_string_equal(slots_holder(slots_index(5), NULL), "swap");
+	station_sim("{\"op\":\"silence\",\"slot\":5,\"on\":false}");
+	pause_s(40);
+	assert_null(slots_holder(slots_index(5), NULL));
+	assert_true(bolt_locked(5));
+	assert_string_equal(station_sql("SELECT count(*) FROM faults WHERE code = 'lock_stuck'"), "0");
+	assert_string_equal(station_sql("SELECT count(*) FROM slot_service"), "0");
+}
+
 /* A whole swap: the healthiest charged battery (slot 2: SOH 95, SOC 98)
  * goes out, the returned one is in the ledger in slot 5, the token is
  * spent, and the fleet hears swap.started then swap.completed. */
@@ -818,6 +840,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_swap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slot_silent_at_unlock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rider_never_inserts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_door_closed_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_battery, setup, teardown),
