@@ -56,11 +56,14 @@
  * threshold by itself (no injection, a real condition: the simulator's
  * battery is that warm), followed as an injection is but not counted as
  * one. */
-enum kind { K_OVERTEMP, K_HEATING, K_IMBALANCE, K_BMS, K_SILENCE, K_DOOR, K_NOISE, K_WARM, K_COUNT };
+enum kind {
+	K_OVERTEMP, K_HEATING, K_IMBALANCE, K_BMS, K_SILENCE, K_DOOR, K_NOISE, K_STUCK, K_WARM, K_COUNT
+};
 #define K_INJECTED K_WARM
 
 static const char *const kind_name[K_COUNT] = {
-	"overtemp", "heating", "imbalance", "bms_nonsense", "silence", "door_open", "noise", "warm",
+	"overtemp", "heating", "imbalance", "bms_nonsense", "silence", "door_open", "noise", "stuck_lock",
+	"warm",
 };
 
 /* The codes an injection of each kind must raise one of (detected), and
@@ -80,6 +83,8 @@ static const struct {
 	[K_DOOR] = { { FAULT_DOOR_UNEXPECTED }, 1, { FAULT_DOOR_LEFT_OPEN }, 1, false },
 	/* damaged frames make a slot miss polls: offline for a moment */
 	[K_NOISE] = { { FAULT_BUS_ERRORS }, 1, { FAULT_SLOT_OFFLINE }, 1, false },
+	/* armed at random, put on the next swap's door once it is open */
+	[K_STUCK] = { { FAULT_LOCK_STUCK }, 1, { 0 }, 0, false },
 	[K_WARM] = { { FAULT_OVER_TEMP_WARN, FAULT_OVER_TEMP }, 2, { 0 }, 0, true },
 };
 
@@ -120,6 +125,9 @@ static int nriders, nserved, naborted, ngave_up, nswaps_blocked;
 static uint64_t next_battery = 5000;
 static int64_t t0, next_fault, next_rider;
 static uint64_t rng;
+static bool verbose;
+static bool stuck_armed;
+static int64_t stuck_swap;     /* the swap whose door the armed stuck lock waits for */
 static char shm_dir[40];
 
 /* splitmix64: the same run for the same seed on every machine. */
@@ -148,6 +156,22 @@ static int64_t poisson_ms(int mean_s)
 static int64_t now_ms(void)
 {
 	return loop_now() - t0;
+}
+
+/* With SOAK_VERBOSE=1, a line for each step of an injection and each
+ * raise and clearing. */
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void trace(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!verbose)
+		return;
+	printf("t=%-7" PRId64 " ", now_ms() / 1000);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
 }
 
 static int clear_after_s(enum fault_code code)
@@ -260,6 +284,8 @@ static void fault_raised(const struct event *ev)
 	*f = (struct seen_fault){ .id = ev->ref, .code = code, .slot = ev->slot_no,
 				  .battery = ev->battery, .raised = now_ms() };
 	f->inj = belongs_to(code, ev->slot_no, &wanted);
+	trace("raised %s (fault %" PRId64 ") slot %d battery %" PRIu64, fault_code_name(code), f->id,
+	      f->slot, f->battery);
 	if (f->inj < 0 && warm(code, ev->slot_no, ev->battery)) {
 		f->inj = ninj++;
 		inj[f->inj] = (struct injection){ .kind = K_WARM, .slot = ev->slot_no,
@@ -282,6 +308,7 @@ static void on_fault(const struct event *ev, void *arg)
 	}
 	if (strcmp(ev->what, "cleared") != 0)
 		return;
+	trace("cleared fault %" PRId64, ev->ref);
 	for (int k = 0; k < nseen; k++)
 		if (seen[k].id == ev->ref && !seen[k].cleared)
 			seen[k].cleared = now_ms();
@@ -296,11 +323,15 @@ static void on_swap(const struct event *ev, void *arg)
 		fail_msg("swap id %" PRId64 " beyond the soak's table", ev->ref);
 	if (ev->type == EV_SWAP_STAGE) {
 		snprintf(swaps[ev->ref].stage, sizeof swaps[0].stage, "%s", ev->what);
+		if (stuck_armed && !stuck_swap && strcmp(ev->what, "wait_insert") == 0)
+			stuck_swap = ev->ref;
 		return;
 	}
 	if (ev->type == EV_SWAP_ENDED) {
 		swaps[ev->ref].ended = true;
 		swaps[ev->ref].completed = ev->on;
+		trace("swap %" PRId64 " %s%s", ev->ref, ev->on ? "completed" : "aborted: ",
+		      ev->on || !ev->what ? "" : ev->what);
 		return;
 	}
 	struct store_swap s;
@@ -368,6 +399,34 @@ static bool fit_for(enum kind k, int i)
 	       slots_state(i) != SLOT_CHARGED && r->soc < station_cfg.rack.charged_soc - 3;
 }
 
+/* An armed stuck lock goes on the door the rider is about to put a
+ * battery behind, once its bolt reads back (unlocked, so it stays back):
+ * the swap flow must find that it does not lock. Staff repair it and
+ * release the slot half an hour later. */
+static void stuck_door(int64_t swap)
+{
+	struct store_swap s;
+	bool found;
+
+	stuck_swap = 0;
+	if (strcmp(swaps[swap].stage, "wait_insert") != 0)
+		return; /* the rider was quicker: the next swap's door */
+	assert_int_equal(store_swap_get(station_store, swap, &s, &found), SW_OK);
+	if (!found || slot_injected(s.slot_in) || ninj == MAX_INJ)
+		return;
+	if (rack_reading(slots_index(s.slot_in))->locked) {
+		stuck_swap = swap;
+		return;
+	}
+	stuck_armed = false;
+	struct injection *j = &inj[ninj++];
+
+	*j = (struct injection){ .kind = K_STUCK, .slot = s.slot_in, .at = now_ms(),
+				 .stop_at = now_ms() + 30 * 60000LL };
+	station_sim("{\"op\":\"fault\",\"slot\":%d,\"kind\":\"stuck_lock\"}", j->slot);
+	trace("inject stuck_lock slot %d (swap %" PRId64 ")", j->slot, swap);
+}
+
 /* The verb that makes kind happen on slot n, and how long it lasts. */
 static void start_fault(struct injection *j)
 {
@@ -406,6 +465,7 @@ static void start_fault(struct injection *j)
 			    uniform(1, 1000000));
 		j->stop_at = j->at + uniform(3, 10) * 60000LL;
 		return;
+	case K_STUCK:
 	case K_WARM:
 	case K_COUNT:
 		return;
@@ -421,8 +481,14 @@ static void stop_fault(struct injection *j)
 		station_sim("{\"op\":\"noise\",\"rate\":0}");
 	else
 		station_sim("{\"op\":\"fault\",\"slot\":%d,\"kind\":\"clear\"}", j->slot);
+	/* SW_EEXIST: the swap flow never took it out of service (a miss) */
+	enum sw_err e = j->kind == K_STUCK ? ledger_slot_quarantine(j->slot, false, "soak: lock repaired",
+								     "soak") : SW_OK;
+	if (e != SW_OK && e != SW_EEXIST)
+		fail_msg("slot %d: the release could not be recorded: %s", j->slot, sw_strerror(e));
 	if (j->kind != K_OVERTEMP && j->kind != K_HEATING)
 		j->end = now_ms();
+	trace("stop %s slot %d", kind_name[j->kind], j->slot);
 }
 
 /* A new injection of a random kind on a random fit slot; none while the
@@ -438,8 +504,14 @@ static void inject(void)
 	station_run_ms(uniform(1, 999));
 	int a = active_injections(&noise);
 
-	if (noise || a >= MAX_ACTIVE || (k == K_NOISE && a > 0) || ninj == MAX_INJ) {
+	if (noise || a >= MAX_ACTIVE || (k == K_NOISE && a > 0) || ninj == MAX_INJ ||
+	    (k == K_STUCK && stuck_armed)) {
 		next_fault = now_ms() + 60000;
+		return;
+	}
+	if (k == K_STUCK) {
+		stuck_armed = true;
+		next_fault = now_ms() + poisson_ms(FAULT_MEAN_S);
 		return;
 	}
 	for (int i = 0; k != K_NOISE && i < NSLOTS; i++)
@@ -458,6 +530,8 @@ static void inject(void)
 		slots_battery(i, &j->battery);
 	}
 	start_fault(j);
+	trace("inject %s slot %d battery %" PRIu64 " until t=%" PRId64, kind_name[k], j->slot,
+	      j->battery, j->stop_at / 1000);
 	next_fault = now_ms() + poisson_ms(FAULT_MEAN_S);
 }
 
@@ -740,6 +814,8 @@ static void test_soak(void **state)
 	while (now_ms() < end_ms) {
 		if (now_ms() >= next_fault && now_ms() < end_ms - TAIL_S * 1000LL)
 			inject();
+		if (stuck_swap)
+			stuck_door(stuck_swap);
 		for (int k = 0; k < ninj; k++)
 			if (!inj[k].settled)
 				follow(&inj[k]);
@@ -760,6 +836,7 @@ int main(void)
 	days = (int)env_num("SOAK_DAYS", 7, 1, 365);
 	seed = env_num("SOAK_SEED", (uint64_t)time(NULL), 0, UINT64_MAX);
 	rng = seed;
+	verbose = env_num("SOAK_VERBOSE", 0, 0, 1);
 	printf("soak: seed %" PRIu64 ", %d days\n", seed, days);
 	log_set_level(LOG_ERR); /* the summary is what this shows */
 	return cmocka_run_group_tests(tests, NULL, NULL);
