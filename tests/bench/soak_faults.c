@@ -48,8 +48,9 @@
 #define TAIL_S (4 * 3600)      /* no injection in the last hours: everything must clear */
 #define GRACE_S 180            /* the detectors' own delays (bus window, polls) */
 #define COOL_C 46.0            /* a heated battery is back to normal under this */
-#define MAX_INJ 512
-#define MAX_FAULTS 2048
+#define MAX_DAYS 60
+#define MAX_INJ 2048
+#define MAX_FAULTS 16384
 #define MAX_SWAPS 8192
 
 /* What is injected, and K_WARM: a battery charging warmed past a
@@ -368,13 +369,15 @@ static bool slot_injected(int n)
 	return false;
 }
 
+/* Injections under way (warm batteries are not), and whether one is line
+ * noise. */
 static int active_injections(bool *noise)
 {
 	int a = 0;
 
 	*noise = false;
 	for (int k = 0; k < ninj; k++)
-		if (!inj[k].settled) {
+		if (!inj[k].settled && inj[k].kind != K_WARM) {
 			a++;
 			*noise |= inj[k].kind == K_NOISE;
 		}
@@ -833,7 +836,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_soak, setup, teardown),
 	};
 
-	days = (int)env_num("SOAK_DAYS", 7, 1, 365);
+	days = (int)env_num("SOAK_DAYS", 7, 1, MAX_DAYS);
 	seed = env_num("SOAK_SEED", (uint64_t)time(NULL), 0, UINT64_MAX);
 	rng = seed;
 	verbose = env_num("SOAK_VERBOSE", 0, 0, 1);
