@@ -604,19 +604,19 @@ static void rider_step(struct rider *r)
 		} else if (now - r->since > RIDER_PATIENCE_S * 1000LL) {
 			ngave_up++;
 			r->busy = false;
+			return;
 		} else {
 			r->next = now + uniform(60, 180) * 1000LL;
 			return;
 		}
 	}
 	r->next = now + 1000;
-	if (!r->busy)
-		return;
 	if (swaps[r->swap].ended) {
 		rider_done(r);
 		return;
 	}
 	assert_int_equal(store_swap_get(station_store, r->swap, &s, &found), SW_OK);
+	assert_true(found);
 	if (r->phase == 1 && strcmp(swaps[r->swap].stage, "wait_insert") == 0) {
 		if (station_sim_try("{\"op\":\"return\",\"slot\":%d,\"battery\":%" PRIu64 ",\"soc\":%d,"
 				    "\"soh\":%d,\"dwell\":%d}", s.slot_in, next_battery, uniform(10, 30),
