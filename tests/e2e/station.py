@@ -174,6 +174,7 @@ class Station:
 
     def _start_swapd(self):
         self.daemon.start()
+        self.ready_at = time.monotonic()  # READY=1 received
         self.log = LogPump(self.daemon.proc.stderr)
         wait_until(lambda: all(s["online"] for s in slots_of(self.daemon).values()), 20,
                    "every slot online in swapd")
