@@ -174,6 +174,12 @@ def test_bus_errors(fleet_station):
     e = raised(st, "bus_errors", timeout=130)
     assert e["action"] == "repeat the request (the rack retries)", e
     assert "damaged frames" in st.fault(e["fault"])["detail"]
-    st.wait_staff_line("Slot {slot} has communication errors".replace("{slot}", ""))
+    # The catalogue's "Slot {slot} has communication errors" for a fault of
+    # the whole bus (slot none) reads "Slot 0 ...": reported, not ruled here.
+    wait_until(lambda: any("communication errors" in x["text"]
+                           for x in st.kiosk_view()["staff"]["faults"]), 5, "the kiosk line")
+    # the clearing needs a second clean window and has no unit test yet
+    # (FAULTS.md, Tests): the noise stops, the slots answer
     st.sim.op("noise", rate=0)
-    assert all(s["online"] for s in slots_of(st.daemon).values())
+    wait_until(lambda: all(s["online"] for s in slots_of(st.daemon).values()), 10,
+               "every slot online")
