@@ -10,7 +10,7 @@ left to tests/unit/test_fault_battery.c. temperature_rise's detection
 takes 60 s of readings at least: the one slow test here."""
 import pytest
 
-from station import broker, fleet_station, kiosk_section  # noqa: F401 (the fixtures)
+from station import broker, fleet_station, kiosk_section  # noqa: F401 (broker, fleet_station: fixtures)
 from swapd_fixture import slots_of, wait_until
 
 # under the firmware's own cut at 60 C, so that it is swapd that acts

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from station import broker, fleet_station, kiosk_section  # noqa: F401 (the fixtures)
+from station import broker, fleet_station, kiosk_section  # noqa: F401 (broker, fleet_station: fixtures)
 from swapd_fixture import slots_of, wait_until
 
 SWAP = {"insert_timeout_s": 10, "take_timeout_s": 10, "door_close_timeout_s": 5,
