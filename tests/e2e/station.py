@@ -24,13 +24,78 @@ import time
 
 import pytest
 
-from conftest import ROOT, bin_path
+from conftest import ROOT, bin_path, read_line, stop
 from swapd_fixture import Daemon, RackSim, rack_config, read_reply, slots_of, wait_until
+from test_sync import SID, Broker, free_port
 
 STATION = "ST-DEL-001"
 KID = "k1"
 K1 = base64.b64encode(bytes(range(32))).decode()  # token.md's test key k1
 PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
+
+
+class Fleet:
+    """mosquitto_sub on the replies and the events of station sid;
+    mosquitto_pub to send. Payloads that are not JSON are kept as text."""
+
+    def __init__(self, port, sid=SID):
+        self.port = port
+        self.cmd = f"swap/v1/{sid}/cmd"
+        self.proc = subprocess.Popen(
+            ["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-h", "127.0.0.1", "-q", "1",
+             "-d", "-F", "M\t%t\t%p", "-t", f"{self.cmd}/reply", "-t", f"swap/v1/{sid}/event",
+             "-t", f"swap/v1/{sid}/birth"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.subscribed.wait(10):
+            self.close()
+            raise AssertionError("mosquitto_sub did not subscribe")
+
+    def _read(self):
+        while True:
+            line = read_line(self.proc.stdout, 3600)
+            if line is None:
+                return
+            if "received SUBACK" in line:
+                self.subscribed.set()
+            if line.startswith("M\t"):
+                _, topic, payload = line.split("\t", 2)
+                with self.lock:
+                    self.msgs.append((topic.rsplit("/", 1)[1], json.loads(payload)))
+
+    def of(self, kind):
+        with self.lock:
+            return [p for (t, p) in self.msgs if t == kind]
+
+    def replies(self, cid):
+        return [r for r in self.of("reply") if r.get("id") == cid]
+
+    def rejections(self):
+        return [e for e in self.of("event") if e["type"] == "cmd.rejected"]
+
+    def send_raw(self, payload, topic=None):
+        args = ["mosquitto_pub", "-p", str(self.port), "-h", "127.0.0.1", "-q", "1",
+                "-t", topic or self.cmd]
+        if isinstance(payload, bytes) and len(payload) > 4096:
+            subprocess.run(args + ["-s"], input=payload, check=True, timeout=10)
+        else:
+            subprocess.run(args + ["-m", payload], check=True, timeout=10)
+
+    def send(self, cid, cmd, **args):
+        self.send_raw(json.dumps({"id": cid, "cmd": cmd, "args": args}))
+
+    def ask(self, cid, cmd, **args):
+        """Sends a command and waits for its (next) reply."""
+        n = len(self.replies(cid))
+        self.send(cid, cmd, **args)
+        wait_until(lambda: len(self.replies(cid)) > n, 10, f"the reply to {cid}")
+        return self.replies(cid)[n]
+
+    def close(self):
+        stop(self.proc)
 
 
 class LogPump:
@@ -109,6 +174,7 @@ class Station:
 
     def _start_swapd(self):
         self.daemon.start()
+        self.ready_at = time.monotonic()  # READY=1 received
         self.log = LogPump(self.daemon.proc.stderr)
         wait_until(lambda: all(s["online"] for s in slots_of(self.daemon).values()), 20,
                    "every slot online in swapd")
@@ -226,6 +292,58 @@ class Station:
         events = self.outbox_events()
         return events[-1][0] if events else 0
 
+    # --- faults (daemon/FAULTS.md): the fleet's events, swapctl, the kiosk
+
+    def heard(self, type, pred=None):
+        """The events of this type the fleet (st.fleet) received so far,
+        in order, those matching pred(payload) when given."""
+        return [e for e in self.fleet.of("event")
+                if e["type"] == type and (pred is None or pred(e))]
+
+    def wait_heard(self, type, pred=None, timeout=10):
+        """The first event of this type (matching pred) at the fleet, once
+        it is there."""
+        wait_until(lambda: self.heard(type, pred), timeout, f"a {type} event at the fleet")
+        return self.heard(type, pred)[0]
+
+    def faults(self, all=False):
+        """`swapctl faults` (with all=true: the cleared ones too)."""
+        out = self.swapctl("faults", *(["all=true"] if all else []))
+        assert out.returncode == 0, out.stderr
+        return out.json["faults"]
+
+    def fault(self, fault_id):
+        """One fault by id from `swapctl faults all=true`."""
+        return next(f for f in self.faults(all=True) if f["fault"] == fault_id)
+
+    def wait_action(self, fault_id, action, outcome="ok", timeout=5):
+        """The fault's level-1 action once its recorded outcome starts with
+        outcome; the action as `swapctl faults` shows it."""
+        def match():
+            return [a for a in self.fault(fault_id)["actions"]
+                    if a["action"] == action and a["outcome"].startswith(outcome)]
+        wait_until(match, timeout, f"{action!r}: {outcome!r} on fault {fault_id}")
+        return match()[0]
+
+    def kiosk_view(self):
+        r = self.swapctl("kiosk-view")
+        assert r.returncode == 0, r.stderr
+        return r.json.get("result", r.json)
+
+    def staff_session(self, staff="staff-17"):
+        """A staff badge scanned at the kiosk: its session's panel opens."""
+        assert self.scanned(self.badge(staff)) == "ok"
+        wait_until(lambda: self.kiosk_view().get("staff"), 5, "the staff panel")
+
+    def wait_staff_line(self, text, under="faults", timeout=5):
+        """The staff panel's line (under faults or tickets) whose text is
+        text, once the kiosk shows it."""
+        def find():
+            staff = self.kiosk_view().get("staff") or {}
+            return [x for x in staff.get(under, []) if x["text"] == text]
+        wait_until(find, timeout, f"{text!r} under the staff panel's {under}")
+        return find()[0]
+
     # --- the rack and its riders (rack-sim's verbs)
 
     def sim_slot(self, slot):
@@ -277,4 +395,60 @@ def station(tmp_path):
 
     yield start
     for st in made:
+        st.close()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """mosquitto on a free loopback port, stopped at the end of the test."""
+    b = Broker(tmp_path).start()
+    yield b
+    b.stop()
+
+
+def sync_section(broker):
+    """swapd's sync section for broker, with short reconnect times."""
+    return {"host": "127.0.0.1", "port": broker.port, "backoff_min_ms": 100,
+            "backoff_max_ms": 500, "keepalive_s": 5}
+
+
+def kiosk_section():
+    """swapd's kiosk section: the shipped page and catalogues, a free port
+    (the staff panel's lines are in its catalogue's words)."""
+    return {"assets": os.path.join(ROOT, "daemon", "kiosk"), "port": free_port()}
+
+
+@pytest.fixture
+def fleet_station(tmp_path, broker):
+    """Factory: fleet_station(slots=3, batteries={...}, config={...},
+    before=fn) starts a Station connected to broker (its sync section
+    added to config) and returns it once every slot is online and sync is
+    connected, with st.fleet a Fleet (mosquitto_sub) on its replies and
+    events. before(sim) runs on rack-sim before swapd starts (a battery
+    made faulty before swapd ever reads it). Everything is stopped at the
+    end of the test, also on failure."""
+    made = []
+
+    def start(slots=3, batteries=None, config=None, before=None, **kw):
+        cfg = dict(config or {})
+        cfg["sync"] = dict(sync_section(broker), **cfg.get("sync", {}))
+        d = tmp_path / f"st{len(made)}" if made else tmp_path
+        d.mkdir(exist_ok=True)
+        st = Station(d, slots=slots, batteries=batteries, config=cfg, **kw)
+        st.fleet = None
+        made.append(st)
+        st.sim.start()
+        if before:
+            before(st.sim)
+        for slot, props in st._batteries.items():
+            st.sim.op("insert", slot=slot, force=True, **props)
+        st._start_swapd()
+        wait_until(lambda: st.request("sync")["result"]["state"] == "connected", 10, "connected")
+        st.fleet = Fleet(broker.port, STATION)
+        return st
+
+    yield start
+    for st in made:
+        if st.fleet:
+            st.fleet.close()
         st.close()

@@ -5,92 +5,18 @@ command and its reply, a repeated id (the same reply and one effect, also
 after a restart of swapd), garbage: each gets a reply and/or a
 cmd.rejected event, and swapd goes on answering; and ticket.ack of a real
 level-3 ticket, opened by an unknown battery returned in a swap."""
-import json
 import os
-import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import ROOT, read_line, stop
-from station import STATION, Station
+from conftest import ROOT
+from station import Fleet, broker, fleet_station  # noqa: F401 (Fleet for others, the fixtures)
 from swapd_fixture import Daemon, RackSim, rack_config, slots_of, wait_until
-from test_sync import SID, Broker, sync_config
+from test_sync import SID, sync_config
 
 PROFILE = os.path.join(ROOT, "config/profiles/swapd-slot-v1.json")
 CMD = f"swap/v1/{SID}/cmd"
-
-
-class Fleet:
-    """mosquitto_sub on the replies and the events of station sid;
-    mosquitto_pub to send. Payloads that are not JSON are kept as text."""
-
-    def __init__(self, port, sid=SID):
-        self.port = port
-        self.cmd = f"swap/v1/{sid}/cmd"
-        self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", "mosquitto_sub", "-p", str(port), "-h", "127.0.0.1", "-q", "1",
-             "-d", "-F", "M\t%t\t%p", "-t", f"{self.cmd}/reply", "-t", f"swap/v1/{sid}/event",
-             "-t", f"swap/v1/{sid}/birth"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self.msgs = []
-        self.lock = threading.Lock()
-        self.subscribed = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.subscribed.wait(10):
-            self.close()
-            raise AssertionError("mosquitto_sub did not subscribe")
-
-    def _read(self):
-        while True:
-            line = read_line(self.proc.stdout, 3600)
-            if line is None:
-                return
-            if "received SUBACK" in line:
-                self.subscribed.set()
-            if line.startswith("M\t"):
-                _, topic, payload = line.split("\t", 2)
-                with self.lock:
-                    self.msgs.append((topic.rsplit("/", 1)[1], json.loads(payload)))
-
-    def of(self, kind):
-        with self.lock:
-            return [p for (t, p) in self.msgs if t == kind]
-
-    def replies(self, cid):
-        return [r for r in self.of("reply") if r.get("id") == cid]
-
-    def rejections(self):
-        return [e for e in self.of("event") if e["type"] == "cmd.rejected"]
-
-    def send_raw(self, payload, topic=None):
-        args = ["mosquitto_pub", "-p", str(self.port), "-h", "127.0.0.1", "-q", "1",
-                "-t", topic or self.cmd]
-        if isinstance(payload, bytes) and len(payload) > 4096:
-            subprocess.run(args + ["-s"], input=payload, check=True, timeout=10)
-        else:
-            subprocess.run(args + ["-m", payload], check=True, timeout=10)
-
-    def send(self, cid, cmd, **args):
-        self.send_raw(json.dumps({"id": cid, "cmd": cmd, "args": args}))
-
-    def ask(self, cid, cmd, **args):
-        """Sends a command and waits for its (next) reply."""
-        n = len(self.replies(cid))
-        self.send(cid, cmd, **args)
-        wait_until(lambda: len(self.replies(cid)) > n, 10, f"the reply to {cid}")
-        return self.replies(cid)[n]
-
-    def close(self):
-        stop(self.proc)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path).start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture
@@ -241,63 +167,54 @@ def test_garbage_gets_a_reply_or_a_rejection_and_swapd_goes_on(station, fleet):
 
 
 @pytest.fixture
-def rack_station(tmp_path, broker):
+def rack_station(fleet_station):
     """A station with a scanner, keys and rack-sim (tests/e2e/station.py),
     one charged battery in slot 1, connected to the broker; and off the
     rack battery 777, whose BMS talks nonsense (made so in slot 3 before
     swapd starts, so that swapd never reads it sane)."""
-    st = Station(tmp_path, slots=3,
-                 config={"sync": {"host": "127.0.0.1", "port": broker.port,
-                                  "backoff_min_ms": 100, "backoff_max_ms": 500, "keepalive_s": 5},
-                         "swap": {"insert_timeout_s": 10, "door_close_timeout_s": 5}})
-    try:
-        st.sim.start()
-        st.sim.op("insert", slot=3, battery=777, force=True)
-        st.sim.op("fault", slot=3, kind="bms_nonsense")
-        st.sim.op("remove", slot=3, force=True)
-        st.sim.op("insert", slot=1, battery=4201, soc=100, soh=97, force=True)
-        st._start_swapd()
-        wait_until(lambda: st.request("sync")["result"]["state"] == "connected", 10, "connected")
-        wait_until(lambda: slots_of(st.daemon)[1]["battery"] == "BAT-04201", 10,
-                   "swapd to read the charged battery")
-        yield st
-    finally:
-        st.close()
+    def nonsense_777(sim):
+        sim.op("insert", slot=3, battery=777, force=True)
+        sim.op("fault", slot=3, kind="bms_nonsense")
+        sim.op("remove", slot=3, force=True)
+
+    st = fleet_station(slots=3, batteries={1: dict(battery=4201, soc=100, soh=97)},
+                       config={"swap": {"insert_timeout_s": 10, "door_close_timeout_s": 5}},
+                       before=nonsense_777)
+    wait_until(lambda: slots_of(st.daemon)[1]["battery"] == "BAT-04201", 10,
+               "swapd to read the charged battery")
+    return st
 
 
-def test_ticket_ack_of_a_real_ticket(broker, rack_station):
+def test_ticket_ack_of_a_real_ticket(rack_station):
     """An unknown battery returned in a swap on rack-sim opens the level-3
     ticket F<fault> (daemon/FAULTS.md); the fleet's ticket.ack takes it:
     ok with its state, again the same (the first taker kept), `swapctl
     faults` shows it acknowledged; a made-up ticket is unknown_ticket."""
     st = rack_station
-    fleet = Fleet(broker.port, STATION)
+    fleet = st.fleet
 
     def heard(kind):
         return [e for e in fleet.of("event") if e["type"] == kind]
 
-    try:
-        assert st.scanned(st.token("S", subject="u-1")) == "ok"
-        wait_until(lambda: not st.sim_slot(2)["lock_closed"], 5, "slot 2 unlocked")
-        assert st.rider_return(2, 777)["ok"]
-        wait_until(lambda: heard("ticket.opened"), 15, "ticket.opened at the fleet")
-        raised, opened = heard("fault.raised")[0], heard("ticket.opened")[0]
-        assert raised["code"] == "unknown_battery" and raised["slot"] == 2 and raised["level"] == 3
-        ticket = opened["ticket"]
-        assert ticket == f"F{raised['fault']}" and opened["fault"] == raised["fault"]
+    assert st.scanned(st.token("S", subject="u-1")) == "ok"
+    wait_until(lambda: not st.sim_slot(2)["lock_closed"], 5, "slot 2 unlocked")
+    assert st.rider_return(2, 777)["ok"]
+    wait_until(lambda: heard("ticket.opened"), 15, "ticket.opened at the fleet")
+    raised, opened = heard("fault.raised")[0], heard("ticket.opened")[0]
+    assert raised["code"] == "unknown_battery" and raised["slot"] == 2 and raised["level"] == 3
+    ticket = opened["ticket"]
+    assert ticket == f"F{raised['fault']}" and opened["fault"] == raised["fault"]
 
-        r = fleet.ask("a-1", "ticket.ack", ticket=ticket, by="tech-7")
-        assert r["ok"] is True and r["result"] == {"ticket": ticket, "state": "acknowledged"}, r
-        r = fleet.ask("a-2", "ticket.ack", ticket=ticket, by="tech-8")
-        assert r["ok"] is True and r["result"] == {"ticket": ticket, "state": "acknowledged"}, r
-        out = st.swapctl("faults")
-        assert out.returncode == 0, out.stderr
-        f = next(f for f in out.json["faults"] if f["fault"] == raised["fault"])
-        assert f["ticket"]["state"] == "acknowledged" and f["ticket"]["by"] == "tech-7", f
-        assert f["code"] == "unknown_battery" and f["slot"] == 2
-        r = fleet.ask("a-3", "ticket.ack", ticket="F9999", by="tech-7")
-        assert r["ok"] is False and r["error"] == "unknown_ticket"
-        assert fleet.rejections() == []
-    finally:
-        fleet.close()
+    r = fleet.ask("a-1", "ticket.ack", ticket=ticket, by="tech-7")
+    assert r["ok"] is True and r["result"] == {"ticket": ticket, "state": "acknowledged"}, r
+    r = fleet.ask("a-2", "ticket.ack", ticket=ticket, by="tech-8")
+    assert r["ok"] is True and r["result"] == {"ticket": ticket, "state": "acknowledged"}, r
+    out = st.swapctl("faults")
+    assert out.returncode == 0, out.stderr
+    f = next(f for f in out.json["faults"] if f["fault"] == raised["fault"])
+    assert f["ticket"]["state"] == "acknowledged" and f["ticket"]["by"] == "tech-7", f
+    assert f["code"] == "unknown_battery" and f["slot"] == 2
+    r = fleet.ask("a-3", "ticket.ack", ticket="F9999", by="tech-7")
+    assert r["ok"] is False and r["error"] == "unknown_ticket"
+    assert fleet.rejections() == []
 

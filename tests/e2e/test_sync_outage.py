@@ -37,21 +37,14 @@ import time
 
 import pytest
 
-from station import STATION, station  # noqa: F401
+from station import STATION, broker, station  # noqa: F401 (the fixtures)
 from swapd_fixture import wait_until
 from test_swap import swap_row, wait_read, wait_seen_locked, wait_unlocked
-from test_sync import Broker, Sub
+from test_sync import Sub
 
 SWAP = {"insert_timeout_s": 30, "take_timeout_s": 30, "door_close_timeout_s": 5,
         "unlock_timeout_s": 2}
 CHARGED = {n: dict(battery=7000 + n, soc=100 - n, soh=97) for n in range(1, 6)}
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path).start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture
