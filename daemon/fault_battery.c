@@ -68,7 +68,8 @@ static struct charger {
 /* current_mismatch, per slot. */
 static struct current {
 	enum mismatch seen, open;
-	int64_t seen_since;
+	int64_t seen_since;    /* the health read (slow_at) that first showed it */
+	int64_t judged_at;     /* the health read last judged */
 	uint64_t open_battery; /* the battery a dead charger was found with */
 } cur[RACK_MAX_SLOTS];
 
@@ -420,15 +421,20 @@ static bool mismatch_gone(const struct current *c, const struct rack_reading *r,
 
 /* current_mismatch: none while the charger reads back on, or current while
  * it reads back off, for long enough that a reading of the health group
- * lagging the charger's switch is not one. */
+ * lagging the charger's switch is not one. The time is the health reads'
+ * own: a current not read again (a noisy bus failing the health block
+ * while the state still gets through) is old news, not a longer mismatch. */
 static void judge_current(int i, const struct rack_reading *r, uint64_t battery)
 {
 	struct current *c = &cur[i];
-	enum mismatch m = mismatch(r);
-	int64_t now = loop_now();
+	int64_t now = r->slow_at;
 	int n = slots_number(i);
 	char d[128];
 
+	if (now == c->judged_at)
+		return;
+	c->judged_at = now;
+	enum mismatch m = mismatch(r);
 	if (m != c->seen) {
 		c->seen = m;
 		c->seen_since = now;
@@ -470,7 +476,8 @@ static void on_reading(const struct event *ev, void *arg)
 	judge_charger(i, r);
 	if (!slots_battery(i, &id))
 		return;
-	if (!r->health_pending)
+	/* a BMS talking nonsense says nothing of the current either */
+	if (!r->health_pending && !implausible(r))
 		judge_current(i, r, id);
 	if (id != w[i].battery)
 		forget(i, id);
