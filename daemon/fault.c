@@ -27,7 +27,7 @@ static const struct fault_rule rules[FAULT_CODE_COUNT] = {
 	{ FAULT_BUS_ERRORS, "bus_errors", 1, FAULT_BLOCKS_NOTHING, 300, 3600,
 	  "CRC or framing errors on the slot bus" },
 	{ FAULT_OVER_TEMP_WARN, "over_temperature_warning", 1, FAULT_BLOCKS_NOTHING, 300, 0,
-	  "battery warm: charging stopped" },
+	  "battery warm: charging current halved" },
 	{ FAULT_OVER_TEMP, "over_temperature", 1, FAULT_BLOCKS_SLOT, 600, 1800,
 	  "battery over temperature" },
 	{ FAULT_TEMP_RISE, "temperature_rise", 1, FAULT_BLOCKS_SLOT, 600, 1800,

@@ -51,7 +51,7 @@ def test_over_temperature_warning(station):
     st.wait_action(e["fault"], "reduce the charging current")
     assert st.sim_slot(1)["current_limit"] == CHARGE_A / 2
     assert st.sim_slot(1)["charger_on"]
-    st.wait_staff_line("The battery in slot 1 is warm: charging stopped")
+    st.wait_staff_line("The battery in slot 1 is warm: charging slowed")
     assert not st.heard("fault.raised", lambda e: e["code"] != "over_temperature_warning")
 
     st.sim.op("battery", battery=4201, temperature=30)

@@ -176,8 +176,6 @@ def test_bus_errors(fleet_station):
     # communication faults on several slots and blames the bus (FAULTS.md)
     assert (e["level"], e["diagnosis"]["cause"]) in ((1, "bus"), (2, "bus")), e
     assert "damaged frames" in st.fault(e["fault"])["detail"]
-    # The catalogue's "Slot {slot} has communication errors" for a fault of
-    # the whole bus (slot none) reads "Slot 0 ...": reported, not ruled here.
-    wait_until(lambda: any("communication errors" in x["text"]
+    wait_until(lambda: any(x["text"] == "The slots' bus has communication errors"
                            for x in st.kiosk_view()["staff"]["faults"]), 5, "the kiosk line")
     # its clearing needs a second clean window (FAULTS.md, Tests)
