@@ -8,10 +8,8 @@ import socket
 
 import pytest
 
-from station import STATION, Station
+from station import broker, fleet_station  # noqa: F401 (fixtures)
 from swapd_fixture import wait_until
-from test_sync import Broker
-from test_sync_cmd import Fleet
 
 
 class Chip:
@@ -27,61 +25,40 @@ class Chip:
 
 
 @pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
-def station(tmp_path, broker):
+def station(tmp_path, fleet_station):
     """Two slots, a battery charging in slot 1, a mains sense that pulls
     its line low while mains is present, clearing times at 10 %
     (power_lost's 60 s in 6 s)."""
     chip = Chip(tmp_path)
-    st = Station(tmp_path, slots=2,
-                 config={"sync": {"host": "127.0.0.1", "port": broker.port,
-                                  "backoff_min_ms": 100, "backoff_max_ms": 500, "keepalive_s": 5},
-                         "charge": {"auto": True, "retry_s": 5},
-                         "faults": {"clear_after_pct": 10},
-                         "gpio": {"chip": "sim:" + chip.path, "lines": [
-                             {"role": "power_sense", "line": "mains", "active_low": True,
-                              "debounce_ms": 0}]}})
-    try:
-        st.sim.start()
-        st.sim.op("insert", slot=1, battery=4401, soc=50, soh=97, force=True)
-        st._start_swapd()
-        wait_until(lambda: st.request("sync")["result"]["state"] == "connected", 10, "connected")
-        wait_until(lambda: st.sim_slot(1)["charger_on"], 10, "charging on slot 1")
-        st.chip = chip
-        yield st
-    finally:
-        st.close()
+    st = fleet_station(slots=2, batteries={1: dict(battery=4401, soc=50, soh=97)},
+                       config={"charge": {"auto": True, "retry_s": 5},
+                               "faults": {"clear_after_pct": 10},
+                               "gpio": {"chip": "sim:" + chip.path, "lines": [
+                                   {"role": "power_sense", "line": "mains", "active_low": True,
+                                    "debounce_ms": 0}]}})
+    wait_until(lambda: st.sim_slot(1)["charger_on"], 10, "charging on slot 1")
+    st.chip = chip
+    return st
 
 
-def heard(fleet, kind):
-    return [e for e in fleet.of("event") if e["type"] == kind and e.get("code") == "power_lost"]
+def is_power(e):
+    return e["code"] == "power_lost"
 
 
-def test_power_lost_and_back(broker, station):
+def test_power_lost_and_back(station):
     st = station
-    fleet = Fleet(broker.port, STATION)
-    try:
-        assert not any(f["code"] == "power_lost" for f in st.swapctl("faults").json["faults"])
-        st.chip.set("mains=1")  # active low: the sense line released, mains gone
-        wait_until(lambda: not st.sim_slot(1)["charger_on"], 3, "charging off at rack-sim")
-        wait_until(lambda: heard(fleet, "fault.raised"), 5, "fault.raised at the fleet")
-        raised = heard(fleet, "fault.raised")[0]
-        assert raised["slot"] is None or raised["slot"] == 0, raised
-        assert raised["level"] == 1
-        assert st.scanned(st.token("S")) == "unsafe"
-        wait_until(lambda: any(a["outcome"].startswith("ok") for f in st.swapctl("faults").json["faults"]
-                               if f["code"] == "power_lost" for a in f["actions"]),
-                   3, "charging off read back on every slot")
-        assert not st.sim_slot(1)["charger_on"]  # the charge module's retries refused
+    assert not any(f["code"] == "power_lost" for f in st.swapctl("faults").json["faults"])
+    st.chip.set("mains=1")  # active low: the sense line released, mains gone
+    wait_until(lambda: not st.sim_slot(1)["charger_on"], 3, "charging off at rack-sim")
+    raised = st.wait_heard("fault.raised", is_power, 5)
+    assert raised["slot"] is None or raised["slot"] == 0, raised
+    assert raised["level"] == 1
+    assert st.scanned(st.token("S")) == "unsafe"
+    wait_until(lambda: any(a["outcome"].startswith("ok") for f in st.swapctl("faults").json["faults"]
+                           if f["code"] == "power_lost" for a in f["actions"]),
+               3, "charging off read back on every slot")
+    assert not st.sim_slot(1)["charger_on"]  # the charge module's retries refused
 
-        st.chip.set("mains=0")
-        wait_until(lambda: heard(fleet, "fault.cleared"), 9, "fault.cleared at the fleet")
-        wait_until(lambda: st.sim_slot(1)["charger_on"], 6, "charging again")
-    finally:
-        fleet.close()
+    st.chip.set("mains=0")
+    st.wait_heard("fault.cleared", is_power, 9)
+    wait_until(lambda: st.sim_slot(1)["charger_on"], 6, "charging again")
