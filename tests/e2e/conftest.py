@@ -72,3 +72,16 @@ def stop(proc, timeout=5):
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+# The longest tests (--durations prints them), started first: pytest-xdist
+# hands tests out in order, and a three-minute test begun last would leave
+# the other process idle while it runs.
+SLOW_FIRST = ("test_swap_crash.py", "test_demo.py", "::test_bus_errors", "::test_temperature_rise",
+              "::test_outbox_full_and_broker_unreachable")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        return next((k for k, s in enumerate(SLOW_FIRST) if s in item.nodeid), len(SLOW_FIRST))
+    items.sort(key=rank)
