@@ -65,6 +65,14 @@ def test_over_temperature_stops_charging(station):
     wait_until(lambda: not st.sim_slot(1)["charger_on"], 2, "charging off at rack-sim")
     e = raised(st, "over_temperature", 1, "BAT-04201")
     assert e["action"] == "stop charging, lock the door, quarantine the battery", e
+    # level 2's diagnosis rides in fault.raised and in the record: a first
+    # fault of a slot with no history and too few peers to compare is
+    # transient, to be watched (FAULTS.md "Level 2: diagnosis")
+    d = e["diagnosis"]
+    assert (d["by"], d["cause"], d["action"], d["level"]) == \
+        ("heuristic", "transient", "watch", 1), d
+    assert 0 < d["likelihood"] <= 1, d
+    assert st.fault(e["fault"])["diagnosis"] == d
     stop = st.wait_action(e["fault"], "stop charging")
     # read back at the controller within a poll cycle of the reading
     # (50 ms here, three slots a cycle: well under half a second)
