@@ -25,6 +25,7 @@ static const char *const names[EV_COUNT] = {
 	[EV_TRANSPORT_DONE] = "transport_done",
 	[EV_STAFF_SESSION] = "staff_session",
 	[EV_FAULT_CHANGED] = "fault_changed",
+	[EV_MAINS_CHANGED] = "mains_changed",
 };
 
 enum sw_err event_subscribe(enum event_type type, event_fn fn, void *arg)

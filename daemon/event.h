@@ -58,6 +58,8 @@ enum event_type {
 	EV_FAULT_CHANGED,     /* ref: fault id; what: "raised", "updated",
 			       * "ticket", "acknowledged", "cleared"; on: still
 			       * open; slot_no/slot, battery: the fault's */
+	/* from the GPIO inputs (daemon/slots.c) */
+	EV_MAINS_CHANGED,     /* the power_sense input changed: on: mains present */
 	EV_COUNT
 };
 

@@ -266,6 +266,29 @@ static void door_opened(int i)
 	}
 }
 
+/* Mains, from the power_sense input when the station has one, as soon as
+ * the slots module tells its change (EV_MAINS_CHANGED) and again in each
+ * second's look (its state at start, a change missed): lost,
+ * charging is held off on every slot by the rack, as for the emergency
+ * stop, and the fault blocks new swaps; back, the hold ends unless the
+ * stop is pressed, and the charge module starts charging again. */
+static void look_power(void)
+{
+	bool present;
+
+	if (gpio_get(GPIO_POWER, 0, &present) != SW_OK)
+		return;
+	if (!present && fs.rack)
+		rack_hold_charging_off(true);
+	else if (present && fs.power_lost && fs.rack && health_get("estop") != HEALTH_FAILED)
+		rack_hold_charging_off(false);
+	if (present != !fs.power_lost)
+		log_msg(present ? LOG_NOTICE : LOG_CRIT, "mains %s", present ? "back: charging may resume"
+			: "lost (on the UPS): charging held off on every slot");
+	fs.power_lost = !present;
+	judge_station(D_POWER, !present, "mains lost: the station runs on its UPS");
+}
+
 static void on_event(const struct event *ev, void *arg)
 {
 	(void)arg;
@@ -288,6 +311,9 @@ static void on_event(const struct event *ev, void *arg)
 			fs.seen_closed[ev->slot] = true;
 		judge_slot(ev->slot, D_UNEXPECTED, false, NULL);
 		break;
+	case EV_MAINS_CHANGED:
+		look_power();
+		break;
 	case EV_ESTOP_PRESSED:
 	case EV_ESTOP_RELEASED:
 		/* slots.c has just let charging go with the stop's release:
@@ -303,7 +329,7 @@ static void on_event(const struct event *ev, void *arg)
 
 static const enum event_type watched[] = {
 	EV_SLOT_OFFLINE, EV_SLOT_ONLINE, EV_DOOR_ALARM, EV_DOOR_OPENED, EV_DOOR_CLOSED,
-	EV_ESTOP_PRESSED, EV_ESTOP_RELEASED,
+	EV_ESTOP_PRESSED, EV_ESTOP_RELEASED, EV_MAINS_CHANGED,
 };
 
 /* The power-cycle of slot index i's controller while it is offline: cut,
@@ -426,28 +452,6 @@ static void look_disk(void)
 	fs.disk_low = free_mb < (uint64_t)fs.cfg.disk_min_mb;
 	snprintf(fs.disk_detail, sizeof fs.disk_detail, "%" PRIu64 " MB free on the store's disk (under %d MB)",
 		 free_mb, fs.cfg.disk_min_mb);
-}
-
-/* Mains, from the power_sense input when the station has one (the GPIO
- * callback is the slots module's, so it is read here each second): lost,
- * charging is held off on every slot by the rack, as for the emergency
- * stop, and the fault blocks new swaps; back, the hold ends unless the
- * stop is pressed, and the charge module starts charging again. */
-static void look_power(void)
-{
-	bool present;
-
-	if (gpio_get(GPIO_POWER, 0, &present) != SW_OK)
-		return;
-	if (!present && fs.rack)
-		rack_hold_charging_off(true);
-	else if (present && fs.power_lost && fs.rack && health_get("estop") != HEALTH_FAILED)
-		rack_hold_charging_off(false);
-	if (present != !fs.power_lost)
-		log_msg(present ? LOG_NOTICE : LOG_CRIT, "mains %s", present ? "back: charging may resume"
-			: "lost (on the UPS): charging held off on every slot");
-	fs.power_lost = !present;
-	judge_station(D_POWER, !present, "mains lost: the station runs on its UPS");
 }
 
 /* The outbox, the broker, the clock and the store. */

@@ -432,6 +432,10 @@ static void on_gpio_input(enum gpio_role role, int slot, bool active, void *arg)
 		event_publish(&ev);
 		return;
 	}
+	if (role == GPIO_POWER) {
+		publish(EV_MAINS_CHANGED, -1, 0, active);
+		return;
+	}
 	if (role != GPIO_ESTOP || active == estop)
 		return;
 	estop = active;
