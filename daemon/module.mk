@@ -30,7 +30,7 @@ $(O)/bin/swapd: $(O)/obj/daemon/main.o $(SWAPD_CORE_OBJS) $$(DRIVER_OBJS)
 BINS += $(O)/bin/swapctl
 BIN_PROGS += swapctl
 
-$(O)/bin/swapctl: $(O)/obj/tools/swapctl.o $(O)/obj/tools/swapctl_kiosk.o
+$(O)/bin/swapctl: $(O)/obj/tools/swapctl.o $(O)/obj/tools/swapctl_kiosk.o $(O)/obj/tools/swapctl_faults.o
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIB_JSON)
 

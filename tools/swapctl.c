@@ -149,7 +149,7 @@ fail:
 	return NULL;
 }
 
-static const char *str(json_object *o, const char *key)
+const char *swapctl_str(json_object *o, const char *key)
 {
 	json_object *v;
 
@@ -195,9 +195,9 @@ static void print_slots(json_object *r)
 		json_object_object_get_ex(s, "faults", &faults);
 		const char *f = faults && json_object_array_length(faults) ?
 				json_object_get_string(json_object_array_get_idx(faults, 0)) : "-";
-		printf("%-4s %-4s %-11s %-10s %s %-6s %-8s %-6s %s\n", str(s, "slot"), str(s, "unit"),
-		       str(s, "state"), has ? json_object_get_string(bat) : "-", nums, str(s, "door"),
-		       str(s, "lock"), f, str(s, "read_at"));
+		printf("%-4s %-4s %-11s %-10s %s %-6s %-8s %-6s %s\n", swapctl_str(s, "slot"), swapctl_str(s, "unit"),
+		       swapctl_str(s, "state"), has ? json_object_get_string(bat) : "-", nums, swapctl_str(s, "door"),
+		       swapctl_str(s, "lock"), f, swapctl_str(s, "read_at"));
 	}
 }
 
@@ -241,13 +241,13 @@ static void print_batteries(json_object *r)
 			snprintf(holder + strlen(holder), sizeof holder - strlen(holder), " swap %s",
 				 json_object_get_string(v));
 		if (json_object_object_get_ex(b, "quarantined", &v) && json_object_get_boolean(v))
-			snprintf(note, sizeof note, "quarantined: %s", str(b, "reason"));
+			snprintf(note, sizeof note, "quarantined: %s", swapctl_str(b, "reason"));
 		if (json_object_object_get_ex(b, "unseen_since", &v) && v)
 			snprintf(note + strlen(note), sizeof note - strlen(note),
 				 "%sthe slot's sensor lost it at %s", note[0] ? "; " : "",
 				 json_object_get_string(v));
-		printf("%-10s %-9s %-4s %-20s %s %s %s %-24s %-24s %s\n", str(b, "battery"),
-		       str(b, "place"), dash(b, "slot"), holder, soc, soh, cycles, dash(b, "since"),
+		printf("%-10s %-9s %-4s %-20s %s %s %s %-24s %-24s %s\n", swapctl_str(b, "battery"),
+		       swapctl_str(b, "place"), dash(b, "slot"), holder, soc, soh, cycles, dash(b, "since"),
 		       dash(b, "read_at"), note[0] ? note : "-");
 	}
 }
@@ -271,8 +271,8 @@ static void print_swap_list(json_object *r, const char *key, const char *title)
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
 		printf("  %-6s %-14.14s %-11s in %-3s out %-3s %-10s %-10s %sZ %8s %s%s%s\n",
-		       str(w, "swap"), str(w, "user"), str(w, "stage"), str(w, "slot_in"),
-		       str(w, "slot_out"), dash(w, "battery_in"), dash(w, "battery_out"), when,
+		       swapctl_str(w, "swap"), swapctl_str(w, "user"), swapctl_str(w, "stage"), swapctl_str(w, "slot_in"),
+		       swapctl_str(w, "slot_out"), dash(w, "battery_in"), dash(w, "battery_out"), when,
 		       took, dash(w, "result"), has_why ? " " : "", has_why ? why : "");
 	}
 }
@@ -283,8 +283,7 @@ static void print_swaps(json_object *r)
 	print_swap_list(r, "recent", "recent");
 }
 
-/* "45s", "12m05s", "1h01m": a wait as a person reads it. */
-static const char *duration(int64_t s, char *buf, size_t len)
+const char *swapctl_duration(int64_t s, char *buf, size_t len)
 {
 	if (s < 60)
 		snprintf(buf, len, "%llds", (long long)s);
@@ -302,7 +301,7 @@ static void print_queue(json_object *r)
 
 	printf("%lld of %lld waiting; %lld charged, %lld charging; a swap takes %s (%lld seen)\n",
 	       (long long)num(r, "waiting"), (long long)num(r, "capacity"), (long long)num(r, "charged"),
-	       (long long)num(r, "charging"), duration(num(r, "swap_s"), eta, sizeof eta),
+	       (long long)num(r, "charging"), swapctl_duration(num(r, "swap_s"), eta, sizeof eta),
 	       (long long)num(r, "swaps_seen"));
 	if (json_object_object_get_ex(r, "entries", &list) && json_object_array_length(list) > 0) {
 		printf("%-4s %-7s %-20s %-7s %-12s %7s %8s %s\n", "POS", "TICKET", "USER", "SOURCE",
@@ -312,10 +311,10 @@ static void print_queue(json_object *r)
 			bool charging = json_object_object_get_ex(e, "waits_for_charging", &v) &&
 					json_object_get_boolean(v);
 			bool may = json_object_object_get_ex(e, "may_swap", &v) && json_object_get_boolean(v);
-			printf("%-4s %-7s %-20s %-7s %-12s %7s %8s %s\n", str(e, "position"), str(e, "ticket"),
-			       str(e, "user"), str(e, "source"), str(e, "arrival"),
+			printf("%-4s %-7s %-20s %-7s %-12s %7s %8s %s\n", swapctl_str(e, "position"), swapctl_str(e, "ticket"),
+			       swapctl_str(e, "user"), swapctl_str(e, "source"), swapctl_str(e, "arrival"),
 			       json_object_object_get_ex(e, "distance_m", &v) && v ? json_object_get_string(v) : "-",
-			       duration(num(e, "eta_s"), eta, sizeof eta),
+			       swapctl_duration(num(e, "eta_s"), eta, sizeof eta),
 			       may ? "may swap now" : charging ? "waits for charging" : "");
 		}
 	}
@@ -324,9 +323,9 @@ static void print_queue(json_object *r)
 	printf("%-7s %-20s %-7s %-10s %8s %8s\n", "TICKET", "USER", "SOURCE", "LEFT", "WAITED", "ETA");
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *e = json_object_array_get_idx(list, i);
-		printf("%-7s %-20s %-7s %-10s %8s %8s\n", str(e, "ticket"), str(e, "user"), str(e, "source"),
-		       str(e, "reason"), duration(num(e, "waited_s"), waited, sizeof waited),
-		       duration(num(e, "eta_s"), eta, sizeof eta));
+		printf("%-7s %-20s %-7s %-10s %8s %8s\n", swapctl_str(e, "ticket"), swapctl_str(e, "user"), swapctl_str(e, "source"),
+		       swapctl_str(e, "reason"), swapctl_duration(num(e, "waited_s"), waited, sizeof waited),
+		       swapctl_duration(num(e, "eta_s"), eta, sizeof eta));
 	}
 }
 
@@ -335,17 +334,17 @@ static void print_status(json_object *r)
 	int64_t up = num(r, "uptime_s");
 	json_object *subs;
 
-	printf("swapd %s, station %s, up %lldd %02lld:%02lld:%02lld, health %s\n", str(r, "version"),
-	       str(r, "station"), (long long)(up / 86400), (long long)(up / 3600 % 24),
-	       (long long)(up / 60 % 60), (long long)(up % 60), str(r, "health"));
-	printf("boot %s, config %s (digest %.12s)\n", str(r, "boot"), str(r, "config_path"),
-	       str(r, "config_digest"));
+	printf("swapd %s, station %s, up %lldd %02lld:%02lld:%02lld, health %s\n", swapctl_str(r, "version"),
+	       swapctl_str(r, "station"), (long long)(up / 86400), (long long)(up / 3600 % 24),
+	       (long long)(up / 60 % 60), (long long)(up % 60), swapctl_str(r, "health"));
+	printf("boot %s, config %s (digest %.12s)\n", swapctl_str(r, "boot"), swapctl_str(r, "config_path"),
+	       swapctl_str(r, "config_digest"));
 	if (!json_object_object_get_ex(r, "subsystems", &subs) ||
 	    !json_object_is_type(subs, json_type_array))
 		return;
 	for (size_t i = 0; i < json_object_array_length(subs); i++) {
 		json_object *s = json_object_array_get_idx(subs, i);
-		printf("  %-10s %-9s %s\n", str(s, "name"), str(s, "state"), str(s, "detail"));
+		printf("  %-10s %-9s %s\n", swapctl_str(s, "name"), swapctl_str(s, "state"), swapctl_str(s, "detail"));
 	}
 }
 
@@ -398,7 +397,7 @@ static json_object *find_command(json_object *list, const char *cmd)
 {
 	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
 		json_object *c = json_object_array_get_idx(list, i);
-		if (strcmp(str(c, "name"), cmd) == 0)
+		if (strcmp(swapctl_str(c, "name"), cmd) == 0)
 			return c;
 	}
 	return NULL;
@@ -416,18 +415,18 @@ static json_object *spec_args(json_object *c)
 static void synopsis(json_object *c, char *out, size_t len)
 {
 	json_object *args = spec_args(c);
-	size_t n = (size_t)snprintf(out, len, "%s", str(c, "name"));
+	size_t n = (size_t)snprintf(out, len, "%s", swapctl_str(c, "name"));
 
 	for (size_t i = 0; args && i < json_object_array_length(args) && n < len; i++) {
 		json_object *a = json_object_array_get_idx(args, i), *req;
 		char word[40];
 		bool required = json_object_object_get_ex(a, "required", &req) &&
 				json_object_get_boolean(req);
-		if (strcmp(str(a, "type"), "on-off") == 0)
+		if (strcmp(swapctl_str(a, "type"), "on-off") == 0)
 			snprintf(word, sizeof word, "on|off");
 		else
 			for (size_t k = 0; k < sizeof word; k++)
-				if (!(word[k] = (char)toupper((unsigned char)str(a, "name")[k])))
+				if (!(word[k] = (char)toupper((unsigned char)swapctl_str(a, "name")[k])))
 					break;
 		word[sizeof word - 1] = '\0';
 		n += (size_t)snprintf(out + n, len - n, required ? " %s" : " [%s]", word);
@@ -448,7 +447,7 @@ static void print_commands(FILE *f, json_object *list)
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *c = json_object_array_get_idx(list, i);
 		synopsis(c, syn, sizeof syn);
-		fprintf(f, "  %-*s %-6s  %s\n", width, syn, str(c, "level"), str(c, "help"));
+		fprintf(f, "  %-*s %-6s  %s\n", width, syn, swapctl_str(c, "level"), swapctl_str(c, "help"));
 	}
 }
 
@@ -484,7 +483,7 @@ static void usage(FILE *f, const char *path, int timeout_ms)
  * the type goes as a string, so that the daemon says what is wrong. */
 static json_object *typed_value(json_object *a, const char *s)
 {
-	const char *type = a ? str(a, "type") : "";
+	const char *type = a ? swapctl_str(a, "type") : "";
 	char *end;
 
 	if (!a)
@@ -508,7 +507,7 @@ static json_object *find_arg(json_object *c, const char *name, size_t n)
 
 	for (size_t i = 0; args && i < json_object_array_length(args); i++) {
 		json_object *a = json_object_array_get_idx(args, i);
-		if (strlen(str(a, "name")) == n && memcmp(str(a, "name"), name, n) == 0)
+		if (strlen(swapctl_str(a, "name")) == n && memcmp(swapctl_str(a, "name"), name, n) == 0)
 			return a;
 	}
 	return NULL;
@@ -549,7 +548,7 @@ static int fill_args(json_object *c, char **words, int n, json_object *args)
 			return EX_USAGE;
 		}
 		a = json_object_array_get_idx(spec, pos++);
-		json_object_object_add(args, str(a, "name"), typed_value(a, words[i]));
+		json_object_object_add(args, swapctl_str(a, "name"), typed_value(a, words[i]));
 	}
 	return 0;
 }
@@ -570,11 +569,13 @@ static void print_result(const char *cmd, json_object *result, bool as_json)
 		print_swaps(result);
 	else if (strcmp(cmd, "queue") == 0)
 		print_queue(result);
+	else if (strcmp(cmd, "faults") == 0)
+		swapctl_print_faults(result);
 	else if ((strcmp(cmd, "help") == 0 || strcmp(cmd, "commands") == 0) &&
 		 json_object_object_get_ex(result, "commands", &list))
 		print_commands(stdout, list);
 	else if (json_object_object_get_ex(result, "done", NULL))
-		printf("slot %s: %s done\n", str(result, "slot"), str(result, "done"));
+		printf("slot %s: %s done\n", swapctl_str(result, "slot"), swapctl_str(result, "done"));
 	else
 		printf("%s\n", json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
@@ -656,13 +657,13 @@ int main(int argc, char **argv)
 	json_object *result = NULL;
 	json_object_object_get_ex(reply, "result", &result);
 	if (!reply_ok(reply)) {
-		if (strcmp(str(reply, "error"), "busy") == 0) {
+		if (strcmp(swapctl_str(reply, "error"), "busy") == 0) {
 			fprintf(stderr, "swapctl: busy: swapd has no room for another control client (%s); try again\n",
-				str(reply, "message"));
+				swapctl_str(reply, "message"));
 			json_object_put(reply);
 			return EX_TEMPFAIL;
 		}
-		fprintf(stderr, "swapctl: %s: %s\n", str(reply, "error"), str(reply, "message"));
+		fprintf(stderr, "swapctl: %s: %s\n", swapctl_str(reply, "error"), swapctl_str(reply, "message"));
 		json_object_put(reply);
 		return 1;
 	}

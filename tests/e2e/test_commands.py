@@ -146,6 +146,8 @@ def test_swapctl_two_word_commands_and_all(full):
     """The issue's spelling: `swapctl faults --all`, `swapctl fault ack ID`."""
     r = swapctl(full, "--json", "faults", "--all")
     assert r.returncode == 0 and json.loads(r.stdout)["faults"] == [], r.stderr
+    r = swapctl(full, "faults")
+    assert r.returncode == 0 and r.stdout == "no open faults\n", (r.stdout, r.stderr)
     r = swapctl(full, "fault", "ack", "99")
     assert r.returncode == 1 and "unknown_ticket" in r.stderr, (r.stdout, r.stderr)
     r = swapctl(full, "fault", "nonsense")

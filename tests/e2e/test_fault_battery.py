@@ -8,10 +8,12 @@ makes the table's clearing times seconds; cell_imbalance's (3600 s: 36 s
 even so) and temperature_rise's (a window of readings, then 600 s) are
 left to tests/unit/test_fault_battery.c. temperature_rise's detection
 takes 60 s of readings at least: the one slow test here."""
+import subprocess
+
 import pytest
 
 from station import broker, fleet_station, kiosk_section  # noqa: F401 (broker, fleet_station: fixtures)
-from swapd_fixture import slots_of, wait_until
+from swapd_fixture import bin_path, slots_of, wait_until
 
 # under the firmware's own cut at 60 C, so that it is swapd that acts
 FAULTS = {"warn_temp_c": 50, "crit_temp_c": 55, "clear_after_pct": 1}
@@ -73,6 +75,14 @@ def test_over_temperature_stops_charging(station):
         ("heuristic", "transient", "watch", 1), d
     assert 0 < d["likelihood"] <= 1, d
     assert st.fault(e["fault"])["diagnosis"] == d
+    # and `swapctl faults` as a person reads it: the fault's line, its
+    # diagnosis and its actions with their outcomes
+    out = subprocess.run([bin_path("swapctl"), "-s", st.daemon.sock, "faults"],
+                         capture_output=True, text=True, timeout=10).stdout
+    line = next(x for x in out.splitlines() if x.startswith(str(e["fault"]) + " "))
+    assert line.split()[1:5] == ["1", "over_temperature", "1", "BAT-04201"], out
+    assert "diagnosis (heuristic): transient, watch, level 1" in out, out
+    assert "action: stop charging: ok" in out, out
     stop = st.wait_action(e["fault"], "stop charging")
     # read back at the controller within a poll cycle of the reading
     # (50 ms here, three slots a cycle: well under half a second)
