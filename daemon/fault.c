@@ -107,6 +107,16 @@ const char *fault_code_name(enum fault_code code)
 	return fault_rule(code)->name;
 }
 
+bool fault_code_of(const char *name, enum fault_code *code)
+{
+	for (int k = 0; k < FAULT_CODE_COUNT; k++)
+		if (strcmp(rules[k].name, name) == 0) {
+			*code = (enum fault_code)k;
+			return true;
+		}
+	return false;
+}
+
 static struct open_fault *find(enum fault_code code, int slot_no, uint64_t battery)
 {
 	for (int k = 0; k < nreg; k++)
@@ -525,19 +535,17 @@ static const struct command fault_commands[] = {
  * one's) stays in the store, untouched. */
 static void load(const struct store_fault *sf, void *arg)
 {
-	int code = 0;
+	enum fault_code code;
 
 	(void)arg;
-	while (code < FAULT_CODE_COUNT && strcmp(rules[code].name, sf->code) != 0)
-		code++;
-	if (code == FAULT_CODE_COUNT || nreg == FAULT_MAX) {
+	if (!fault_code_of(sf->code, &code) || nreg == FAULT_MAX) {
 		log_msg(LOG_WARNING, "fault %" PRId64 ": %s not taken up", sf->id, sf->code);
 		return;
 	}
 	struct open_fault *f = &reg[nreg++];
 	memset(f, 0, sizeof *f);
 	f->id = sf->id;
-	f->code = (enum fault_code)code;
+	f->code = code;
 	f->slot_no = sf->slot;
 	f->battery = sf->battery;
 	snprintf(f->detail, sizeof f->detail, "%s", sf->detail ? sf->detail : "");

@@ -62,6 +62,10 @@ const struct fault_rule *fault_rule(enum fault_code code);
 /* fault.raised's `code` of code ("slot_offline"). */
 const char *fault_code_name(enum fault_code code);
 
+/* The code called name, in *code: false for a name this build does not
+ * know (a newer build's, read back from the store). */
+bool fault_code_of(const char *name, enum fault_code *code);
+
 /* Opens the registry from the store (open faults and tickets survive a
  * restart), registers `faults` (viewer) and `fault-ack` (staff), arms the
  * timers. cfg is copied; st must outlive the module. */

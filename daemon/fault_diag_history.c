@@ -97,12 +97,11 @@ static void on_reading(const struct event *ev, void *arg)
 
 static void load(const struct store_fault *f, void *arg)
 {
+	enum fault_code code;
+
 	(void)arg;
-	for (int code = 0; code < FAULT_CODE_COUNT; code++)
-		if (strcmp(fault_code_name((enum fault_code)code), f->code) == 0) {
-			fault_diag_note((enum fault_code)code, f->slot, f->battery, f->raised_at);
-			return;
-		}
+	if (fault_code_of(f->code, &code))
+		fault_diag_note(code, f->slot, f->battery, f->raised_at);
 }
 
 enum sw_err fault_diag_start(const struct config *cfg, struct store *st, char *why,

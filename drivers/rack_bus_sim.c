@@ -77,16 +77,13 @@ static void take_reply(struct rack_line *l, const struct rack_job *job, const ui
 	bool damaged = false;
 
 	l->res.err = SW_ETIMEDOUT;
-	for (int k = 0; k < l->nrx && !damaged; k++)
-		damaged = l->rxlen[k] < 4 ||
-			  mb_slave_crc16(l->rx[k], l->rxlen[k] - 2) !=
-				  (uint16_t)(l->rx[k][l->rxlen[k] - 2] | l->rx[k][l->rxlen[k] - 1] << 8);
 	for (int k = 0; k < l->nrx; k++) {
 		const uint8_t *rsp = l->rx[k];
 		int len = (int)l->rxlen[k];
 		l->t_us += (uint64_t)len * char_us(l);
 		bool crc_ok = len >= 4 && mb_slave_crc16(rsp, (size_t)len - 2) ==
 						  (uint16_t)(rsp[len - 2] | rsp[len - 1] << 8);
+		damaged |= !crc_ok;
 		enum rack_bus_match m = crc_ok ? rack_bus_match(req, rsp, len) : RACK_MATCH_NONE;
 		if (m == RACK_MATCH_NONE || l->res.err != SW_ETIMEDOUT) {
 			atomic_fetch_add(&l->sh->discarded, 1);

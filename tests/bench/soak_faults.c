@@ -189,7 +189,7 @@ static bool code_in(const enum fault_code *set, int n, enum fault_code code)
 }
 
 /* The code of open fault id, from the registry's own list. */
-static bool fault_code_of(int64_t id, enum fault_code *code)
+static bool open_fault_code(int64_t id, enum fault_code *code)
 {
 	json_object *all = fault_open_json(), *v;
 	bool found = false;
@@ -199,11 +199,7 @@ static bool fault_code_of(int64_t id, enum fault_code *code)
 		if (!json_object_object_get_ex(f, "fault", &v) || json_object_get_int64(v) != id)
 			continue;
 		json_object_object_get_ex(f, "code", &v);
-		for (int c = 0; c < FAULT_CODE_COUNT; c++)
-			if (strcmp(fault_code_name((enum fault_code)c), json_object_get_string(v)) == 0) {
-				*code = (enum fault_code)c;
-				found = true;
-			}
+		found = fault_code_of(json_object_get_string(v), code);
 	}
 	json_object_put(all);
 	return found;
@@ -279,7 +275,7 @@ static void fault_raised(const struct event *ev)
 
 	if (nseen == MAX_FAULTS)
 		fail_msg("more than %d faults", MAX_FAULTS);
-	if (!fault_code_of(ev->ref, &code))
+	if (!open_fault_code(ev->ref, &code))
 		fail_msg("fault %" PRId64 " raised but not open", ev->ref);
 	f = &seen[nseen++];
 	*f = (struct seen_fault){ .id = ev->ref, .code = code, .slot = ev->slot_no,

@@ -293,6 +293,18 @@ static bool wait_cut(int n, bool cut, int64_t ms)
 	return false;
 }
 
+/* The station's GPIO: the simulated chip at chip with the one line l
+ * (its name given), before the modules start. */
+static void one_gpio_line(char chip[64], struct gpio_line_config l, const char *name)
+{
+	snprintf(chip, 64, "/tmp/test_fault_station.%d.chip", (int)getpid());
+	station_cfg.gpio.enabled = true;
+	snprintf(station_cfg.gpio.chip, sizeof station_cfg.gpio.chip, "sim:%s", chip);
+	snprintf(l.name, sizeof l.name, "%s", name);
+	station_cfg.gpio.lines[0] = l;
+	station_cfg.gpio.nlines = 1;
+}
+
 #define CYCLE "power-cycle the controller (its supply relay)"
 
 /* A silent controller with a supply relay: power-cycled 30 s after its
@@ -302,15 +314,9 @@ static bool wait_cut(int n, bool cut, int64_t ms)
 static void test_power_cycle(void **state)
 {
 	char chip[64];
-	struct gpio_line_config *l = &station_cfg.gpio.lines[0];
 
 	(void)state;
-	snprintf(chip, sizeof chip, "/tmp/test_fault_station.%d.chip", (int)getpid());
-	station_cfg.gpio.enabled = true;
-	snprintf(station_cfg.gpio.chip, sizeof station_cfg.gpio.chip, "sim:%s", chip);
-	*l = (struct gpio_line_config){ .role = GPIO_SLOT_POWER, .slot = 2 };
-	snprintf(l->name, sizeof l->name, "ctl2");
-	station_cfg.gpio.nlines = 1;
+	one_gpio_line(chip, (struct gpio_line_config){ .role = GPIO_SLOT_POWER, .slot = 2 }, "ctl2");
 	station_start(STATION_FAULT_STATION);
 	station_ready();
 	station_sim("{\"op\": \"silence\", \"slot\": 2}");
@@ -342,15 +348,10 @@ static void test_power_cycle(void **state)
 static void test_power_lost(void **state)
 {
 	char chip[64];
-	struct gpio_line_config *l = &station_cfg.gpio.lines[0];
 
 	(void)state;
-	snprintf(chip, sizeof chip, "/tmp/test_fault_station.%d.chip", (int)getpid());
-	station_cfg.gpio.enabled = true;
-	snprintf(station_cfg.gpio.chip, sizeof station_cfg.gpio.chip, "sim:%s", chip);
-	*l = (struct gpio_line_config){ .role = GPIO_POWER, .active_low = true, .debounce_ms = 20 };
-	snprintf(l->name, sizeof l->name, "mains");
-	station_cfg.gpio.nlines = 1;
+	one_gpio_line(chip, (struct gpio_line_config){ .role = GPIO_POWER, .active_low = true,
+							.debounce_ms = 20 }, "mains");
 	station_start(STATION_FAULT_STATION | STATION_CHARGE);
 	station_ready();
 	station_sim("{\"op\": \"insert\", \"slot\": 1, \"battery\": 1001, \"soc\": 60, \"force\": true}");
